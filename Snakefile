@@ -1,0 +1,24 @@
+# speechneurons: which parts of a speech clip drive which neurons of WavLM.
+# index -> activations[shard] -> ablation[combination, shard] -> aggregate -> figures
+# The logic lives in the speechneurons package; rules/ only describe the DAG.
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/model.smk"
+include: "rules/index.smk"
+include: "rules/activations.smk"
+include: "rules/ablation.smk"
+include: "rules/aggregate.smk"
+include: "rules/figures.smk"
+
+
+report: "report/workflow.rst"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

@@ -1,0 +1,25 @@
+rule ablation:
+    input:
+        clips=INDEX_CLIPS,
+        model=model_input(),
+    output:
+        attributions=ATTRIBUTIONS,
+        summary=SUMMARIES,
+    params:
+        root=DATASET["root"],
+        model=model_ref,
+        revision=MODEL["revision"],
+        device=COMPUTE["device"],
+        shard=lambda wildcards: int(wildcards.shard),
+        num_shards=COMPUTE["shards"],
+        perturbations_per_eval=COMPUTE["perturbations_per_eval"],
+        layers=ABLATION["layers"],
+        neurons=ABLATION["neurons"],
+        baseline=lambda wildcards: wildcards.baseline,
+        segment_ms=lambda wildcards: int(wildcards.segment_ms),
+        reduction=lambda wildcards: wildcards.reduction,
+    threads: COMPUTE["threads"]
+    log:
+        f"results/logs/ablation/{COMBO}/shard-{{shard}}.log",
+    script:
+        "../scripts/ablation.py"

@@ -1,0 +1,11 @@
+rule aggregate:
+    input:
+        clips=INDEX_CLIPS,
+        summaries=expand(SUMMARIES, shard=SHARDS, allow_missing=True),
+    output:
+        clip_units=CLIP_UNITS,
+        conditions=CONDITIONS,
+    log:
+        f"results/logs/aggregate/{COMBO}.log",
+    script:
+        "../scripts/aggregate.py"

@@ -1,0 +1,71 @@
+# Config validation, path patterns and input functions. Describes the DAG only:
+# nothing here imports torch or the speechneurons package.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+# The seed guide's spelling: snakemake --config ravdess_path=/path/to/ravdess
+if "ravdess_path" in config:
+    config.setdefault("dataset", {})["root"] = config["ravdess_path"]
+
+validate(config, "../schemas/config.schema.yaml", set_default=True)
+
+DATASET = config["dataset"]
+MODEL = config["model"]
+COMPUTE = config["compute"]
+ABLATION = config["ablation"]
+FIGURES = config["figures"]
+
+SHARDS = list(range(COMPUTE["shards"]))
+# One folder per ablation parameter combination, named by its values, so that
+# adding a value to a list runs only the new combination's jobs.
+COMBO = "baseline~{baseline}/segment_ms~{segment_ms}/reduction~{reduction}"
+
+INDEX_CLIPS = "results/index/clips.parquet"
+INDEX_REJECTED = "results/index/rejected.parquet"
+ACTIVATIONS = "results/activations/shard-{shard}.parquet"
+ATTRIBUTIONS = f"results/ablation/{COMBO}/attributions/shard-{{shard}}.parquet"
+SUMMARIES = f"results/ablation/{COMBO}/summary/shard-{{shard}}.parquet"
+CLIP_UNITS = f"results/tables/{COMBO}/clip_unit_summary.parquet"
+CONDITIONS = f"results/tables/{COMBO}/condition_summary.parquet"
+FIG_CLIP = f"results/figures/{COMBO}/clip_attribution.png"
+FIG_EMOTIONS = f"results/figures/{COMBO}/emotion_comparison.png"
+
+
+wildcard_constraints:
+    shard=r"\d+",
+    baseline=r"[a-z_]+",
+    segment_ms=r"\d+",
+    reduction=r"[a-z_]+",
+
+
+def model_input():
+    """The model folder when the workflow builds it (demo), else nothing to wait for."""
+    return MODEL["name_or_path"] if MODEL["build_tiny"] else []
+
+
+def model_ref(wildcards, input):
+    """What from_pretrained loads: the built folder (an input) or the hub name."""
+    return input.model if MODEL["build_tiny"] else MODEL["name_or_path"]
+
+
+def combos(pattern):
+    """``pattern`` expanded over every ablation parameter combination of the config."""
+    return expand(
+        pattern,
+        baseline=ABLATION["baselines"],
+        segment_ms=ABLATION["segment_ms"],
+        reduction=ABLATION["reductions"],
+    )
+
+
+def all_outputs():
+    return [
+        INDEX_CLIPS,
+        INDEX_REJECTED,
+        *expand(ACTIVATIONS, shard=SHARDS),
+        *combos(CLIP_UNITS),
+        *combos(CONDITIONS),
+        *combos(FIG_CLIP),
+        *combos(FIG_EMOTIONS),
+    ]

@@ -1,0 +1,11 @@
+rule index:
+    output:
+        clips=INDEX_CLIPS,
+        rejected=INDEX_REJECTED,
+    params:
+        root=DATASET["root"],
+        filters=DATASET["filters"],
+    log:
+        "results/logs/index.log",
+    script:
+        "../scripts/index.py"

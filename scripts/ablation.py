@@ -1,0 +1,28 @@
+"""Snakemake adapter: segment ablation of one shard for one parameter combination (rule ablation)."""
+
+import pandas as pd
+import torch
+
+from speechneurons.ablation.engine import Units
+from speechneurons.ablation.run import AblationSettings, ablate_clips
+from speechneurons.logs import log_to_file
+from speechneurons.models import load_speech_model
+from speechneurons.shards import shard_clips
+
+sm = snakemake  # noqa: F821
+log_to_file(sm.log[0])
+torch.set_num_threads(sm.threads)
+
+p = sm.params
+clips = shard_clips(pd.read_parquet(sm.input.clips), p.shard, p.num_shards)
+model = load_speech_model(p.model, p.revision, p.device)
+settings = AblationSettings(
+    units=Units.from_config(p.layers, p.neurons),
+    baseline=p.baseline,
+    segment_ms=p.segment_ms,
+    reduction=p.reduction,
+    perturbations_per_eval=p.perturbations_per_eval,
+)
+attributions, summary = ablate_clips(model, clips, p.root, settings)
+attributions.to_parquet(sm.output.attributions, index=False)
+summary.to_parquet(sm.output.summary, index=False)

@@ -1,0 +1,1 @@
+"""Dataset recipes, one file per dataset."""

@@ -1,0 +1,139 @@
+"""One small adapter per model family: load by hub name, revision or folder.
+
+:class:`SpeechModel` wraps a Hugging Face wav2vec2-family encoder (WavLM
+first; wav2vec 2.0 and HuBERT share the layout) with the normalisation its
+feature extractor applies, and exposes the hidden states the workflow
+studies. Layer numbering: hidden layer ``k`` is ``hidden_states[k]`` of the
+HF model; 0 is what enters the first transformer layer, ``k >= 1`` is the
+output of transformer layer ``k`` (``encoder.layers[k - 1]``). The seed
+guide's ``layer_idx`` L is hidden layer L + 1.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from speechneurons.audio import MODEL_SAMPLE_RATE
+
+
+class ModelLoadError(RuntimeError):
+    """The model named in the config could not be loaded; says which key and why."""
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; anything else as torch spells it."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"compute.device={device!r} but torch sees no CUDA device")
+    return resolved
+
+
+@dataclass
+class SpeechModel:
+    """A loaded encoder plus what the workflow needs to know about it."""
+
+    model: torch.nn.Module
+    name_or_path: str
+    revision: str | None
+    do_normalize: bool
+    sample_rate: int
+    device: torch.device
+
+    @property
+    def num_layers(self) -> int:
+        """Number of transformer layers; hidden layers run 0..num_layers."""
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def hop_samples(self) -> int:
+        """Samples per output frame: the product of the CNN strides (320)."""
+        return int(math.prod(self.model.config.conv_stride))
+
+    def normalize(self, waveform: torch.Tensor) -> torch.Tensor:
+        """[batch, samples] -> [batch, samples], as the feature extractor would.
+
+        Wav2Vec2FeatureExtractor with ``do_normalize`` scales each clip to zero
+        mean and unit variance (``(x - mean) / sqrt(var + 1e-7)``). Done in
+        torch so that ablations are applied to the audio *before* it, the way
+        a perturbed recording would reach the model.
+        """
+        if not self.do_normalize:
+            return waveform
+        mean = waveform.mean(dim=-1, keepdim=True)
+        var = waveform.var(dim=-1, keepdim=True, unbiased=False)
+        return (waveform - mean) / torch.sqrt(var + 1e-7)
+
+    def check_layers(self, layers: Sequence[int], key: str) -> list[int]:
+        """Validate hidden-layer numbers against this model, naming the config key."""
+        bad = [k for k in layers if not 0 <= int(k) <= self.num_layers]
+        if bad:
+            raise ValueError(
+                f"{key}: layers {bad} out of range for {self.name_or_path} "
+                f"(hidden layers 0..{self.num_layers})"
+            )
+        return sorted({int(k) for k in layers})
+
+    def hidden_states(
+        self, waveform: torch.Tensor, layers: Sequence[int]
+    ) -> list[torch.Tensor]:
+        """Raw audio [batch, samples] -> one [batch, frames, hidden] per asked layer."""
+        out = self.model(self.normalize(waveform), output_hidden_states=True)
+        return [out.hidden_states[k] for k in layers]
+
+
+def load_speech_model(
+    name_or_path: str, revision: str | None = None, device: str = "cpu"
+) -> SpeechModel:
+    """Load a model and its feature extractor through ``from_pretrained``.
+
+    ``name_or_path`` is a hub name (``microsoft/wavlm-base-plus``, with
+    ``revision`` a commit or tag) or a local folder written by
+    ``save_pretrained``. ``HF_HUB_OFFLINE=1`` is honoured by transformers:
+    only the local cache is read.
+    """
+    from transformers import AutoFeatureExtractor, AutoModel
+
+    kwargs = {"revision": revision} if revision else {}
+    try:
+        model = AutoModel.from_pretrained(name_or_path, **kwargs)
+        extractor = AutoFeatureExtractor.from_pretrained(name_or_path, **kwargs)
+    except (OSError, ValueError) as err:
+        offline = os.environ.get("HF_HUB_OFFLINE", "0")
+        raise ModelLoadError(
+            f"model.name_or_path={name_or_path!r} (model.revision={revision!r}) could not "
+            f"be loaded (HF_HUB_OFFLINE={offline}): {err}. Give a local folder written by "
+            "save_pretrained, or a hub name that is in the local cache or reachable."
+        ) from err
+    config = model.config
+    if not hasattr(config, "conv_stride") or not hasattr(model, "encoder"):
+        raise ModelLoadError(
+            f"model.name_or_path={name_or_path!r} is a {type(model).__name__}, not a "
+            "wav2vec2-family speech encoder (WavLM, wav2vec 2.0, HuBERT)"
+        )
+    rate = int(getattr(extractor, "sampling_rate", MODEL_SAMPLE_RATE))
+    if rate != MODEL_SAMPLE_RATE:
+        raise ModelLoadError(
+            f"model.name_or_path={name_or_path!r} expects {rate} Hz audio; "
+            f"the workflow decodes to {MODEL_SAMPLE_RATE} Hz"
+        )
+    target = resolve_device(device)
+    model = model.to(target).eval()
+    return SpeechModel(
+        model=model,
+        name_or_path=str(name_or_path),
+        revision=revision,
+        do_normalize=bool(getattr(extractor, "do_normalize", False)),
+        sample_rate=rate,
+        device=target,
+    )
