@@ -1,0 +1,1 @@
+"""Segment ablation: segments, baselines, reductions, the Captum-based engine."""

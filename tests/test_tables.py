@@ -1,0 +1,69 @@
+"""Sharding and aggregation against hand-computed values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from speechneurons.shards import shard_clips
+from speechneurons.tables import clip_unit_table, condition_table
+
+
+def test_shards_partition_the_clips_deterministically():
+    clips = pd.DataFrame({"clip_id": [f"c{i:03d}" for i in range(23)]}).sample(frac=1, random_state=3)
+    shards = [shard_clips(clips, k, 4) for k in range(4)]
+    ids = [set(s["clip_id"]) for s in shards]
+    assert [len(s) for s in shards] == [6, 6, 6, 5]
+    assert set().union(*ids) == set(clips["clip_id"])
+    assert sum(len(s) for s in ids) == 23
+    reshuffled = clips.sample(frac=1, random_state=9)
+    assert list(shard_clips(reshuffled, 2, 4)["clip_id"]) == list(shards[2]["clip_id"])
+    assert shard_clips(clips.head(2), 3, 4).empty
+    with pytest.raises(ValueError, match="compute.shards=4"):
+        shard_clips(clips, 4, 4)
+
+
+@pytest.fixture
+def clips() -> pd.DataFrame:
+    return pd.DataFrame({
+        "clip_id": ["a", "b", "c", "d"],
+        "actor": [1, 3, 1, 2],
+        "statement": [1, 2, 1, 1],
+        "repetition": [1, 1, 2, 1],
+        "emotion": ["happy", "happy", "happy", "sad"],
+        "gender": ["male", "male", "male", "female"],
+        "intensity": ["normal"] * 4,
+    })
+
+
+@pytest.fixture
+def summaries() -> pd.DataFrame:
+    rows = []
+    for clip, total in zip("abcd", [1.0, 2.0, 6.0, -1.0]):
+        rows.append({"clip_id": clip, "site": "hidden", "layer": 1, "neuron": 0, "original": 0.5,
+                     "total": total, "abs_mass": abs(total) + 1, "peak_time_s": 0.1 * len(rows)})
+    return pd.DataFrame(rows)
+
+
+def test_condition_table_statistics(clips, summaries):
+    table = condition_table(clip_unit_table(summaries, clips))
+    happy = table[table["emotion"] == "happy"].iloc[0]
+    values = np.array([1.0, 2.0, 6.0])
+    assert (happy["n_clips"], happy["n_actors"]) == (3, 2)
+    assert happy["mean_total"] == pytest.approx(3.0)
+    assert happy["std_total"] == pytest.approx(values.std(ddof=1))
+    assert happy["sem_total"] == pytest.approx(values.std(ddof=1) / np.sqrt(3))
+    assert happy["median_total"] == pytest.approx(2.0)
+    assert happy["mean_abs_mass"] == pytest.approx(4.0)
+    sad = table[table["emotion"] == "sad"].iloc[0]
+    assert sad["n_clips"] == 1 and np.isnan(sad["std_total"])
+    assert len(table) == 2
+
+
+def test_clip_unit_table_refuses_unknown_clips(clips, summaries):
+    with pytest.raises(KeyError, match="not in clips.parquet"):
+        clip_unit_table(summaries, clips[clips["clip_id"] != "d"])
+    merged = clip_unit_table(summaries, clips)
+    assert list(merged.columns[:7]) == ["clip_id", "actor", "statement", "repetition",
+                                        "emotion", "gender", "intensity"]

@@ -1,0 +1,114 @@
+"""End to end: the demo workflow through Snakemake in a temporary folder."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from audio_files import write_tone
+from speechneurons.ablation.run import ATTRIBUTION_SCHEMA
+from speechneurons.ablation.summary import SUMMARY_SCHEMA
+from speechneurons.activations import ACTIVATION_SCHEMA
+from speechneurons.audio import load_waveform
+from speechneurons.datasets.ravdess import CLIP_COLUMNS
+
+pytestmark = pytest.mark.workflow
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+COMBO = "baseline~zero/segment_ms~20/reduction~mean"
+
+
+def snakemake(workdir: Path, repo: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [SNAKEMAKE, "-s", str(repo / "Snakefile"),
+           "--configfile", "config.yaml", "override.yaml", *args]
+    done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory, repo, demo_root):
+    """The demo config on the bundled clips plus two bad files, run once."""
+    work = tmp_path_factory.mktemp("workflow")
+    data = work / "ravdess"
+    shutil.copytree(demo_root, data)
+    write_tone(data / "Actor_02" / "03-01-09-01-01-01-02.wav")  # emotion code 09
+    (data / "Actor_02" / "03-01-03-01-01-01-02.wav").write_bytes(b"RIFF....WAVEgarbage")
+    shutil.copy(repo / "config.yaml", work / "config.yaml")
+    (work / "override.yaml").write_text(yaml.safe_dump({"dataset": {"root": str(data)}}))
+    run = snakemake(work, repo, "--cores", "2")
+    report = snakemake(work, repo, "--cores", "1", "--report", "results/report.html")
+    return work, data, run, report
+
+
+def test_index_tables(demo_run):
+    work, _, _, _ = demo_run
+    clips = pd.read_parquet(work / "results/index/clips.parquet")
+    rejected = pd.read_parquet(work / "results/index/rejected.parquet")
+    assert list(clips.columns) == CLIP_COLUMNS and len(clips) == 8
+    assert list(rejected.columns) == ["path", "reason"]
+    assert sorted(rejected["path"]) == ["Actor_02/03-01-03-01-01-01-02.wav",
+                                        "Actor_02/03-01-09-01-01-01-02.wav"]
+
+
+def test_activation_shards_cover_every_clip_once(demo_run):
+    work, _, _, _ = demo_run
+    shards = [pd.read_parquet(work / f"results/activations/shard-{k}.parquet") for k in (0, 1)]
+    for shard in shards:
+        assert list(shard.columns) == list(ACTIVATION_SCHEMA)
+    both = pd.concat(shards)
+    assert len(both) == 8 * 3 * 32  # clips x hidden layers 0..2 x neurons
+    assert both.groupby("clip_id").size().eq(96).all()
+    assert set(shards[0]["clip_id"]).isdisjoint(shards[1]["clip_id"])
+    assert (both["std"] >= 0).all() and (both["max"] >= both["mean"]).all()
+
+
+def test_ablation_and_aggregate_tables(demo_run):
+    work, data, _, _ = demo_run
+    clips = pd.read_parquet(work / "results/index/clips.parquet")
+    segments = {c.clip_id: -(-len(load_waveform(data / c.path)) // 320) for c in clips.itertuples()}
+    long = pd.concat(pd.read_parquet(work / f"results/ablation/{COMBO}/attributions/shard-{k}.parquet")
+                     for k in (0, 1))
+    assert list(long.columns) == list(ATTRIBUTION_SCHEMA)
+    assert len(long) == 96 * sum(segments.values())
+    per_clip = long.groupby("clip_id")["segment"].max() + 1
+    assert per_clip.to_dict() == segments
+
+    clip_units = pd.read_parquet(work / f"results/tables/{COMBO}/clip_unit_summary.parquet")
+    assert len(clip_units) == 8 * 96
+    assert set(SUMMARY_SCHEMA) <= set(clip_units.columns)
+    assert {"actor", "emotion", "gender", "intensity"} <= set(clip_units.columns)
+
+    conditions = pd.read_parquet(work / f"results/tables/{COMBO}/condition_summary.parquet")
+    # the 8 clips fill 8 distinct (emotion, gender, intensity) cells
+    assert len(conditions) == 96 * 8
+    assert conditions["n_clips"].eq(1).all()
+    for column in ["site", "layer", "neuron", "emotion", "gender", "intensity", "n_clips",
+                   "n_actors", "mean_total", "std_total", "sem_total", "mean_abs_mass"]:
+        assert column in conditions.columns
+
+
+def test_figures_and_report(demo_run):
+    work, _, _, _ = demo_run
+    for name in ("clip_attribution.png", "emotion_comparison.png"):
+        png = work / f"results/figures/{COMBO}/{name}"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert png.stat().st_size > 10_000
+    html = (work / "results/report.html").read_text()
+    assert "clip_attribution.png" in html and "emotion_comparison.png" in html
+
+
+def test_rerun_schedules_nothing_and_seed_spelling_works(demo_run, repo):
+    work, data, _, _ = demo_run
+    again = snakemake(work, repo, "-n", "--cores", "1")
+    assert "Nothing to be done" in again.stdout + again.stderr
+    # the seed guide's --ravdess_path spelling sets dataset.root
+    same = snakemake(work, repo, "-n", "--cores", "1", "--config", f"ravdess_path={data}")
+    assert "Nothing to be done" in same.stdout + same.stderr
+    moved = snakemake(work, repo, "-n", "--cores", "1", "--config", f"ravdess_path={work}")
+    assert "index" in moved.stdout and "Params have changed" in moved.stdout + moved.stderr
