@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from speechneurons.audio import load_waveform
 from speechneurons.models import SpeechModel
+from speechneurons.tables import empty_table
 
 log = logging.getLogger(__name__)
 
@@ -64,5 +65,5 @@ def pooled_activations(
         }))
         log.info("%s: %d frames", clip.clip_id, hidden.shape[1])
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in ACTIVATION_SCHEMA.items()})
+        return empty_table(ACTIVATION_SCHEMA)
     return pd.concat(parts, ignore_index=True)

@@ -11,6 +11,11 @@ UNIT = ["site", "layer", "neuron"]
 METADATA = ["clip_id", "actor", "statement", "repetition", *CONDITION]
 
 
+def empty_table(schema: dict[str, str]) -> pd.DataFrame:
+    """A table with no rows and the given columns and dtypes (an empty shard)."""
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in schema.items()})
+
+
 def clip_unit_table(summaries: pd.DataFrame, clips: pd.DataFrame) -> pd.DataFrame:
     """Per-(clip, unit) summaries with the clip's metadata (actor, emotion, gender, ...).
 

@@ -16,6 +16,7 @@ from speechneurons.ablation.segments import make_segments
 from speechneurons.ablation.summary import SUMMARY_SCHEMA, summarise
 from speechneurons.audio import load_waveform
 from speechneurons.models import SpeechModel
+from speechneurons.tables import empty_table
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,6 @@ ATTRIBUTION_SCHEMA = {
     "end_s": "float32",
     "attribution": "float32",
 }
-
-
-def empty_table(schema: dict[str, str]) -> pd.DataFrame:
-    """A table with no rows and the given columns and dtypes (an empty shard)."""
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in schema.items()})
 
 
 @dataclass(frozen=True)
