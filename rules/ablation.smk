@@ -4,6 +4,7 @@ rule ablation:
         model=model_input(),
     output:
         attributions=ATTRIBUTIONS,
+        segments=SEGMENTS,
         summary=SUMMARIES,
     params:
         root=DATASET["root"],
@@ -13,11 +14,15 @@ rule ablation:
         shard=lambda wildcards: int(wildcards.shard),
         num_shards=COMPUTE["shards"],
         perturbations_per_eval=COMPUTE["perturbations_per_eval"],
+        sites=ABLATION["sites"],
         layers=ABLATION["layers"],
         neurons=ABLATION["neurons"],
         baseline=lambda wildcards: wildcards.baseline,
         segment_ms=lambda wildcards: int(wildcards.segment_ms),
         reduction=lambda wildcards: wildcards.reduction,
+        seed=ABLATION["seed"],
+        voicing_threshold_db=ABLATION["voicing_threshold_db"],
+        storage_dtype=ABLATION["storage_dtype"],
     threads: COMPUTE["threads"]
     log:
         f"results/logs/ablation/{COMBO}/shard-{{shard}}.log",

@@ -24,7 +24,8 @@ COMBO = "baseline~{baseline}/segment_ms~{segment_ms}/reduction~{reduction}"
 INDEX_CLIPS = "results/index/clips.parquet"
 INDEX_REJECTED = "results/index/rejected.parquet"
 ACTIVATIONS = "results/activations/shard-{shard}.parquet"
-ATTRIBUTIONS = f"results/ablation/{COMBO}/attributions/shard-{{shard}}.parquet"
+ATTRIBUTIONS = f"results/ablation/{COMBO}/attributions/shard-{{shard}}.safetensors"
+SEGMENTS = f"results/ablation/{COMBO}/segments/shard-{{shard}}.parquet"
 SUMMARIES = f"results/ablation/{COMBO}/summary/shard-{{shard}}.parquet"
 CLIP_UNITS = f"results/tables/{COMBO}/clip_unit_summary.parquet"
 CONDITIONS = f"results/tables/{COMBO}/condition_summary.parquet"
@@ -34,9 +35,9 @@ FIG_EMOTIONS = f"results/figures/{COMBO}/emotion_comparison.png"
 
 wildcard_constraints:
     shard=r"\d+",
-    baseline=r"[a-z_]+",
+    baseline=r"[A-Za-z0-9_.\-]+",
     segment_ms=r"\d+",
-    reduction=r"[a-z_]+",
+    reduction=r"[a-z0-9.\-]+",
 
 
 def model_input():

@@ -3,6 +3,7 @@ rule figures:
         clips=INDEX_CLIPS,
         clip_units=CLIP_UNITS,
         attributions=expand(ATTRIBUTIONS, shard=SHARDS, allow_missing=True),
+        segments=expand(SEGMENTS, shard=SHARDS, allow_missing=True),
     output:
         clip=report(
             FIG_CLIP,
@@ -21,6 +22,7 @@ rule figures:
     params:
         root=DATASET["root"],
         clip_id=FIGURES["clip_id"],
+        site=FIGURES["site"],
         layer=FIGURES["layer"],
         neuron=FIGURES["neuron"],
     log:

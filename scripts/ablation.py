@@ -5,6 +5,7 @@ import torch
 
 from speechneurons.ablation.engine import Units
 from speechneurons.ablation.run import AblationSettings, ablate_clips
+from speechneurons.ablation.store import write_attributions
 from speechneurons.logs import log_to_file
 from speechneurons.models import load_speech_model
 from speechneurons.shards import shard_clips
@@ -17,12 +18,15 @@ p = sm.params
 clips = shard_clips(pd.read_parquet(sm.input.clips), p.shard, p.num_shards)
 model = load_speech_model(p.model, p.revision, p.device)
 settings = AblationSettings(
-    units=Units.from_config(p.layers, p.neurons),
+    units=Units.from_config(p.sites, p.layers, p.neurons),
     baseline=p.baseline,
     segment_ms=p.segment_ms,
     reduction=p.reduction,
     perturbations_per_eval=p.perturbations_per_eval,
+    seed=p.seed,
+    voicing_threshold_db=p.voicing_threshold_db,
 )
-attributions, summary = ablate_clips(model, clips, p.root, settings)
-attributions.to_parquet(sm.output.attributions, index=False)
-summary.to_parquet(sm.output.summary, index=False)
+result = ablate_clips(model, clips, p.root, settings)
+write_attributions(sm.output.attributions, result.curves, result.units, p.storage_dtype)
+result.segments.to_parquet(sm.output.segments, index=False)
+result.summary.to_parquet(sm.output.summary, index=False)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from speechneurons.ablation.store import read_attributions
 from speechneurons.audio import load_waveform
 from speechneurons.figures import (
     choose_example,
@@ -19,12 +20,9 @@ p = sm.params
 
 clips = pd.read_parquet(sm.input.clips).set_index("clip_id")
 clip_units = pd.read_parquet(sm.input.clip_units)
-clip_id, site, layer, neuron = choose_example(clip_units, p.clip_id, p.layer, p.neuron)
-unit_filter = [("clip_id", "==", clip_id), ("site", "==", site),
-               ("layer", "==", layer), ("neuron", "==", neuron)]
-curve = pd.concat(
-    [pd.read_parquet(path, filters=unit_filter) for path in sm.input.attributions]
-).sort_values("segment")
+clip_id, site, layer, neuron = choose_example(clip_units, p.clip_id, p.layer, p.neuron, p.site)
+unit = pd.DataFrame({"site": [site], "layer": [layer], "neuron": [neuron]})
+curve = read_attributions(sm.input.attributions, sm.input.segments, [clip_id], unit)
 clip = clips.loc[clip_id]
 wave = load_waveform(Path(p.root) / clip["path"])
 title = f"{clip_id} ({clip['emotion']}, {clip['intensity']}, {clip['gender']}): {unit_label(site, layer, neuron)}"

@@ -25,6 +25,7 @@ def choose_example(
     clip_id: str | None = None,
     layer: int | None = None,
     neuron: int | None = None,
+    site: str | None = None,
 ) -> tuple[str, str, int, int]:
     """The (clip, site, layer, neuron) to draw: given values, else the strongest.
 
@@ -33,6 +34,10 @@ def choose_example(
     Raises KeyError naming the ``figures.*`` key that matches nothing.
     """
     table = clip_units
+    if site is not None:
+        table = table[table["site"] == site]
+        if table.empty:
+            raise KeyError(f"figures.site={site!r}: no attributions for that site")
     if layer is not None:
         table = table[table["layer"] == layer]
         if table.empty:

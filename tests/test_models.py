@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from speechneurons.models import ModelLoadError, build_tiny_wavlm, load_speech_model
+from speechneurons.models.units import check_site_layer
 
 
 def test_round_trip_restores_the_seeded_weights(tiny_model_dir, tiny_model, tmp_path):
@@ -63,6 +64,14 @@ def test_unreachable_hub_name_says_which_key(monkeypatch, tmp_path):
         load_speech_model("microsoft/wavlm-base-plus", revision="main")
 
 
-def test_out_of_range_layers_name_the_key(tiny_model):
-    with pytest.raises(ValueError, match=r"ablation.layers: layers \[3\] out of range"):
-        tiny_model.check_layers([1, 3], "ablation.layers")
+def test_reader_captures_both_sites(tiny_model):
+    wave = torch.randn(2, 8_000, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        got = tiny_model.read(wave, [("ffn", 2), ("hidden", 0), ("hidden", 2)])
+        full = tiny_model.model(tiny_model.normalize(wave), output_hidden_states=True)
+    assert got[("ffn", 2)].shape == (2, 24, 64)
+    assert (got[("ffn", 2)] >= -0.2).all()  # after GELU
+    assert torch.equal(got[("hidden", 0)], full.hidden_states[0])
+    assert torch.equal(got[("hidden", 2)], full.hidden_states[2])
+    with pytest.raises(ValueError, match="ffn layer 0 does not exist"):
+        check_site_layer(tiny_model.model.config, "ffn", 0)

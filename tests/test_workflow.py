@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from audio_files import write_tone
-from speechneurons.ablation.run import ATTRIBUTION_SCHEMA
+from speechneurons.ablation.store import ATTRIBUTION_SCHEMA, SEGMENT_SCHEMA, read_attributions
 from speechneurons.ablation.summary import SUMMARY_SCHEMA
 from speechneurons.activations import ACTIVATION_SCHEMA
 from speechneurons.audio import load_waveform
@@ -21,6 +21,7 @@ from speechneurons.datasets.ravdess import CLIP_COLUMNS
 pytestmark = pytest.mark.workflow
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 COMBO = "baseline~zero/segment_ms~20/reduction~mean"
+UNITS = 3 * 32 + 2 * 64  # hidden layers 0..2 x 32, ffn layers 1..2 x 64
 
 
 def snakemake(workdir: Path, repo: Path, *args: str) -> subprocess.CompletedProcess:
@@ -72,21 +73,26 @@ def test_ablation_and_aggregate_tables(demo_run):
     work, data, _, _ = demo_run
     clips = pd.read_parquet(work / "results/index/clips.parquet")
     segments = {c.clip_id: -(-len(load_waveform(data / c.path)) // 320) for c in clips.itertuples()}
-    long = pd.concat(pd.read_parquet(work / f"results/ablation/{COMBO}/attributions/shard-{k}.parquet")
-                     for k in (0, 1))
+    shards = work / f"results/ablation/{COMBO}"
+    index = [shards / f"segments/shard-{k}.parquet" for k in (0, 1)]
+    for path in index:
+        assert list(pd.read_parquet(path).columns) == list(SEGMENT_SCHEMA)
+    long = read_attributions([shards / f"attributions/shard-{k}.safetensors" for k in (0, 1)], index)
     assert list(long.columns) == list(ATTRIBUTION_SCHEMA)
-    assert len(long) == 96 * sum(segments.values())
+    assert len(long) == UNITS * sum(segments.values())
     per_clip = long.groupby("clip_id")["segment"].max() + 1
     assert per_clip.to_dict() == segments
+    assert long.groupby("site")["neuron"].nunique().to_dict() == {"ffn": 64, "hidden": 32}
 
     clip_units = pd.read_parquet(work / f"results/tables/{COMBO}/clip_unit_summary.parquet")
-    assert len(clip_units) == 8 * 96
+    assert len(clip_units) == 8 * UNITS
+    assert clip_units["voiced_share"].between(0, 1).all()
     assert set(SUMMARY_SCHEMA) <= set(clip_units.columns)
     assert {"actor", "emotion", "gender", "intensity"} <= set(clip_units.columns)
 
     conditions = pd.read_parquet(work / f"results/tables/{COMBO}/condition_summary.parquet")
     # the 8 clips fill 8 distinct (emotion, gender, intensity) cells
-    assert len(conditions) == 96 * 8
+    assert len(conditions) == UNITS * 8
     assert conditions["n_clips"].eq(1).all()
     for column in ["site", "layer", "neuron", "emotion", "gender", "intensity", "n_clips",
                    "n_actors", "mean_total", "std_total", "sem_total", "mean_abs_mass"]:

@@ -8,11 +8,13 @@ shape [1, segments], baseline 0) and builds the waveform inside the forward
 function: where a gate is 1 the original samples, where it is 0 the
 baseline. The forward function returns [batch, units]; Captum then gives
 [units, segments] at once, equal to ``NeuronFeatureAblation`` run unit by
-unit with a segment feature mask (tested to 1e-5).
+unit with a segment feature mask (tested to 1e-5). The encoder runs only as
+deep as the deepest asked unit.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -21,75 +23,109 @@ import pandas as pd
 import torch
 from captum.attr import FeatureAblation
 
-from speechneurons.ablation.baselines import make_baseline
-from speechneurons.ablation.reductions import reduce_frames
+from speechneurons.ablation.reductions import make_reduction
 from speechneurons.ablation.segments import Segments
 from speechneurons.models import SpeechModel
+from speechneurons.models.units import SITES, Site, check_site_layer
 
-SITE_HIDDEN = "hidden"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Units:
-    """Which units to attribute: hidden layers x neuron indices (``None`` = all)."""
+class UnitGroup:
+    """Neurons of one (site, layer), in the order the engine reports them."""
 
-    layers: tuple[int, ...]
-    neurons: tuple[int, ...] | None = None
-
-    @classmethod
-    def from_config(cls, layers: str | Sequence[int], neurons: str | Sequence[int]) -> "Units":
-        """``ablation.layers`` / ``ablation.neurons``: a list of ints or ``all``."""
-        as_tuple = lambda v: None if v == "all" else tuple(int(x) for x in v)  # noqa: E731
-        return cls(layers=as_tuple(layers) or (), neurons=as_tuple(neurons))
-
-    def resolve(self, model: SpeechModel) -> "ResolvedUnits":
-        """Check against the model; ``all`` becomes explicit indices."""
-        layers = (
-            list(range(model.num_layers + 1))
-            if not self.layers
-            else model.check_layers(self.layers, "ablation.layers")
-        )
-        if self.neurons is None:
-            neurons = list(range(model.hidden_size))
-        else:
-            bad = [n for n in self.neurons if not 0 <= n < model.hidden_size]
-            if bad:
-                raise ValueError(
-                    f"ablation.neurons: {bad} out of range for {model.name_or_path} "
-                    f"(hidden size {model.hidden_size})"
-                )
-            neurons = sorted(set(self.neurons))
-        return ResolvedUnits(layers=layers, neurons=neurons)
+    site: str
+    layer: int
+    neurons: tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class ResolvedUnits:
-    """Explicit units, ordered layer-major: unit i is (layers[i // N], neurons[i % N])."""
+    """Explicit units checked against a model, grouped by (site, layer)."""
 
-    layers: list[int]
-    neurons: list[int]
+    groups: tuple[UnitGroup, ...]
 
     def __len__(self) -> int:
-        return len(self.layers) * len(self.neurons)
+        return sum(len(g.neurons) for g in self.groups)
+
+    @property
+    def sites(self) -> list[Site]:
+        return [(g.site, g.layer) for g in self.groups]
 
     def table(self) -> pd.DataFrame:
         """One row per unit: site, layer, neuron (in the engine's output order)."""
-        return pd.DataFrame(
-            {
-                "site": SITE_HIDDEN,
-                "layer": np.repeat(self.layers, len(self.neurons)).astype(np.int32),
-                "neuron": np.tile(self.neurons, len(self.layers)).astype(np.int32),
-            }
+        return pd.DataFrame({
+            "site": np.concatenate([[g.site] * len(g.neurons) for g in self.groups]).astype(str),
+            "layer": np.concatenate([[g.layer] * len(g.neurons) for g in self.groups]).astype(np.int32),
+            "neuron": np.concatenate([g.neurons for g in self.groups]).astype(np.int32),
+        })
+
+    @classmethod
+    def from_table(cls, units: pd.DataFrame, model: SpeechModel, key: str = "units") -> "ResolvedUnits":
+        """Explicit (site, layer, neuron) rows, e.g. a selection table; checked against the model."""
+        groups = []
+        for (site, layer), rows in units.groupby(["site", "layer"], sort=True):
+            groups.append(_checked_group(model, str(site), int(layer), rows["neuron"].tolist(), key))
+        return cls(groups=tuple(groups))
+
+
+def _checked_group(model: SpeechModel, site: str, layer: int, neurons: Sequence[int],
+                   key: str) -> UnitGroup:
+    check_site_layer(model.model.config, site, layer, key)
+    width = model.width(site)
+    bad = sorted(n for n in set(neurons) if not 0 <= n < width)
+    if bad:
+        raise ValueError(
+            f"{key}: neurons {bad} out of range for {site} layers of {model.name_or_path} "
+            f"({width} units)"
         )
+    return UnitGroup(site=site, layer=layer, neurons=tuple(sorted(set(int(n) for n in neurons))))
 
 
-def unit_values(
-    model: SpeechModel, waveform: torch.Tensor, units: ResolvedUnits, reduction: str
-) -> torch.Tensor:
+@dataclass(frozen=True)
+class Units:
+    """The config's request: sites x layers x neurons, ``None`` meaning all."""
+
+    sites: tuple[str, ...] = ("hidden",)
+    layers: tuple[int, ...] | None = None
+    neurons: tuple[int, ...] | None = None
+
+    @classmethod
+    def from_config(cls, sites: Sequence[str], layers, neurons) -> "Units":
+        """``ablation.sites``, ``ablation.layers`` and ``ablation.neurons`` (lists or ``all``)."""
+        as_tuple = lambda v: None if v == "all" else tuple(int(x) for x in v)  # noqa: E731
+        bad = sorted(set(sites) - set(SITES))
+        if bad:
+            raise ValueError(f"ablation.sites: {bad} not among {list(SITES)}")
+        return cls(sites=tuple(sites), layers=as_tuple(layers), neurons=as_tuple(neurons))
+
+    def resolve(self, model: SpeechModel) -> ResolvedUnits:
+        """Explicit groups in site order, then layer order. ffn has no layer 0: skipped."""
+        groups = []
+        for site in self.sites:
+            lowest = 0 if site == "hidden" else 1
+            layers = range(lowest, model.num_layers + 1) if self.layers is None else self.layers
+            for layer in sorted(set(layers)):
+                if site == "ffn" and layer == 0:
+                    continue
+                neurons = range(model.width(site)) if self.neurons is None else self.neurons
+                groups.append(_checked_group(model, site, layer, neurons, "ablation.layers/neurons"))
+        if not groups:
+            raise ValueError("ablation.sites/layers: no unit selected")
+        return ResolvedUnits(groups=tuple(groups))
+
+
+def unit_values(model: SpeechModel, audio: torch.Tensor, units: ResolvedUnits,
+                reduce) -> torch.Tensor:
     """Raw audio [batch, samples] -> reduced unit values [batch, units]."""
-    index = torch.as_tensor(units.neurons, device=waveform.device)
-    hidden = model.hidden_states(waveform, units.layers)
-    return torch.cat([reduce_frames(h, reduction)[:, index] for h in hidden], dim=1)
+    captured = model.read(audio, units.sites)
+    parts = []
+    for group in units.groups:
+        values = captured[(group.site, group.layer)]
+        index = torch.as_tensor(group.neurons, device=values.device)
+        parts.append(reduce(values.index_select(2, index)))
+    return torch.cat(parts, dim=1)
 
 
 @dataclass
@@ -98,6 +134,15 @@ class ClipAttribution:
 
     attributions: torch.Tensor
     original: torch.Tensor
+    perturbations_per_eval: int
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """CUDA or CPU allocation failures, whichever way torch reports them."""
+    if isinstance(err, torch.OutOfMemoryError):
+        return True
+    text = str(err).lower()
+    return isinstance(err, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
 def ablate_clip(
@@ -105,15 +150,17 @@ def ablate_clip(
     waveform: torch.Tensor,
     segments: Segments,
     units: ResolvedUnits,
-    baseline: str = "zero",
+    baseline: torch.Tensor | None = None,
     reduction: str = "mean",
     perturbations_per_eval: int = 16,
     show_progress: bool = False,
 ) -> ClipAttribution:
     """Attribute every unit to every segment of one clip ([samples] waveform).
 
-    attribution[u, s] = f_u(original) - f_u(segment s replaced by the baseline),
-    Captum's ablation semantics, for all units from one sweep.
+    attribution[u, s] = f_u(original) - f_u(segment s replaced by ``baseline``)
+    ([samples]; zeros when None), Captum's ablation semantics, for all units
+    from one sweep. On running out of memory, ``perturbations_per_eval`` is
+    halved and the clip retried (logged); the result does not depend on it.
     """
     if waveform.ndim != 1 or waveform.shape[0] != segments.num_samples:
         raise ValueError(
@@ -121,25 +168,36 @@ def ablate_clip(
             f"{segments.num_samples} samples"
         )
     x = waveform.to(model.device)
-    base = make_baseline(baseline, x)
+    base = torch.zeros_like(x) if baseline is None else baseline.to(model.device, x.dtype)
+    reduce = make_reduction(reduction, model.frames_per_second)
     sample_segment = segments.sample_to_segment(model.device)
 
     def forward(gates: torch.Tensor) -> torch.Tensor:
         """Gates [batch, segments] in {0, 1} -> unit values [batch, units]."""
         keep = gates[:, sample_segment] != 0
         audio = torch.where(keep, x.unsqueeze(0), base.unsqueeze(0))
-        return unit_values(model, audio, units, reduction)
+        return unit_values(model, audio, units, reduce)
 
     gates = torch.ones(1, len(segments), device=model.device)
-    with torch.no_grad():
-        original = forward(gates)[0]
-        attributions = FeatureAblation(forward).attribute(
-            gates,
-            baselines=0.0,
-            perturbations_per_eval=perturbations_per_eval,
-            show_progress=show_progress,
-        )
+    batch = max(1, int(perturbations_per_eval))
+    while True:
+        try:
+            with torch.no_grad():
+                original = forward(gates)[0]
+                attributions = FeatureAblation(forward).attribute(
+                    gates, baselines=0.0, perturbations_per_eval=batch, show_progress=show_progress
+                )
+            break
+        except Exception as err:  # noqa: BLE001 - only memory errors are retried
+            if not is_out_of_memory(err) or batch == 1:
+                raise
+            if model.device.type == "cuda":
+                torch.cuda.empty_cache()
+            log.warning("out of memory at perturbations_per_eval=%d; retrying with %d",
+                        batch, batch // 2)
+            batch //= 2
     return ClipAttribution(
         attributions=attributions.reshape(len(units), len(segments)).cpu(),
         original=original.cpu(),
+        perturbations_per_eval=batch,
     )

@@ -1,9 +1,9 @@
-"""The ablation stage: a shard of clips -> long attribution table + summaries."""
+"""The ablation stage: a shard of clips -> attribution arrays, segment index, summaries."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +11,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from speechneurons.ablation.engine import Units, ablate_clip
-from speechneurons.ablation.segments import make_segments
+from speechneurons.ablation.baselines import make_baseline
+from speechneurons.ablation.engine import ResolvedUnits, Units, ablate_clip
+from speechneurons.ablation.segments import make_segments, segment_levels_db
+from speechneurons.ablation.store import SEGMENT_SCHEMA
 from speechneurons.ablation.summary import SUMMARY_SCHEMA, summarise
 from speechneurons.audio import load_waveform
 from speechneurons.models import SpeechModel
@@ -20,28 +22,34 @@ from speechneurons.tables import empty_table
 
 log = logging.getLogger(__name__)
 
-#: Columns and dtypes of the long per-segment attribution table.
-ATTRIBUTION_SCHEMA = {
-    "clip_id": "str",
-    "site": "str",
-    "layer": "int32",
-    "neuron": "int32",
-    "segment": "int32",
-    "start_s": "float32",
-    "end_s": "float32",
-    "attribution": "float32",
-}
-
 
 @dataclass(frozen=True)
 class AblationSettings:
     """One combination of ablation parameters (a folder of results)."""
 
-    units: Units
+    units: Units | pd.DataFrame = field(default_factory=Units)
     baseline: str = "zero"
     segment_ms: int = 20
     reduction: str = "mean"
     perturbations_per_eval: int = 16
+    seed: int = 0
+    voicing_threshold_db: float = -35.0
+
+    def resolve_units(self, model: SpeechModel) -> ResolvedUnits:
+        """The config's sites x layers x neurons, or an explicit unit table."""
+        if isinstance(self.units, pd.DataFrame):
+            return ResolvedUnits.from_table(self.units, model, "units")
+        return self.units.resolve(model)
+
+
+@dataclass
+class ShardResult:
+    """What one ablation job produces."""
+
+    curves: dict[str, np.ndarray]  # clip_id -> [units, segments] float32
+    units: pd.DataFrame  # site, layer, neuron: row i of every curve array
+    segments: pd.DataFrame  # SEGMENT_SCHEMA
+    summary: pd.DataFrame  # SUMMARY_SCHEMA
 
 
 def ablate_clips(
@@ -50,44 +58,47 @@ def ablate_clips(
     dataset_root: str | Path,
     settings: AblationSettings,
     progress: bool = True,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Ablate every clip of ``clips``: (per-segment attributions, per-(clip, unit) summary).
-
-    The long table has one row per (clip, unit, segment) with columns
-    ATTRIBUTION_SCHEMA; the summary one row per (clip, unit).
-    """
-    units = settings.units.resolve(model)
+) -> ShardResult:
+    """Ablate every clip of ``clips`` (columns clip_id, path) with one parameter combination."""
+    units = settings.resolve_units(model)
     unit_table = units.table()
-    long_parts: list[pd.DataFrame] = []
+    curves: dict[str, np.ndarray] = {}
+    segment_parts: list[pd.DataFrame] = []
     summary_parts: list[pd.DataFrame] = []
-    for clip in tqdm(clips.itertuples(index=False), total=len(clips), desc="ablate",
-                     unit="clip", disable=not progress):
-        wave = torch.from_numpy(load_waveform(Path(dataset_root) / clip.path, model.sample_rate))
+    batch = settings.perturbations_per_eval
+    bar = tqdm(clips.itertuples(index=False), total=len(clips), desc="ablate", unit="clip",
+               disable=not progress)
+    for clip in bar:
+        wave = load_waveform(Path(dataset_root) / clip.path, model.sample_rate)
+        x = torch.from_numpy(wave)
         segments = make_segments(len(wave), settings.segment_ms, model.sample_rate,
                                  model.hop_samples)
-        result = ablate_clip(
-            model, wave, segments, units,
-            baseline=settings.baseline,
-            reduction=settings.reduction,
-            perturbations_per_eval=settings.perturbations_per_eval,
-        )
+        baseline = make_baseline(settings.baseline, x, model.sample_rate, settings.seed, clip.clip_id)
+        result = ablate_clip(model, x, segments, units, baseline=baseline,
+                             reduction=settings.reduction, perturbations_per_eval=batch)
+        batch = result.perturbations_per_eval  # keep a reduced batch for later clips
         attr = result.attributions.numpy()
-        n_units, n_seg = attr.shape
-        long_parts.append(pd.DataFrame({
+        curves[clip.clip_id] = attr
+        levels = segment_levels_db(wave, segments)
+        voiced = levels >= settings.voicing_threshold_db
+        segment_parts.append(pd.DataFrame({
             "clip_id": clip.clip_id,
-            "site": np.repeat(unit_table["site"].to_numpy(), n_seg),
-            "layer": np.repeat(unit_table["layer"].to_numpy(), n_seg),
-            "neuron": np.repeat(unit_table["neuron"].to_numpy(), n_seg),
-            "segment": np.tile(np.arange(n_seg, dtype=np.int32), n_units),
-            "start_s": np.tile(segments.start_s.astype(np.float32), n_units),
-            "end_s": np.tile(segments.end_s.astype(np.float32), n_units),
-            "attribution": attr.reshape(-1).astype(np.float32),
+            "segment": np.arange(len(segments), dtype=np.int32),
+            "start_s": segments.start_s.astype(np.float32),
+            "end_s": segments.end_s.astype(np.float32),
+            "level_db": levels.astype(np.float32),
+            "voiced": voiced,
         }))
-        summary = summarise(attr, result.original.numpy(), segments)
+        summary = summarise(attr, result.original.numpy(), segments, voiced)
         summary_parts.append(pd.concat(
-            [pd.DataFrame({"clip_id": [clip.clip_id] * n_units}), unit_table, summary], axis=1
+            [pd.DataFrame({"clip_id": [clip.clip_id] * len(unit_table)}), unit_table, summary], axis=1
         ))
-        log.info("%s: %d units x %d segments", clip.clip_id, n_units, n_seg)
-    if not long_parts:
-        return empty_table(ATTRIBUTION_SCHEMA), empty_table(SUMMARY_SCHEMA)
-    return pd.concat(long_parts, ignore_index=True), pd.concat(summary_parts, ignore_index=True)
+        log.info("%s: %d units x %d segments", clip.clip_id, *attr.shape)
+    if not curves:
+        return ShardResult({}, unit_table, empty_table(SEGMENT_SCHEMA), empty_table(SUMMARY_SCHEMA))
+    return ShardResult(
+        curves=curves,
+        units=unit_table,
+        segments=pd.concat(segment_parts, ignore_index=True),
+        summary=pd.concat(summary_parts, ignore_index=True),
+    )

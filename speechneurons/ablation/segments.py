@@ -67,3 +67,25 @@ def make_segments(
         segment_samples=segment_samples_for(segment_ms, sample_rate, hop_samples),
         sample_rate=sample_rate,
     )
+
+
+def segment_levels_db(waveform: np.ndarray, segments: Segments) -> np.ndarray:
+    """[segments] RMS level of each segment in dB relative to the clip's loudest segment."""
+    power = np.array([
+        np.mean(np.square(waveform[s:e], dtype=np.float64)) for s, e in zip(segments.starts, segments.ends)
+    ])
+    peak = power.max(initial=0.0)
+    if peak <= 0:
+        return np.full(len(segments), -np.inf)
+    with np.errstate(divide="ignore"):
+        return 10 * np.log10(power / peak)
+
+
+def voiced_segments(waveform: np.ndarray, segments: Segments, threshold_db: float) -> np.ndarray:
+    """[segments] bool: a simple energy-based speech/silence decision.
+
+    A segment counts as voiced when its level is within ``threshold_db``
+    (``ablation.voicing_threshold_db``, e.g. -35) of the loudest segment.
+    Energy, not pitch: loud unvoiced consonants count as voiced here.
+    """
+    return segment_levels_db(waveform, segments) >= threshold_db

@@ -19,6 +19,7 @@ from typing import Sequence
 import torch
 
 from speechneurons.audio import MODEL_SAMPLE_RATE
+from speechneurons.models.units import Site, run_until_captured, site_width
 
 
 class ModelLoadError(RuntimeError):
@@ -74,22 +75,25 @@ class SpeechModel:
         var = waveform.var(dim=-1, keepdim=True, unbiased=False)
         return (waveform - mean) / torch.sqrt(var + 1e-7)
 
-    def check_layers(self, layers: Sequence[int], key: str) -> list[int]:
-        """Validate hidden-layer numbers against this model, naming the config key."""
-        bad = [k for k in layers if not 0 <= int(k) <= self.num_layers]
-        if bad:
-            raise ValueError(
-                f"{key}: layers {bad} out of range for {self.name_or_path} "
-                f"(hidden layers 0..{self.num_layers})"
-            )
-        return sorted({int(k) for k in layers})
+    @property
+    def frames_per_second(self) -> float:
+        return self.sample_rate / self.hop_samples
 
-    def hidden_states(
-        self, waveform: torch.Tensor, layers: Sequence[int]
-    ) -> list[torch.Tensor]:
-        """Raw audio [batch, samples] -> one [batch, frames, hidden] per asked layer."""
-        out = self.model(self.normalize(waveform), output_hidden_states=True)
-        return [out.hidden_states[k] for k in layers]
+    def width(self, site: str) -> int:
+        """Units per layer of ``site`` (hidden_size or intermediate_size)."""
+        return site_width(self.model.config, site)
+
+    def read(self, waveform: torch.Tensor, sites: Sequence[Site]) -> dict[Site, torch.Tensor]:
+        """Raw audio [batch, samples] -> {(site, layer): [batch, frames, width]}.
+
+        Runs the encoder only as deep as the deepest asked (site, layer).
+        """
+        return run_until_captured(self.model, self.normalize(waveform), sites)
+
+    def hidden_states(self, waveform: torch.Tensor, layers: Sequence[int]) -> list[torch.Tensor]:
+        """Raw audio [batch, samples] -> one [batch, frames, hidden] per asked hidden layer."""
+        got = self.read(waveform, [("hidden", k) for k in layers])
+        return [got[("hidden", k)] for k in layers]
 
 
 def load_speech_model(

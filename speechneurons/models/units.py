@@ -1,0 +1,113 @@
+"""Unit addressing: read (site, layer) activations with forward hooks, stopping early.
+
+Sites and layer numbering (one vocabulary everywhere):
+
+- ``hidden`` layer 0: what enters the first transformer layer
+  (``encoder.layers[0]``'s input: CNN features + positional convolution,
+  normalised); layer k >= 1: the output of transformer layer k
+  (``encoder.layers[k - 1]``). For WavLM/wav2vec2 Base models this is
+  ``hidden_states[k]`` of the HF model (tested).
+- ``ffn`` layer k >= 1: the feed-forward units of transformer layer k after
+  the activation function (``intermediate_size`` of them, 3,072 in Base).
+
+The reader hooks exactly the modules it needs and stops the forward pass
+(by an exception caught here) right after the deepest one: encoder layers
+deeper than the deepest asked unit never run.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import torch
+
+SITES = ("hidden", "ffn")
+Site = tuple[str, int]  # (site, layer)
+
+
+class _StopForward(Exception):
+    """Raised by the hook of the deepest asked module to skip the rest of the model."""
+
+
+def execution_order(site: str, layer: int) -> int:
+    """Where a (site, layer) is computed in the forward pass: hidden 0 < ffn 1 < hidden 1 < ..."""
+    if site == "hidden":
+        return 2 * layer
+    if site == "ffn":
+        return 2 * layer - 1
+    raise ValueError(f"ablation.sites: {site!r} is not one of {SITES}")
+
+
+def site_width(config, site: str) -> int:
+    """Number of units per layer of a site: hidden_size or intermediate_size."""
+    return int(config.hidden_size if site == "hidden" else config.intermediate_size)
+
+
+def check_site_layer(config, site: str, layer: int, key: str = "ablation.layers") -> None:
+    """Raise ValueError naming ``key`` when (site, layer) does not exist in the model."""
+    execution_order(site, layer)
+    lowest = 0 if site == "hidden" else 1
+    if not lowest <= layer <= config.num_hidden_layers:
+        raise ValueError(
+            f"{key}: {site} layer {layer} does not exist ({site} layers run "
+            f"{lowest}..{config.num_hidden_layers})"
+        )
+
+
+def _module_for(encoder_layers: torch.nn.ModuleList, site: str, layer: int):
+    if site == "hidden" and layer == 0:
+        return encoder_layers[0], "input"
+    if site == "hidden":
+        return encoder_layers[layer - 1], "output0"
+    return encoder_layers[layer - 1].feed_forward.intermediate_dropout, "output"
+
+
+@contextmanager
+def capture(model: torch.nn.Module, wanted: Sequence[Site]) -> Iterator[dict[Site, torch.Tensor]]:
+    """Hooks that fill a dict {(site, layer): [batch, frames, width]} during a forward pass.
+
+    The deepest wanted module raises ``_StopForward`` once captured; run the
+    model through :func:`run_until_captured`.
+    """
+    wanted = sorted(set(wanted), key=lambda s: execution_order(*s))
+    if not wanted:
+        raise ValueError("no units asked")
+    deepest = wanted[-1]
+    store: dict[Site, torch.Tensor] = {}
+    handles = []
+    layers = model.encoder.layers
+    for site in wanted:
+        module, where = _module_for(layers, *site)
+
+        def keep(value, site=site):
+            store[site] = value
+            if site == deepest:
+                raise _StopForward
+
+        if where == "input":
+            handles.append(module.register_forward_pre_hook(lambda m, args, keep=keep: keep(args[0])))
+        elif where == "output0":
+            handles.append(module.register_forward_hook(lambda m, a, out, keep=keep: keep(out[0])))
+        else:
+            handles.append(module.register_forward_hook(lambda m, a, out, keep=keep: keep(out)))
+    try:
+        yield store
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def run_until_captured(
+    model: torch.nn.Module, inputs: torch.Tensor, wanted: Sequence[Site]
+) -> dict[Site, torch.Tensor]:
+    """Run ``model`` on model-ready inputs [batch, samples] just far enough for ``wanted``."""
+    with capture(model, wanted) as store:
+        try:
+            model(inputs)
+        except _StopForward:
+            pass
+    missing = set(wanted) - set(store)
+    if missing:
+        raise RuntimeError(f"the forward pass never reached {sorted(missing)}")
+    return store
