@@ -1,5 +1,6 @@
 # speechneurons: which parts of a speech clip drive which neurons of WavLM.
-# index -> activations[shard] -> ablation[combination, shard] -> aggregate -> figures
+# index -> activations[shard] -> selectivity -> select_units
+#       -> ablation[combination, shard] -> aggregate -> figures
 # The logic lives in the speechneurons package; rules/ only describe the DAG.
 
 
@@ -10,6 +11,7 @@ include: "rules/common.smk"
 include: "rules/model.smk"
 include: "rules/index.smk"
 include: "rules/activations.smk"
+include: "rules/selectivity.smk"
 include: "rules/ablation.smk"
 include: "rules/aggregate.smk"
 include: "rules/figures.smk"

@@ -2,6 +2,7 @@ rule ablation:
     input:
         clips=INDEX_CLIPS,
         model=model_input(),
+        units=ablation_units_input(),
     output:
         attributions=ATTRIBUTIONS,
         segments=SEGMENTS,
@@ -14,6 +15,7 @@ rule ablation:
         shard=lambda wildcards: int(wildcards.shard),
         num_shards=COMPUTE["shards"],
         perturbations_per_eval=COMPUTE["perturbations_per_eval"],
+        units_from=ABLATION["units_from"],
         sites=ABLATION["sites"],
         layers=ABLATION["layers"],
         neurons=ABLATION["neurons"],

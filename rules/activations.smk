@@ -3,7 +3,8 @@ rule activations:
         clips=INDEX_CLIPS,
         model=model_input(),
     output:
-        ACTIVATIONS,
+        pooled=ACTIVATIONS,
+        **({"frames": ACTIVATION_FRAMES} if ACTIVATIONS_CFG["frames"] else {}),
     params:
         root=DATASET["root"],
         model=model_ref,
@@ -11,6 +12,8 @@ rule activations:
         device=COMPUTE["device"],
         shard=lambda wildcards: int(wildcards.shard),
         num_shards=COMPUTE["shards"],
+        sites=ACTIVATIONS_CFG["sites"],
+        frames=ACTIVATIONS_CFG["frames"],
     threads: COMPUTE["threads"]
     log:
         "results/logs/activations/shard-{shard}.log",

@@ -15,6 +15,9 @@ MODEL = config["model"]
 COMPUTE = config["compute"]
 ABLATION = config["ablation"]
 FIGURES = config["figures"]
+ACTIVATIONS_CFG = config["activations"]
+STATS = config["stats"]
+SELECTION = config["selection"]
 
 SHARDS = list(range(COMPUTE["shards"]))
 # One folder per ablation parameter combination, named by its values, so that
@@ -24,6 +27,10 @@ COMBO = "baseline~{baseline}/segment_ms~{segment_ms}/reduction~{reduction}"
 INDEX_CLIPS = "results/index/clips.parquet"
 INDEX_REJECTED = "results/index/rejected.parquet"
 ACTIVATIONS = "results/activations/shard-{shard}.parquet"
+ACTIVATION_FRAMES = "results/activations/frames/shard-{shard}.safetensors"
+SELECTIVITY = "results/tables/selectivity.parquet"
+REPLICATION = "results/tables/replication.parquet"
+SELECTED_UNITS = "results/tables/selected_units.parquet"
 ATTRIBUTIONS = f"results/ablation/{COMBO}/attributions/shard-{{shard}}.safetensors"
 SEGMENTS = f"results/ablation/{COMBO}/segments/shard-{{shard}}.parquet"
 SUMMARIES = f"results/ablation/{COMBO}/summary/shard-{{shard}}.parquet"
@@ -43,6 +50,11 @@ wildcard_constraints:
 def model_input():
     """The model folder when the workflow builds it (demo), else nothing to wait for."""
     return MODEL["name_or_path"] if MODEL["build_tiny"] else []
+
+
+def ablation_units_input():
+    """The selection table when ablation.units_from is selection, else nothing."""
+    return SELECTED_UNITS if ABLATION["units_from"] == "selection" else []
 
 
 def model_ref(wildcards, input):
@@ -65,6 +77,9 @@ def all_outputs():
         INDEX_CLIPS,
         INDEX_REJECTED,
         *expand(ACTIVATIONS, shard=SHARDS),
+        SELECTIVITY,
+        REPLICATION,
+        SELECTED_UNITS,
         *combos(CLIP_UNITS),
         *combos(CONDITIONS),
         *combos(FIG_CLIP),

@@ -5,7 +5,7 @@ import torch
 
 from speechneurons.ablation.engine import Units
 from speechneurons.ablation.run import AblationSettings, ablate_clips
-from speechneurons.ablation.store import write_attributions
+from speechneurons.ablation.store import write_unit_arrays
 from speechneurons.logs import log_to_file
 from speechneurons.models import load_speech_model
 from speechneurons.shards import shard_clips
@@ -17,8 +17,12 @@ torch.set_num_threads(sm.threads)
 p = sm.params
 clips = shard_clips(pd.read_parquet(sm.input.clips), p.shard, p.num_shards)
 model = load_speech_model(p.model, p.revision, p.device)
+if p.units_from == "selection":  # the selected units, each once
+    units = pd.read_parquet(sm.input.units)[["site", "layer", "neuron"]].drop_duplicates()
+else:
+    units = Units.from_config(p.sites, p.layers, p.neurons)
 settings = AblationSettings(
-    units=Units.from_config(p.sites, p.layers, p.neurons),
+    units=units,
     baseline=p.baseline,
     segment_ms=p.segment_ms,
     reduction=p.reduction,
@@ -27,6 +31,6 @@ settings = AblationSettings(
     voicing_threshold_db=p.voicing_threshold_db,
 )
 result = ablate_clips(model, clips, p.root, settings)
-write_attributions(sm.output.attributions, result.curves, result.units, p.storage_dtype)
+write_unit_arrays(sm.output.attributions, result.curves, result.units, p.storage_dtype)
 result.segments.to_parquet(sm.output.segments, index=False)
 result.summary.to_parquet(sm.output.summary, index=False)

@@ -1,8 +1,9 @@
-"""Snakemake adapter: pooled hidden activations of one shard of clips (rule activations)."""
+"""Snakemake adapter: the activation cache for one shard of clips (rule activations)."""
 
 import pandas as pd
 import torch
 
+from speechneurons.ablation.store import write_unit_arrays
 from speechneurons.activations import pooled_activations
 from speechneurons.logs import log_to_file
 from speechneurons.models import load_speech_model
@@ -12,6 +13,10 @@ sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 torch.set_num_threads(sm.threads)
 
-clips = shard_clips(pd.read_parquet(sm.input.clips), sm.params.shard, sm.params.num_shards)
-model = load_speech_model(sm.params.model, sm.params.revision, sm.params.device)
-pooled_activations(model, clips, sm.params.root).to_parquet(sm.output[0], index=False)
+p = sm.params
+clips = shard_clips(pd.read_parquet(sm.input.clips), p.shard, p.num_shards)
+model = load_speech_model(p.model, p.revision, p.device)
+shard = pooled_activations(model, clips, p.root, p.sites, keep_frames=p.frames)
+shard.pooled.to_parquet(sm.output.pooled, index=False)
+if p.frames:  # [units, frames] per clip, float16
+    write_unit_arrays(sm.output.frames, {c: a.T for c, a in shard.frames.items()}, shard.units)

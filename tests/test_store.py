@@ -9,7 +9,7 @@ import torch
 
 from speechneurons.ablation.baselines import make_baseline
 from speechneurons.ablation.reductions import make_reduction
-from speechneurons.ablation.store import read_attributions, read_units, write_attributions
+from speechneurons.ablation.store import read_attributions, read_units, write_unit_arrays
 
 UNITS = pd.DataFrame({"site": ["hidden", "hidden", "ffn"], "layer": [0, 3, 3], "neuron": [5, 5, 100]})
 
@@ -26,7 +26,7 @@ def write_shard(tmp_path, dtype="float32", scale=1.0):
         "voiced": True,
     })
     tensors, index = tmp_path / "shard.safetensors", tmp_path / "segments.parquet"
-    used = write_attributions(tensors, curves, UNITS, dtype)
+    used = write_unit_arrays(tensors, curves, UNITS, dtype)
     segments.to_parquet(index)
     return curves, tensors, index, used
 

@@ -63,14 +63,35 @@ def test_activation_shards_cover_every_clip_once(demo_run):
     for shard in shards:
         assert list(shard.columns) == list(ACTIVATION_SCHEMA)
     both = pd.concat(shards)
-    assert len(both) == 8 * 3 * 32  # clips x hidden layers 0..2 x neurons
-    assert both.groupby("clip_id").size().eq(96).all()
+    assert len(both) == 8 * UNITS  # clips x (hidden layers 0..2 x 32 + ffn layers 1..2 x 64)
+    assert both.groupby("clip_id").size().eq(UNITS).all()
     assert set(shards[0]["clip_id"]).isdisjoint(shards[1]["clip_id"])
     assert (both["std"] >= 0).all() and (both["max"] >= both["mean"]).all()
 
 
+def test_selectivity_and_selection_tables(demo_run):
+    work, _, _, _ = demo_run
+    table = pd.read_parquet(work / "results/tables/selectivity.parquet")
+    assert len(table) == UNITS * 4  # emotion, gender, intensity, statement
+    for column in ["site", "layer", "neuron", "factor", "F", "p_F", "kruskal_H", "eta2", "omega2",
+                   "cohens_d", "preferred_level", "preference_d", "F_speaker", "p_speaker",
+                   "p_perm", "q_perm", "q_speaker", "selective", "eta2_half_a", "eta2_half_b",
+                   "replicated", "mixed_p", "actor_icc"]:
+        assert column in table.columns, column
+    assert table["p_perm"].between(1 / 1001, 1).all()
+    chosen = pd.read_parquet(work / "results/tables/selected_units.parquet")
+    # config: top 2 per (site, layer) and emotion (4 emotions, 5 site-layers) + 2 controls each
+    assert (chosen["reason"] == "top_k").sum() == 2 * 4 * 5
+    assert (chosen["reason"] == "random_control").sum() == 2 * 5
+    replication = pd.read_parquet(work / "results/tables/replication.parquet")
+    assert set(replication["factor"]) == {"emotion", "gender", "intensity", "statement"}
+
+
 def test_ablation_and_aggregate_tables(demo_run):
     work, data, _, _ = demo_run
+    chosen = pd.read_parquet(work / "results/tables/selected_units.parquet")
+    ablated_units = chosen[["site", "layer", "neuron"]].drop_duplicates()
+    n_units = len(ablated_units)  # the selected units are the ablated ones
     clips = pd.read_parquet(work / "results/index/clips.parquet")
     segments = {c.clip_id: -(-len(load_waveform(data / c.path)) // 320) for c in clips.itertuples()}
     shards = work / f"results/ablation/{COMBO}"
@@ -79,20 +100,21 @@ def test_ablation_and_aggregate_tables(demo_run):
         assert list(pd.read_parquet(path).columns) == list(SEGMENT_SCHEMA)
     long = read_attributions([shards / f"attributions/shard-{k}.safetensors" for k in (0, 1)], index)
     assert list(long.columns) == list(ATTRIBUTION_SCHEMA)
-    assert len(long) == UNITS * sum(segments.values())
+    assert len(long) == n_units * sum(segments.values())
     per_clip = long.groupby("clip_id")["segment"].max() + 1
     assert per_clip.to_dict() == segments
-    assert long.groupby("site")["neuron"].nunique().to_dict() == {"ffn": 64, "hidden": 32}
+    got = long[["site", "layer", "neuron"]].drop_duplicates()
+    assert sorted(map(tuple, got.values.tolist())) == sorted(map(tuple, ablated_units.values.tolist()))
 
     clip_units = pd.read_parquet(work / f"results/tables/{COMBO}/clip_unit_summary.parquet")
-    assert len(clip_units) == 8 * UNITS
+    assert len(clip_units) == 8 * n_units
     assert clip_units["voiced_share"].between(0, 1).all()
     assert set(SUMMARY_SCHEMA) <= set(clip_units.columns)
     assert {"actor", "emotion", "gender", "intensity"} <= set(clip_units.columns)
 
     conditions = pd.read_parquet(work / f"results/tables/{COMBO}/condition_summary.parquet")
     # the 8 clips fill 8 distinct (emotion, gender, intensity) cells
-    assert len(conditions) == UNITS * 8
+    assert len(conditions) == n_units * 8
     assert conditions["n_clips"].eq(1).all()
     for column in ["site", "layer", "neuron", "emotion", "gender", "intensity", "n_clips",
                    "n_actors", "mean_total", "std_total", "sem_total", "mean_abs_mass"]:

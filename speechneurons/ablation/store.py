@@ -53,9 +53,12 @@ SEGMENT_SCHEMA = {
 }
 
 
-def write_attributions(path: str | Path, curves: dict[str, np.ndarray], units: pd.DataFrame,
-                       dtype: str = "float16") -> str:
-    """Write {clip_id: [units, segments]} to ``path``; returns the dtype used.
+def write_unit_arrays(path: str | Path, curves: dict[str, np.ndarray], units: pd.DataFrame,
+                      dtype: str = "float16") -> str:
+    """Write {clip_id: [units, segments or frames]} to ``path``; returns the dtype used.
+
+    Used for per-segment attributions and for frame-level activations alike:
+    row i of every array is unit i of ``units``.
 
     float16 keeps 11 significant bits (relative error <= 4.9e-4), plenty for
     curves that are plotted and averaged; summaries are computed in float32

@@ -1,0 +1,38 @@
+rule selectivity:
+    input:
+        clips=INDEX_CLIPS,
+        activations=expand(ACTIVATIONS, shard=SHARDS),
+    output:
+        selectivity=SELECTIVITY,
+        replication=REPLICATION,
+    params:
+        statistic=STATS["activation"],
+        permutations=STATS["permutations"],
+        fdr_alpha=STATS["fdr_alpha"],
+        seed=STATS["seed"],
+        mixed_top_units=STATS["mixed_top_units"],
+        replication_top=STATS["replication_top"],
+    threads: COMPUTE["threads"]
+    log:
+        "results/logs/selectivity.log",
+    script:
+        "../scripts/selectivity.py"
+
+
+rule select_units:
+    input:
+        clips=INDEX_CLIPS,
+        activations=expand(ACTIVATIONS, shard=SHARDS),
+        selectivity=SELECTIVITY,
+    output:
+        SELECTED_UNITS,
+    params:
+        statistic=STATS["activation"],
+        top_k=SELECTION["top_k"],
+        explicit=SELECTION["explicit"],
+        random_controls=SELECTION["random_controls"],
+        seed=SELECTION["seed"],
+    log:
+        "results/logs/select_units.log",
+    script:
+        "../scripts/select_units.py"

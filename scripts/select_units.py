@@ -1,0 +1,18 @@
+"""Snakemake adapter: the units to ablate, and why each was chosen (rule select_units)."""
+
+import pandas as pd
+
+from speechneurons.activations import activation_matrix
+from speechneurons.logs import log_to_file
+from speechneurons.stats.selection import SelectionSettings, select_units
+
+sm = snakemake  # noqa: F821
+log_to_file(sm.log[0])
+p = sm.params
+
+settings = SelectionSettings(top_k=p.top_k, explicit=list(p.explicit),
+                             random_controls=p.random_controls, seed=p.seed)
+chosen = select_units(activation_matrix(sm.input.activations, p.statistic),
+                      pd.read_parquet(sm.input.clips), pd.read_parquet(sm.input.selectivity),
+                      settings)
+chosen.to_parquet(sm.output[0], index=False)

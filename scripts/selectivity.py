@@ -1,0 +1,18 @@
+"""Snakemake adapter: selectivity statistics of every cached unit (rule selectivity)."""
+
+import pandas as pd
+
+from speechneurons.activations import activation_matrix
+from speechneurons.logs import log_to_file
+from speechneurons.stats.selectivity import StatsSettings, selectivity
+
+sm = snakemake  # noqa: F821
+log_to_file(sm.log[0])
+p = sm.params
+
+matrix = activation_matrix(sm.input.activations, p.statistic)
+settings = StatsSettings(permutations=p.permutations, fdr_alpha=p.fdr_alpha, seed=p.seed,
+                         mixed_top_units=p.mixed_top_units, replication_top=p.replication_top)
+table, replication = selectivity(matrix, pd.read_parquet(sm.input.clips), settings)
+table.to_parquet(sm.output.selectivity, index=False)
+replication.to_parquet(sm.output.replication, index=False)

@@ -1,0 +1,58 @@
+"""The activation cache: pooled statistics of both sites, frame-level arrays, the matrix loader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from speechneurons.ablation.store import read_units, write_unit_arrays
+from speechneurons.activations import ACTIVATION_SCHEMA, activation_matrix, pooled_activations
+from speechneurons.audio import load_waveform
+
+CLIPS = pd.DataFrame({
+    "clip_id": ["03-01-01-01-01-01-01", "03-01-05-02-01-01-06"],
+    "path": ["Actor_01/03-01-01-01-01-01-01.wav", "Actor_06/03-01-05-02-01-01-06.wav"],
+})
+
+
+@pytest.fixture(scope="module")
+def shard(tiny_model, demo_root):
+    return pooled_activations(tiny_model, CLIPS, demo_root, ("hidden", "ffn"), keep_frames=True,
+                              progress=False)
+
+
+def test_pooled_values_are_frame_statistics(tiny_model, demo_root, shard):
+    pooled = shard.pooled
+    assert list(pooled.columns) == list(ACTIVATION_SCHEMA)
+    assert len(pooled) == 2 * (3 * 32 + 2 * 64)
+    wave = torch.from_numpy(load_waveform(demo_root / CLIPS.path[1]))
+    with torch.inference_mode():
+        ffn = tiny_model.read(wave[None], [("ffn", 2)])[("ffn", 2)][0, :, 17]
+    row = pooled[(pooled.clip_id == CLIPS.clip_id[1]) & (pooled.site == "ffn")
+                 & (pooled.layer == 2) & (pooled.neuron == 17)].iloc[0]
+    assert row["mean"] == pytest.approx(ffn.mean().item(), abs=1e-6)
+    assert row["std"] == pytest.approx(ffn.std(unbiased=False).item(), abs=1e-6)
+    assert row["max"] == pytest.approx(ffn.max().item(), abs=1e-6)
+    frames = shard.frames[CLIPS.clip_id[1]]
+    assert frames.dtype == np.float16 and frames.shape == (len(ffn), 224)
+    column = shard.units.index[(shard.units.site == "ffn") & (shard.units.layer == 2)
+                               & (shard.units.neuron == 17)][0]
+    np.testing.assert_allclose(frames[:, column], ffn.numpy(), rtol=1e-3, atol=1e-3)
+
+
+def test_matrix_loader_and_frame_store(tmp_path, shard):
+    halves = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    for k, path in enumerate(halves):
+        shard.pooled[shard.pooled.clip_id == CLIPS.clip_id[k]].to_parquet(path)
+    matrix = activation_matrix(halves, "max")
+    assert matrix.clip_ids == list(CLIPS.clip_id)
+    assert matrix.values.shape == (2, 224)
+    assert matrix.units.equals(shard.units)
+    np.testing.assert_array_equal(matrix.values[1], shard.pooled[shard.pooled.clip_id == CLIPS.clip_id[1]]["max"])
+    assert activation_matrix(halves, "mean", sites=["ffn"]).values.shape == (2, 128)
+    with pytest.raises(ValueError, match="stats.activation"):
+        activation_matrix(halves, "median")
+    write_unit_arrays(tmp_path / "frames.safetensors", {c: a.T for c, a in shard.frames.items()}, shard.units)
+    assert read_units(tmp_path / "frames.safetensors").equals(shard.units)
