@@ -5,6 +5,8 @@ rule aggregate:
     output:
         clip_units=CLIP_UNITS,
         conditions=CONDITIONS,
+    params:
+        code=code_version("tables.py"),
     log:
         f"results/logs/aggregate/{COMBO}.log",
     script:

@@ -1,5 +1,8 @@
 # Config validation, path patterns and input functions. Describes the DAG only:
 # nothing here imports torch or the speechneurons package.
+import hashlib
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -50,6 +53,26 @@ wildcard_constraints:
 def model_input():
     """The model folder when the workflow builds it (demo), else nothing to wait for."""
     return MODEL["name_or_path"] if MODEL["build_tiny"] else []
+
+
+PACKAGE = Path(workflow.basedir) / "speechneurons"
+
+
+def code_version(*parts):
+    """Content hash of the package sources (files or folders) a rule's logic lives in.
+
+    Given as a param, so that a change of that logic reruns exactly the jobs
+    it affects (Snakemake itself tracks only the script file).
+    """
+    digest = hashlib.sha256()
+    for part in parts:
+        path = PACKAGE / part
+        if not path.exists():
+            raise FileNotFoundError(f"code_version: {path} does not exist")
+        for source in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(source.relative_to(PACKAGE).as_posix().encode())
+            digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def ablation_units_input():

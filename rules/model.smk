@@ -6,6 +6,7 @@ if MODEL["build_tiny"]:
             directory(MODEL["name_or_path"]),
         params:
             seed=MODEL["tiny_seed"],
+            code=code_version("models/tiny.py"),
         log:
             "results/logs/tiny_model.log",
         script:

@@ -12,6 +12,7 @@ rule selectivity:
         seed=STATS["seed"],
         mixed_top_units=STATS["mixed_top_units"],
         replication_top=STATS["replication_top"],
+        code=code_version("stats", "activations.py"),
     threads: COMPUTE["threads"]
     log:
         "results/logs/selectivity.log",
@@ -32,6 +33,7 @@ rule select_units:
         explicit=SELECTION["explicit"],
         random_controls=SELECTION["random_controls"],
         seed=SELECTION["seed"],
+        code=code_version("stats", "activations.py"),
     log:
         "results/logs/select_units.log",
     script:

@@ -3,6 +3,7 @@
 import pandas as pd
 import torch
 
+from speechneurons import provenance
 from speechneurons.ablation.engine import Units
 from speechneurons.ablation.run import AblationSettings, ablate_clips
 from speechneurons.ablation.store import write_unit_arrays
@@ -31,6 +32,7 @@ settings = AblationSettings(
     voicing_threshold_db=p.voicing_threshold_db,
 )
 result = ablate_clips(model, clips, p.root, settings)
-write_unit_arrays(sm.output.attributions, result.curves, result.units, p.storage_dtype)
-result.segments.to_parquet(sm.output.segments, index=False)
-result.summary.to_parquet(sm.output.summary, index=False)
+record = provenance.build(sm.rule, p, provenance.model_record(p.model, p.revision), wildcards=sm.wildcards)
+write_unit_arrays(sm.output.attributions, result.curves, result.units, p.storage_dtype, record)
+provenance.write_table(result.segments, sm.output.segments, record)
+provenance.write_table(result.summary, sm.output.summary, record)

@@ -3,6 +3,7 @@
 import pandas as pd
 import torch
 
+from speechneurons import provenance
 from speechneurons.ablation.store import write_unit_arrays
 from speechneurons.activations import pooled_activations
 from speechneurons.logs import log_to_file
@@ -17,6 +18,8 @@ p = sm.params
 clips = shard_clips(pd.read_parquet(sm.input.clips), p.shard, p.num_shards)
 model = load_speech_model(p.model, p.revision, p.device)
 shard = pooled_activations(model, clips, p.root, p.sites, keep_frames=p.frames)
-shard.pooled.to_parquet(sm.output.pooled, index=False)
+record = provenance.build(sm.rule, p, provenance.model_record(p.model, p.revision), wildcards=sm.wildcards)
+provenance.write_table(shard.pooled, sm.output.pooled, record)
 if p.frames:  # [units, frames] per clip, float16
-    write_unit_arrays(sm.output.frames, {c: a.T for c, a in shard.frames.items()}, shard.units)
+    write_unit_arrays(sm.output.frames, {c: a.T for c, a in shard.frames.items()}, shard.units,
+                      provenance=record)

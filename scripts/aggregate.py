@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from speechneurons import provenance
 from speechneurons.logs import log_to_file
 from speechneurons.tables import clip_unit_table, condition_table
 
@@ -10,5 +11,6 @@ log_to_file(sm.log[0])
 
 summaries = pd.concat([pd.read_parquet(path) for path in sm.input.summaries], ignore_index=True)
 clip_units = clip_unit_table(summaries, pd.read_parquet(sm.input.clips))
-clip_units.to_parquet(sm.output.clip_units, index=False)
-condition_table(clip_units).to_parquet(sm.output.conditions, index=False)
+record = provenance.build(sm.rule, sm.params, provenance.upstream_model(sm.input.summaries), wildcards=sm.wildcards)
+provenance.write_table(clip_units, sm.output.clip_units, record)
+provenance.write_table(condition_table(clip_units), sm.output.conditions, record)

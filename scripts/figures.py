@@ -1,5 +1,6 @@
 """Snakemake adapter: the per-clip attribution figure and the emotion comparison (rule figures)."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -12,11 +13,14 @@ from speechneurons.figures import (
     plot_emotion_comparison,
     unit_label,
 )
+from speechneurons import provenance
 from speechneurons.logs import log_to_file
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 p = sm.params
+record = provenance.build(sm.rule, p, provenance.upstream_model([sm.input.clip_units]), wildcards=sm.wildcards)
+png_metadata = {"Software": "speechneurons", "Description": json.dumps(record, sort_keys=True)}
 
 clips = pd.read_parquet(sm.input.clips).set_index("clip_id")
 clip_units = pd.read_parquet(sm.input.clip_units)
@@ -26,9 +30,10 @@ curve = read_attributions(sm.input.attributions, sm.input.segments, [clip_id], u
 clip = clips.loc[clip_id]
 wave = load_waveform(Path(p.root) / clip["path"])
 title = f"{clip_id} ({clip['emotion']}, {clip['intensity']}, {clip['gender']}): {unit_label(site, layer, neuron)}"
-plot_clip_attribution(wave, 16_000, curve, title).savefig(sm.output.clip, dpi=120)
+plot_clip_attribution(wave, 16_000, curve, title).savefig(sm.output.clip, dpi=120,
+                                                         metadata=png_metadata)
 
 unit_rows = clip_units[(clip_units["site"] == site) & (clip_units["layer"] == layer)
                        & (clip_units["neuron"] == neuron)]
 plot_emotion_comparison(unit_rows, unit_label(site, layer, neuron)).savefig(
-    sm.output.emotions, dpi=120)
+    sm.output.emotions, dpi=120, metadata=png_metadata)

@@ -2,6 +2,7 @@
 
 import logging
 
+from speechneurons import provenance
 from speechneurons.datasets.ravdess import IndexFilters, build_index, iter_reasons
 from speechneurons.logs import log_to_file
 
@@ -14,5 +15,6 @@ for note in result.notes:
     log.info(note)
 for line in iter_reasons(result.rejected):
     log.warning("rejected %s", line)
-result.clips.to_parquet(sm.output.clips, index=False)
-result.rejected.to_parquet(sm.output.rejected, index=False)
+record = provenance.build(sm.rule, sm.params, wildcards=sm.wildcards)
+provenance.write_table(result.clips, sm.output.clips, record)
+provenance.write_table(result.rejected, sm.output.rejected, record)

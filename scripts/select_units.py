@@ -3,6 +3,7 @@
 import pandas as pd
 
 from speechneurons.activations import activation_matrix
+from speechneurons import provenance
 from speechneurons.logs import log_to_file
 from speechneurons.stats.selection import SelectionSettings, select_units
 
@@ -15,4 +16,5 @@ settings = SelectionSettings(top_k=p.top_k, explicit=list(p.explicit),
 chosen = select_units(activation_matrix(sm.input.activations, p.statistic),
                       pd.read_parquet(sm.input.clips), pd.read_parquet(sm.input.selectivity),
                       settings)
-chosen.to_parquet(sm.output[0], index=False)
+record = provenance.build(sm.rule, p, provenance.upstream_model(sm.input.activations), wildcards=sm.wildcards)
+provenance.write_table(chosen, sm.output[0], record)

@@ -3,6 +3,7 @@
 import pandas as pd
 
 from speechneurons.activations import activation_matrix
+from speechneurons import provenance
 from speechneurons.logs import log_to_file
 from speechneurons.stats.selectivity import StatsSettings, selectivity
 
@@ -14,5 +15,6 @@ matrix = activation_matrix(sm.input.activations, p.statistic)
 settings = StatsSettings(permutations=p.permutations, fdr_alpha=p.fdr_alpha, seed=p.seed,
                          mixed_top_units=p.mixed_top_units, replication_top=p.replication_top)
 table, replication = selectivity(matrix, pd.read_parquet(sm.input.clips), settings)
-table.to_parquet(sm.output.selectivity, index=False)
-replication.to_parquet(sm.output.replication, index=False)
+record = provenance.build(sm.rule, p, provenance.upstream_model(sm.input.activations), wildcards=sm.wildcards)
+provenance.write_table(table, sm.output.selectivity, record)
+provenance.write_table(replication, sm.output.replication, record)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import numpy as np
 
 import pandas as pd
 import pytest
@@ -24,12 +29,38 @@ COMBO = "baseline~zero/segment_ms~20/reduction~mean"
 UNITS = 3 * 32 + 2 * 64  # hidden layers 0..2 x 32, ffn layers 1..2 x 64
 
 
-def snakemake(workdir: Path, repo: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [SNAKEMAKE, "-s", str(repo / "Snakefile"),
-           "--configfile", "config.yaml", "override.yaml", *args]
+def snakemake(workdir: Path, repo: Path, *args: str, configs=("override.yaml",)
+              ) -> subprocess.CompletedProcess:
+    cmd = [SNAKEMAKE, "-s", str(repo / "Snakefile"), "--configfile", "config.yaml", *configs, *args]
     done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
     return done
+
+
+def scheduled(done: subprocess.CompletedProcess) -> dict[str, int]:
+    """Jobs per rule from a dry run's "Job stats" table ({} when nothing is to be done)."""
+    lines = (done.stdout + done.stderr).splitlines()
+    if "Job stats:" not in lines:
+        return {}
+    counts = {}
+    for line in lines[lines.index("Job stats:") + 3:]:
+        name, _, count = line.rpartition(" ")
+        if not name.strip() or name.strip() == "total":
+            break
+        counts[name.strip()] = int(count)
+    return counts
+
+
+def write_override(work: Path, name: str, extra: dict) -> str:
+    base = yaml.safe_load((work / "override.yaml").read_text())
+    for key, value in extra.items():
+        base.setdefault(key, {}).update(value)
+    (work / name).write_text(yaml.safe_dump(base))
+    return name
+
+
+def all_tables(work: Path) -> dict[str, pd.DataFrame]:
+    return {str(p.relative_to(work)): pd.read_parquet(p) for p in sorted((work / "results").rglob("*.parquet"))}
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +171,75 @@ def test_rerun_schedules_nothing_and_seed_spelling_works(demo_run, repo):
     assert "Nothing to be done" in same.stdout + same.stderr
     moved = snakemake(work, repo, "-n", "--cores", "1", "--config", f"ravdess_path={work}")
     assert "index" in moved.stdout and "Params have changed" in moved.stdout + moved.stderr
+
+
+def test_a_figure_key_reruns_only_the_figures(demo_run, repo):
+    work, _, _, _ = demo_run
+    name = write_override(work, "figure-only.yaml", {"figures": {"site": "hidden"}})
+    plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
+    assert plan == {"figures": 1, "all": 1}
+
+
+def test_a_new_segment_length_runs_only_its_own_jobs(demo_run, repo):
+    work, _, _, _ = demo_run
+    name = write_override(work, "segments.yaml", {"ablation": {"segment_ms": [20, 40]}})
+    plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
+    assert plan == {"ablation": 2, "aggregate": 1, "figures": 1, "all": 1}
+    name = write_override(work, "stats.yaml", {"stats": {"permutations": 500}})
+    plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
+    assert plan == {"selectivity": 1, "select_units": 1, "ablation": 2, "aggregate": 1,
+                    "figures": 1, "all": 1}
+
+
+def test_every_table_carries_its_provenance(demo_run):
+    from speechneurons.provenance import read_provenance
+
+    work, _, _, _ = demo_run
+    for path in sorted((work / "results").rglob("*.parquet")):
+        record = read_provenance(path)
+        assert record["package"]["name"] == "speechneurons", path
+        assert record["software"]["torch"].startswith("2.13.0")
+        assert set(record["software"]) >= {"transformers", "captum"}
+        if "index" not in path.parts:
+            model = record["model"]
+            assert model["name_or_path"] == "results/models/tiny-wavlm"
+            assert len(model["weight_sha256"]) == 64
+    summary = read_provenance(next((work / "results/ablation").rglob("summary/shard-0.parquet")))
+    assert summary["wildcards"] == {"baseline": "zero", "segment_ms": "20", "reduction": "mean",
+                                    "shard": "0"}
+    assert summary["params"]["perturbations_per_eval"] == 16 and len(summary["params"]["code"]) == 16
+
+
+def test_killed_mid_ablation_then_rerun_gives_identical_tables(demo_run, repo, tmp_path):
+    """SIGKILL the whole workflow during ablation, rerun with --rerun-incomplete:
+    every table equals the uninterrupted run's (and so two runs of a config agree)."""
+    work, data, _, _ = demo_run
+    shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
+    shutil.copy(work / "override.yaml", tmp_path / "override.yaml")
+    cmd = [SNAKEMAKE, "-s", str(repo / "Snakefile"), "--configfile", "config.yaml", "override.yaml",
+           "--cores", "2"]
+    run = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    logs = tmp_path / "results/logs/ablation"
+    deadline = time.time() + 300
+    while time.time() < deadline and run.poll() is None:
+        if any("ablate:" in p.read_text() for p in logs.rglob("*.log")) if logs.exists() else False:
+            break
+        time.sleep(0.2)
+    assert run.poll() is None, "the workflow ended before its ablation stage could be killed"
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert not (tmp_path / f"results/tables/{COMBO}/clip_unit_summary.parquet").exists()
+    snakemake(tmp_path, repo, "--unlock")
+    snakemake(tmp_path, repo, "--cores", "2", "--rerun-incomplete")
+    expected, got = all_tables(work), all_tables(tmp_path)
+    assert got.keys() == expected.keys()
+    for name, table in expected.items():
+        pd.testing.assert_frame_equal(got[name], table, check_exact=True, obj=name)
+    from safetensors.numpy import load_file
+
+    for path in sorted((work / "results/ablation").rglob("*.safetensors")):
+        mine, theirs = load_file(path), load_file(tmp_path / path.relative_to(work))
+        assert mine.keys() == theirs.keys()
+        for clip in mine:
+            np.testing.assert_array_equal(mine[clip], theirs[clip])

@@ -54,7 +54,7 @@ SEGMENT_SCHEMA = {
 
 
 def write_unit_arrays(path: str | Path, curves: dict[str, np.ndarray], units: pd.DataFrame,
-                      dtype: str = "float16") -> str:
+                      dtype: str = "float16", provenance: dict | None = None) -> str:
     """Write {clip_id: [units, segments or frames]} to ``path``; returns the dtype used.
 
     Used for per-segment attributions and for frame-level activations alike:
@@ -74,6 +74,8 @@ def write_unit_arrays(path: str | Path, curves: dict[str, np.ndarray], units: pd
         "format": FORMAT,
         "units": json.dumps({c: units[c].tolist() for c in ("site", "layer", "neuron")}),
     }
+    if provenance is not None:
+        metadata["provenance"] = json.dumps(provenance, sort_keys=True)
     save_file(tensors, str(path), metadata=metadata)
     umask = os.umask(0)
     os.umask(umask)
