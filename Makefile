@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= 2
 
-.PHONY: setup demo test clean-results
+.PHONY: setup demo test test-slurm clean-results
 
 $(BIN)/snakemake: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: setup
 ## Run the test suite (unit tests and an end-to-end Snakemake run of the demo).
 test: setup
 	$(BIN)/python -m pytest -q
+
+## The demo through a real one-node Slurm on localhost (root; installs Debian's slurm + munge).
+test-slurm: setup
+	SPEECHNEURONS_SLURM_TEST=1 $(BIN)/python -m pytest -q tests/test_slurm.py
 
 clean-results:
 	rm -rf results .snakemake

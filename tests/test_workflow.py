@@ -243,3 +243,24 @@ def test_killed_mid_ablation_then_rerun_gives_identical_tables(demo_run, repo, t
         assert mine.keys() == theirs.keys()
         for clip in mine:
             np.testing.assert_array_equal(mine[clip], theirs[clip])
+
+
+def test_full_study_plans_few_jobs_quickly(repo, tmp_path):
+    """The full-RAVDESS sweep (3 baselines x 2 lengths x 2 reductions, 24 shards) plans
+    in seconds, under 500 jobs, without the data or the model at hand."""
+    shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
+    (tmp_path / "config").mkdir()
+    shutil.copy(repo / "config/ravdess-full.yaml", tmp_path / "config/ravdess-full.yaml")
+    start = time.perf_counter()
+    plan = scheduled(snakemake(tmp_path, repo, "-n", configs=("config/ravdess-full.yaml",)))
+    assert time.perf_counter() - start < 30
+    assert sum(plan.values()) <= 500
+    assert plan["ablation"] == 24 * 12 and plan["activations"] == 24 and "tiny_model" not in plan
+
+
+def test_profiles_load(repo, tmp_path):
+    shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
+    (tmp_path / "override.yaml").write_text("{}")
+    for profile in ("default", "slurm"):
+        done = snakemake(tmp_path, repo, "-n", "--workflow-profile", str(repo / "profiles" / profile))
+        assert "tiny_model" in scheduled(done)
