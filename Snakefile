@@ -15,6 +15,7 @@ include: "rules/selectivity.smk"
 include: "rules/ablation.smk"
 include: "rules/aggregate.smk"
 include: "rules/figures.smk"
+include: "rules/questions.smk"
 
 
 report: "report/workflow.rst"

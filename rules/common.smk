@@ -39,6 +39,16 @@ SEGMENTS = f"results/ablation/{COMBO}/segments/shard-{{shard}}.parquet"
 SUMMARIES = f"results/ablation/{COMBO}/summary/shard-{{shard}}.parquet"
 CLIP_UNITS = f"results/tables/{COMBO}/clip_unit_summary.parquet"
 CONDITIONS = f"results/tables/{COMBO}/condition_summary.parquet"
+LAYER_SPECIALISATION = "results/tables/layer_specialisation.parquet"
+FIG_HEATMAP = "results/figures/selectivity_heatmap.png"
+FIG_DISTRIBUTIONS = "results/figures/unit_distributions.png"
+QUESTION_TABLES = ["emotion_encoding", "temporal_profiles", "voicing", "gender_contrasts",
+                   "intensity_effects"]
+QUESTION = f"results/tables/{COMBO}/{{question}}.parquet"
+FIG_TEMPORAL = f"results/figures/{COMBO}/temporal_profiles.png"
+FIG_GENDER = f"results/figures/{COMBO}/gender_contrasts.png"
+FIG_INTENSITY = f"results/figures/{COMBO}/intensity_effects.png"
+LISTENING = f"results/figures/{COMBO}/listening.html"
 FIG_CLIP = f"results/figures/{COMBO}/clip_attribution.png"
 FIG_EMOTIONS = f"results/figures/{COMBO}/emotion_comparison.png"
 
@@ -107,4 +117,21 @@ def all_outputs():
         *combos(CONDITIONS),
         *combos(FIG_CLIP),
         *combos(FIG_EMOTIONS),
+        LAYER_SPECIALISATION,
+        FIG_HEATMAP,
+        FIG_DISTRIBUTIONS,
+        *[path for q in QUESTION_TABLES for path in combos(QUESTION.replace("{question}", q))],
+        *combos(FIG_TEMPORAL),
+        *combos(FIG_GENDER),
+        *combos(FIG_INTENSITY),
+        *combos(LISTENING),
     ]
+
+
+def pdf(png):
+    """The PDF written beside a PNG figure."""
+    return png[: -len(".png")] + ".pdf"
+
+
+def combo_label(wildcards=None):
+    return "baseline {baseline}, {segment_ms} ms, {reduction}"

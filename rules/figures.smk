@@ -2,23 +2,26 @@ rule figures:
     input:
         clips=INDEX_CLIPS,
         clip_units=CLIP_UNITS,
+        selected=SELECTED_UNITS,
         attributions=expand(ATTRIBUTIONS, shard=SHARDS, allow_missing=True),
         segments=expand(SEGMENTS, shard=SHARDS, allow_missing=True),
     output:
         clip=report(
             FIG_CLIP,
             caption="../report/clip_attribution.rst",
-            category="Attribution",
-            subcategory="baseline {baseline}, {segment_ms} ms, {reduction}",
+            category="3 Temporal patterns",
+            subcategory=combo_label(),
             labels={"figure": "one clip"},
         ),
+        clip_pdf=pdf(FIG_CLIP),
         emotions=report(
             FIG_EMOTIONS,
             caption="../report/emotion_comparison.rst",
-            category="Attribution",
-            subcategory="baseline {baseline}, {segment_ms} ms, {reduction}",
+            category="2 Emotion encoding",
+            subcategory=combo_label(),
             labels={"figure": "emotions"},
         ),
+        emotions_pdf=pdf(FIG_EMOTIONS),
     params:
         root=DATASET["root"],
         clip_id=FIGURES["clip_id"],

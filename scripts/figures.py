@@ -11,6 +11,7 @@ from speechneurons.figures import (
     choose_example,
     plot_clip_attribution,
     plot_emotion_comparison,
+    save_figure,
     unit_label,
 )
 from speechneurons import provenance
@@ -25,15 +26,22 @@ png_metadata = {"Software": "speechneurons", "Description": json.dumps(record, s
 clips = pd.read_parquet(sm.input.clips).set_index("clip_id")
 clip_units = pd.read_parquet(sm.input.clip_units)
 clip_id, site, layer, neuron = choose_example(clip_units, p.clip_id, p.layer, p.neuron, p.site)
-unit = pd.DataFrame({"site": [site], "layer": [layer], "neuron": [neuron]})
-curve = read_attributions(sm.input.attributions, sm.input.segments, [clip_id], unit)
+# the example unit, and the two strongest top units of the clip's emotion beside it
 clip = clips.loc[clip_id]
+selected = pd.read_parquet(sm.input.selected)
+peers = (selected[(selected["reason"] == "top_k") & (selected["emotion"] == clip["emotion"])]
+         .sort_values("score", ascending=False)[["site", "layer", "neuron"]].drop_duplicates())
+units = pd.concat([pd.DataFrame({"site": [site], "layer": [layer], "neuron": [neuron]}), peers])
+units = units.drop_duplicates().head(3).astype({"layer": "int32", "neuron": "int32"})
+long = read_attributions(sm.input.attributions, sm.input.segments, [clip_id], units)
+curves = {unit_label(u.site, u.layer, u.neuron): long[(long.site == u.site) & (long.layer == u.layer)
+                                                      & (long.neuron == u.neuron)].sort_values("segment")
+          for u in units.itertuples(index=False)}
 wave = load_waveform(Path(p.root) / clip["path"])
-title = f"{clip_id} ({clip['emotion']}, {clip['intensity']}, {clip['gender']}): {unit_label(site, layer, neuron)}"
-plot_clip_attribution(wave, 16_000, curve, title).savefig(sm.output.clip, dpi=120,
-                                                         metadata=png_metadata)
+title = f"{clip_id} ({clip['emotion']}, {clip['intensity']}, {clip['gender']})"
+save_figure(plot_clip_attribution(wave, 16_000, curves, title), sm.output.clip, png_metadata)
 
 unit_rows = clip_units[(clip_units["site"] == site) & (clip_units["layer"] == layer)
                        & (clip_units["neuron"] == neuron)]
-plot_emotion_comparison(unit_rows, unit_label(site, layer, neuron)).savefig(
-    sm.output.emotions, dpi=120, metadata=png_metadata)
+save_figure(plot_emotion_comparison(unit_rows, unit_label(site, layer, neuron)), sm.output.emotions,
+            png_metadata)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -58,27 +60,67 @@ def choose_example(
     return str(chosen), str(site), int(lay), int(neu)
 
 
-def plot_clip_attribution(
-    waveform: np.ndarray, sample_rate: int, curve: pd.DataFrame, title: str
-) -> plt.Figure:
-    """The seed's plot: waveform [samples] above the attribution per segment.
+def save_figure(fig: plt.Figure, png: str | Path, metadata: dict | None = None) -> Path:
+    """Write ``png`` (for the report) and a PDF beside it (for papers); close the figure."""
+    png = Path(png)
+    fig.savefig(png, dpi=120, metadata=metadata)
+    pdf_metadata = {"Subject": metadata.get("Description", "")} if metadata else None
+    fig.savefig(png.with_suffix(".pdf"), metadata=pdf_metadata)
+    plt.close(fig)
+    return png.with_suffix(".pdf")
 
-    ``curve`` has start_s, end_s and attribution for one clip and one unit.
-    """
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5), sharex=True,
-                                      gridspec_kw={"height_ratios": [1, 1]})
-    t = np.arange(len(waveform)) / sample_rate
-    top.plot(t, waveform, lw=0.5, color="0.25")
-    top.set_ylabel("amplitude")
-    top.set_title(title)
+
+def _bars(ax: plt.Axes, curve: pd.DataFrame, colour_by_sign: bool = True, **kwargs) -> None:
     starts = curve["start_s"].to_numpy()
     widths = (curve["end_s"] - curve["start_s"]).to_numpy()
     values = curve["attribution"].to_numpy()
-    colours = np.where(values >= 0, "tab:red", "tab:blue")
-    bottom.bar(starts, values, width=widths, align="edge", color=colours)
-    bottom.axhline(0, color="0.5", lw=0.5)
-    bottom.set_ylabel("attribution\n(original − ablated)")
-    bottom.set_xlabel("time (s)")
+    colours = np.where(values >= 0, "tab:red", "tab:blue") if colour_by_sign else None
+    ax.bar(starts, values, width=widths, align="edge", color=colours, **kwargs)
+    ax.axhline(0, color="0.5", lw=0.5)
+
+
+def plot_clip_attribution(
+    waveform: np.ndarray, sample_rate: int, curves: dict[str, pd.DataFrame], title: str
+) -> plt.Figure:
+    """The seed's per-clip plot, improved: waveform, spectrogram and attribution curves.
+
+    ``curves`` maps a unit label to its per-segment curve (start_s, end_s,
+    attribution) on this clip; one panel per unit, all on one time axis.
+    """
+    n = len(curves)
+    fig, axes = plt.subplots(2 + n, 1, figsize=(10, 3.2 + 1.6 * n), sharex=True,
+                             gridspec_kw={"height_ratios": [1, 1.3] + [1] * n})
+    t = np.arange(len(waveform)) / sample_rate
+    axes[0].plot(t, waveform, lw=0.5, color="0.25")
+    axes[0].set_ylabel("amplitude")
+    axes[0].set_title(title)
+    axes[1].specgram(waveform, NFFT=512, Fs=sample_rate, noverlap=384, cmap="magma",
+                     scale="dB", vmin=-120)
+    axes[1].set_ylim(0, 8000)
+    axes[1].set_ylabel("Hz")
+    for ax, (label, curve) in zip(axes[2:], curves.items()):
+        _bars(ax, curve)
+        ax.set_ylabel("attribution", fontsize=8)
+        ax.set_title(label, fontsize=9, loc="left")
+    axes[-1].set_xlabel("time (s)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_emotion_panels(items: list[tuple[str, np.ndarray, pd.DataFrame]], sample_rate: int,
+                        title: str) -> plt.Figure:
+    """Several clips side by side (the seed's --compare): one row per (label, waveform, curve)."""
+    fig, axes = plt.subplots(len(items), 1, figsize=(10, 1.9 * len(items) + 0.6), squeeze=False)
+    for ax, (label, waveform, curve) in zip(axes[:, 0], items):
+        t = np.arange(len(waveform)) / sample_rate
+        ax.plot(t, waveform / (np.abs(waveform).max() or 1), lw=0.4, color="0.75")
+        ax.set_yticks([])
+        twin = ax.twinx()
+        _bars(twin, curve)
+        twin.set_ylabel("attribution", fontsize=8)
+        ax.set_title(label, fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -93,6 +135,91 @@ def plot_emotion_comparison(clip_units: pd.DataFrame, title: str) -> plt.Figure:
                   hue_order=["female", "male"], dodge=False, size=6, ax=ax)
     ax.axhline(0, color="0.5", lw=0.5)
     ax.set_ylabel("total attribution per clip")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_selectivity_heatmap(selectivity: pd.DataFrame, selected: pd.DataFrame) -> plt.Figure:
+    """Layer x emotion: share of units emotion-selective and preferring each emotion; and the
+    mean one-vs-rest d of each layer's top units per emotion."""
+    emotion = selectivity[selectivity["factor"] == "emotion"].copy()
+    emotion["row"] = emotion["site"] + " " + emotion["layer"].astype(str)
+    order_rows = (emotion[["site", "layer", "row"]].drop_duplicates()
+                  .sort_values(["site", "layer"], ascending=[False, True])["row"].tolist())
+    levels = [e for e in EMOTION_ORDER if e in set(emotion["preferred_level"])]
+    units = emotion.groupby("row").size()
+    chosen = emotion[emotion["selective"]]
+    share = (chosen.groupby(["row", "preferred_level"]).size().unstack(fill_value=0)
+             .reindex(index=order_rows, columns=levels, fill_value=0).div(units.reindex(order_rows), axis=0))
+    top = selected[selected["reason"] == "top_k"].copy()
+    top["row"] = top["site"] + " " + top["layer"].astype(str)
+    strength = (top.groupby(["row", "emotion"])["score"].mean().unstack()
+                .reindex(index=order_rows, columns=levels))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.32 * len(order_rows) + 2.2))
+    sns.heatmap(share, ax=axes[0], cmap="viridis", vmin=0, vmax=max(float(share.max().max()), 0.05),
+                annot=len(order_rows) <= 30, fmt=".2f", cbar_kws={"label": "share of the layer's units"})
+    axes[0].set_title("emotion-selective units (q_speaker and p_perm < alpha),\nby preferred emotion")
+    sns.heatmap(strength, ax=axes[1], cmap="rocket_r", annot=len(order_rows) <= 30, fmt=".2f",
+                cbar_kws={"label": "one-vs-rest Cohen's d"})
+    axes[1].set_title("mean one-vs-rest d of each layer's top units")
+    for ax in axes:
+        ax.set_xlabel("emotion")
+        ax.set_ylabel("site, layer")
+    fig.tight_layout()
+    return fig
+
+
+def plot_unit_distributions(values: pd.DataFrame, title: str) -> plt.Figure:
+    """Per unit (facet), its pooled activation per clip by emotion; columns unit, emotion, gender, value."""
+    order = [e for e in EMOTION_ORDER if e in set(values["emotion"])]
+    grid = sns.catplot(data=values, x="emotion", y="value", col="unit", col_wrap=min(4, values["unit"].nunique()),
+                       kind="box", order=order, color="0.9", showfliers=False, sharey=False,
+                       height=2.8, aspect=1.3)
+    grid.map_dataframe(sns.stripplot, x="emotion", y="value", order=order, hue="gender",
+                       hue_order=["female", "male"], palette="deep", size=4)
+    grid.set_titles("{col_name}", size=8)
+    grid.set_xticklabels(rotation=45)
+    grid.set_axis_labels("", "mean activation")
+    grid.add_legend(title="gender")
+    grid.figure.suptitle(title, y=1.02)
+    return grid.figure
+
+
+def plot_temporal_profiles(profiles: pd.DataFrame) -> plt.Figure:
+    """Share of attribution over time per emotion, three alignments, 95 % bands over actors."""
+    data = profiles[(profiles["site"] == "all")]
+    alignments = ["normalised", "onset", "offset"]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4), sharey=True)
+    palette = dict(zip(EMOTION_ORDER, sns.color_palette("tab10", len(EMOTION_ORDER))))
+    for ax, alignment in zip(axes, alignments):
+        part = data[data["alignment"] == alignment]
+        for emotion in [e for e in EMOTION_ORDER if e in set(part["emotion"])]:
+            rows = part[part["emotion"] == emotion].sort_values("bin")
+            centre = (rows["bin_start"] + rows["bin_end"]) / 2
+            ax.plot(centre, rows["mean_share"], color=palette[emotion], label=emotion)
+            ax.fill_between(centre, rows["ci_low"], rows["ci_high"], color=palette[emotion], alpha=0.15)
+        if alignment != "normalised":
+            ax.axvline(0, color="0.5", lw=0.6, ls="--")
+        ax.set_xlabel(part["bin_unit"].iloc[0] if len(part) else alignment)
+        ax.set_title(f"aligned to {'clip length' if alignment == 'normalised' else 'speech ' + alignment}")
+    axes[0].set_ylabel("share of |attribution| per bin")
+    axes[-1].legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_contrast(table: pd.DataFrame, x: str, y: str, significant: pd.Series, title: str,
+                  xlabel: str, ylabel: str) -> plt.Figure:
+    """One point per unit: activation effect (x) against attribution effect (y)."""
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    data = table.assign(significant=np.where(significant.fillna(False), "q < alpha", "n.s."))
+    sns.scatterplot(data=data, x=x, y=y, hue="site", style="significant",
+                    style_order=["n.s.", "q < alpha"], ax=ax, s=40)
+    ax.axhline(0, color="0.5", lw=0.5)
+    ax.axvline(0, color="0.5", lw=0.5)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     fig.tight_layout()
     return fig

@@ -154,12 +154,53 @@ def test_ablation_and_aggregate_tables(demo_run):
 
 def test_figures_and_report(demo_run):
     work, _, _, _ = demo_run
-    for name in ("clip_attribution.png", "emotion_comparison.png"):
-        png = work / f"results/figures/{COMBO}/{name}"
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    figures = [f"results/figures/{COMBO}/{name}" for name in (
+        "clip_attribution.png", "emotion_comparison.png", "temporal_profiles.png",
+        "gender_contrasts.png", "intensity_effects.png")]
+    figures += ["results/figures/selectivity_heatmap.png", "results/figures/unit_distributions.png"]
+    for name in figures:
+        png = work / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
         assert png.stat().st_size > 10_000
+        assert png.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-", name
+    listening = (work / f"results/figures/{COMBO}/listening.html").read_text()
+    # one section per emotion in the demo, each with its audio and curve
+    assert listening.count("<audio") == 4 and listening.count("data:audio/wav;base64,") == 4
     html = (work / "results/report.html").read_text()
-    assert "clip_attribution.png" in html and "emotion_comparison.png" in html
+    for category in ["1 Layer specialisation", "2 Emotion encoding", "3 Temporal patterns",
+                     "4 Gender differences", "5 Intensity effects", "Listening to the evidence"]:
+        assert category in html, category
+    for name in figures:
+        assert Path(name).name in html
+
+
+def test_question_tables(demo_run):
+    work, _, _, _ = demo_run
+    expected = {
+        "layer_specialisation": ["site", "layer", "factor", "n_units", "n_selective", "share_selective",
+                                 "median_eta2", "median_omega2"],
+        f"{COMBO}/emotion_encoding": ["emotion", "site", "layer", "neuron", "rank", "activation_d",
+                                      "attribution_d", "attribution_p", "attribution_q", "eta2", "q_speaker"],
+        f"{COMBO}/temporal_profiles": ["site", "layer", "emotion", "alignment", "bin", "bin_start",
+                                       "bin_end", "mean_share", "ci_low", "ci_high", "n_actors"],
+        f"{COMBO}/voicing": ["site", "layer", "emotion", "mean_voiced_share", "mean_voiced_time_share",
+                             "enrichment", "p", "q"],
+        f"{COMBO}/gender_contrasts": ["site", "layer", "neuron", "attribution_diff", "attribution_d",
+                                      "attribution_p", "attribution_q", "activation_d", "activation_q"],
+        f"{COMBO}/intensity_effects": ["measure", "site", "layer", "neuron", "n_pairs", "mean_diff",
+                                       "dz", "p", "q"],
+    }
+    for name, columns in expected.items():
+        table = pd.read_parquet(work / f"results/tables/{name}.parquet")
+        assert set(columns) <= set(table.columns), name
+    layers = pd.read_parquet(work / "results/tables/layer_specialisation.parquet")
+    assert len(layers) == 5 * 4  # (hidden 0-2, ffn 1-2) x 4 factors
+    emotion = pd.read_parquet(work / f"results/tables/{COMBO}/emotion_encoding.parquet")
+    assert len(emotion) == 2 * 4 * 5  # top 2 per (site, layer) and emotion
+    temporal = pd.read_parquet(work / f"results/tables/{COMBO}/temporal_profiles.parquet")
+    everything = temporal[(temporal["site"] == "all") & (temporal["alignment"] == "normalised")]
+    # shares of attribution over normalised time sum to 1 for every emotion
+    assert everything.groupby("emotion")["mean_share"].sum().round(6).eq(1).all()
 
 
 def test_rerun_schedules_nothing_and_seed_spelling_works(demo_run, repo):
@@ -177,18 +218,20 @@ def test_a_figure_key_reruns_only_the_figures(demo_run, repo):
     work, _, _, _ = demo_run
     name = write_override(work, "figure-only.yaml", {"figures": {"site": "hidden"}})
     plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
-    assert plan == {"figures": 1, "all": 1}
+    assert plan == {"figures": 1, "listening": 1, "all": 1}
 
 
 def test_a_new_segment_length_runs_only_its_own_jobs(demo_run, repo):
     work, _, _, _ = demo_run
     name = write_override(work, "segments.yaml", {"ablation": {"segment_ms": [20, 40]}})
     plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
-    assert plan == {"ablation": 2, "aggregate": 1, "figures": 1, "all": 1}
+    per_combo = {"ablation": 2, "aggregate": 1, "figures": 1, "questions": 1, "question_figures": 1,
+                 "listening": 1}
+    assert plan == {**per_combo, "all": 1}
     name = write_override(work, "stats.yaml", {"stats": {"permutations": 500}})
     plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
-    assert plan == {"selectivity": 1, "select_units": 1, "ablation": 2, "aggregate": 1,
-                    "figures": 1, "all": 1}
+    assert plan == {"selectivity": 1, "select_units": 1, "layer_specialisation": 1,
+                    "selectivity_figures": 1, **per_combo, "all": 1}
 
 
 def test_every_table_carries_its_provenance(demo_run):
@@ -256,6 +299,7 @@ def test_full_study_plans_few_jobs_quickly(repo, tmp_path):
     assert time.perf_counter() - start < 30
     assert sum(plan.values()) <= 500
     assert plan["ablation"] == 24 * 12 and plan["activations"] == 24 and "tiny_model" not in plan
+    assert plan["questions"] == 12
 
 
 def test_profiles_load(repo, tmp_path):

@@ -133,3 +133,15 @@ def read_attributions(
     if not parts:
         return empty_table(ATTRIBUTION_SCHEMA)
     return pd.concat(parts, ignore_index=True)
+
+
+def iter_curves(tensor_paths: Sequence[str | Path], segment_paths: Sequence[str | Path]):
+    """Yield (clip_id, units table, [units, segments] float32, that clip's segments), clip by clip."""
+    for tensor_path, segment_path in zip(tensor_paths, segment_paths, strict=True):
+        units = read_units(tensor_path)
+        segments = pd.read_parquet(segment_path)
+        by_clip = dict(tuple(segments.groupby("clip_id", sort=False)))
+        with safe_open(str(tensor_path), framework="numpy") as f:
+            for clip_id in sorted(f.keys()):
+                yield (clip_id, units, f.get_tensor(clip_id).astype(np.float32),
+                       by_clip[clip_id].sort_values("segment").reset_index(drop=True))

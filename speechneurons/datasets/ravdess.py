@@ -336,7 +336,8 @@ def build_index(
         why = (
             f"{len(clips)} valid clip(s) found but none passed dataset.filters"
             if len(clips)
-            else f"no valid RAVDESS audio file found ({len(rejected)} rejected)"
+            else f"no valid RAVDESS audio file found ({len(rejected)} rejected); expected "
+            "Actor_NN/MM-VV-EE-II-SS-RR-AA.wav files such as Actor_01/03-01-05-01-01-01-01.wav"
         )
         raise NoValidClipsError(f"dataset.root {root}: {why}")
     notes = [

@@ -1,0 +1,103 @@
+# The seed guide's five research questions: tables and figures, grouped in the report.
+
+
+rule layer_specialisation:
+    input:
+        SELECTIVITY,
+    output:
+        LAYER_SPECIALISATION,
+    params:
+        code=code_version("questions.py"),
+    log:
+        "results/logs/layer_specialisation.log",
+    script:
+        "../scripts/layer_specialisation.py"
+
+
+rule selectivity_figures:
+    input:
+        clips=INDEX_CLIPS,
+        selectivity=SELECTIVITY,
+        selected=SELECTED_UNITS,
+        activations=expand(ACTIVATIONS, shard=SHARDS),
+    output:
+        heatmap=report(FIG_HEATMAP, caption="../report/selectivity_heatmap.rst",
+                       category="1 Layer specialisation"),
+        heatmap_pdf=pdf(FIG_HEATMAP),
+        distributions=report(FIG_DISTRIBUTIONS, caption="../report/unit_distributions.rst",
+                             category="2 Emotion encoding"),
+        distributions_pdf=pdf(FIG_DISTRIBUTIONS),
+    params:
+        statistic=STATS["activation"],
+        code=code_version("figures.py", "activations.py"),
+    log:
+        "results/logs/selectivity_figures.log",
+    script:
+        "../scripts/selectivity_figures.py"
+
+
+rule questions:
+    input:
+        clips=INDEX_CLIPS,
+        selectivity=SELECTIVITY,
+        selected=SELECTED_UNITS,
+        clip_units=CLIP_UNITS,
+        attributions=expand(ATTRIBUTIONS, shard=SHARDS, allow_missing=True),
+        segments=expand(SEGMENTS, shard=SHARDS, allow_missing=True),
+        activations=expand(ACTIVATIONS, shard=SHARDS),
+    output:
+        **{q: QUESTION.replace("{question}", q) for q in QUESTION_TABLES},
+    params:
+        statistic=STATS["activation"],
+        code=code_version("questions.py", "ablation/store.py", "activations.py", "stats"),
+    log:
+        f"results/logs/questions/{COMBO}.log",
+    script:
+        "../scripts/questions.py"
+
+
+rule question_figures:
+    input:
+        temporal=QUESTION.replace("{question}", "temporal_profiles"),
+        gender=QUESTION.replace("{question}", "gender_contrasts"),
+        intensity=QUESTION.replace("{question}", "intensity_effects"),
+    output:
+        temporal=report(FIG_TEMPORAL, caption="../report/temporal_profiles.rst",
+                        category="3 Temporal patterns", subcategory=combo_label()),
+        temporal_pdf=pdf(FIG_TEMPORAL),
+        gender=report(FIG_GENDER, caption="../report/gender_contrasts.rst",
+                      category="4 Gender differences", subcategory=combo_label()),
+        gender_pdf=pdf(FIG_GENDER),
+        intensity=report(FIG_INTENSITY, caption="../report/intensity_effects.rst",
+                         category="5 Intensity effects", subcategory=combo_label()),
+        intensity_pdf=pdf(FIG_INTENSITY),
+    params:
+        fdr_alpha=STATS["fdr_alpha"],
+        code=code_version("figures.py"),
+    log:
+        f"results/logs/question_figures/{COMBO}.log",
+    script:
+        "../scripts/question_figures.py"
+
+
+rule listening:
+    input:
+        clips=INDEX_CLIPS,
+        clip_units=CLIP_UNITS,
+        attributions=expand(ATTRIBUTIONS, shard=SHARDS, allow_missing=True),
+        segments=expand(SEGMENTS, shard=SHARDS, allow_missing=True),
+    output:
+        report(LISTENING, caption="../report/listening.rst",
+               category="Listening to the evidence", subcategory=combo_label()),
+    params:
+        root=DATASET["root"],
+        clip_id=FIGURES["clip_id"],
+        site=FIGURES["site"],
+        layer=FIGURES["layer"],
+        neuron=FIGURES["neuron"],
+        per_emotion=FIGURES["listen_per_emotion"],
+        code=code_version("listen.py", "figures.py", "ablation/store.py", "audio.py"),
+    log:
+        f"results/logs/listening/{COMBO}.log",
+    script:
+        "../scripts/listening.py"

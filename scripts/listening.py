@@ -1,0 +1,32 @@
+"""Snakemake adapter: one HTML page per chosen clip with audio and attribution (rule listening)."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from speechneurons.ablation.store import read_attributions
+from speechneurons.audio import load_waveform
+from speechneurons.figures import choose_example, unit_label
+from speechneurons.listen import clip_section, listening_clips, listening_page
+from speechneurons.logs import log_to_file
+
+sm = snakemake  # noqa: F821
+log_to_file(sm.log[0])
+p = sm.params
+
+clips = pd.read_parquet(sm.input.clips).set_index("clip_id")
+clip_units = pd.read_parquet(sm.input.clip_units)
+_, site, layer, neuron = choose_example(clip_units, p.clip_id, p.layer, p.neuron, p.site)
+label = unit_label(site, layer, neuron)
+unit = pd.DataFrame({"site": [site], "layer": [layer], "neuron": [neuron]})
+chosen = listening_clips(clip_units, site, layer, neuron, p.per_emotion)
+curves = read_attributions(sm.input.attributions, sm.input.segments, chosen["clip_id"], unit)
+sections = []
+for clip_id in chosen["clip_id"]:
+    clip = clips.loc[clip_id]
+    title = f"{clip_id}: {clip['emotion']}, {clip['intensity']}, {clip['gender']} (actor {clip['actor']})"
+    sections.append(clip_section(title, load_waveform(Path(p.root) / clip["path"]), 16_000,
+                                 curves[curves["clip_id"] == clip_id].sort_values("segment")))
+combo = ", ".join(f"{k} {v}" for k, v in sm.wildcards.items())
+page = listening_page(f"Listen: {label}", f"Attribution of {label} ({combo}).", sections)
+Path(sm.output[0]).write_text(page)

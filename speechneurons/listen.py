@@ -1,0 +1,96 @@
+"""Listening to the evidence: one HTML page with each chosen clip's audio and attribution.
+
+Each section embeds a clip (16 kHz WAV) and a plot of one unit's
+attribution over time; a cursor follows playback across the plot. The page
+is self-contained (base64), so the Snakemake report carries it as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from speechneurons.figures import _bars
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:1em auto}}
+section{{margin-bottom:2em}} .plot{{position:relative}} .plot img{{width:100%;display:block}}
+.cursor{{position:absolute;top:0;bottom:0;width:2px;background:#2a9d8f}}</style>
+</head><body>
+<h2>{title}</h2>
+<p>{description} Red: the segment raises the unit (original minus ablated &gt; 0); blue: it
+lowers it. Press play: the line follows playback.</p>
+{sections}
+<script>
+document.querySelectorAll("section").forEach((section) => {{
+  const audio = section.querySelector("audio"), cursor = section.querySelector(".cursor");
+  const left = +section.dataset.left, span = +section.dataset.span, duration = +section.dataset.duration;
+  const move = () => {{
+    cursor.style.left = (left + Math.min(audio.currentTime / duration, 1) * span) + "%";
+    if (!audio.paused) requestAnimationFrame(move);
+  }};
+  audio.addEventListener("play", () => requestAnimationFrame(move));
+  audio.addEventListener("seeked", move);
+  move();
+}});
+</script>
+</body></html>
+"""
+
+SECTION = """<section data-left="{left}" data-span="{span}" data-duration="{duration}">
+<h3>{title}</h3>
+<audio controls preload="none" src="data:audio/wav;base64,{audio}"></audio>
+<div class="plot"><img src="data:image/png;base64,{image}" alt="attribution curve of {title}">
+<div class="cursor"></div></div>
+</section>"""
+
+
+def _wav_base64(waveform: np.ndarray, sample_rate: int) -> str:
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(waveform, -1, 1), sample_rate, format="WAV", subtype="PCM_16")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def clip_section(title: str, waveform: np.ndarray, sample_rate: int, curve: pd.DataFrame) -> str:
+    """One clip: audio player above its attribution curve (per-segment bars), with a cursor."""
+    duration = len(waveform) / sample_rate
+    fig, ax = plt.subplots(figsize=(10, 2.6))
+    t = np.arange(len(waveform)) / sample_rate
+    scale = float(np.abs(curve["attribution"]).max()) or 1.0
+    ax.plot(t, waveform / (np.abs(waveform).max() or 1) * scale, lw=0.4, color="0.8")
+    _bars(ax, curve)
+    ax.set_xlim(0, duration)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("attribution")
+    fig.tight_layout()
+    box = ax.get_position()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return SECTION.format(
+        title=html.escape(title), audio=_wav_base64(waveform, sample_rate),
+        image=base64.b64encode(buffer.getvalue()).decode(),
+        duration=duration, left=100 * box.x0, span=100 * box.width,
+    )
+
+
+def listening_page(title: str, description: str, sections: list[str]) -> str:
+    """A self-contained page (base64 audio and images) with one section per clip."""
+    return PAGE.format(title=html.escape(title), description=html.escape(description),
+                       sections="\n".join(sections))
+
+
+def listening_clips(clip_units: pd.DataFrame, site: str, layer: int, neuron: int,
+                    per_emotion: int) -> pd.DataFrame:
+    """The clips to listen to: per emotion, the ``per_emotion`` of largest attribution mass for the unit."""
+    rows = clip_units[(clip_units["site"] == site) & (clip_units["layer"] == layer)
+                      & (clip_units["neuron"] == neuron)]
+    return (rows.sort_values("abs_mass", ascending=False).groupby("emotion", sort=False)
+            .head(per_emotion).sort_values(["emotion", "clip_id"]))

@@ -1,0 +1,61 @@
+"""The quick look: speechneurons analyze, on the bundled clips and on a folder that is not RAVDESS."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from audio_files import write_tone
+from speechneurons.audio import load_waveform
+from speechneurons.cli import main
+
+
+def test_one_clip_one_neuron(demo_root, tiny_model_dir, tmp_path, capsys):
+    code = main(["analyze", "--ravdess_path", str(demo_root), "--emotion", "angry", "--layer", "1",
+                 "--neuron", "5", "--model", str(tiny_model_dir), "--out", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr()
+    assert "the seed's --layer 1" in out.err and "hidden layer 2" in out.err
+    png, table_path = sorted(tmp_path.glob("*.png")), sorted(tmp_path.glob("*.parquet"))
+    assert len(png) == 1 and len(table_path) == 1 and png[0].with_suffix(".pdf").exists()
+    table = pd.read_parquet(table_path[0])
+    clip = table["clip_id"].iloc[0]
+    assert set(table["emotion"]) == {"angry"} and set(table["layer"]) == {2}
+    path = next(demo_root.rglob(f"{clip}.wav"))
+    assert len(table) == -(-len(load_waveform(path)) // 320)
+    assert table["attribution"].abs().max() > 0
+
+
+def test_compare_emotions_side_by_side(demo_root, tiny_model_dir, tmp_path):
+    code = main(["analyze", "--ravdess-path", str(demo_root), "--compare", "--hidden-layer", "2",
+                 "--neuron", "7", "--gender", "female", "--model", str(tiny_model_dir),
+                 "--baseline", "noise-snr20", "--segment-ms", "40", "--out", str(tmp_path)])
+    assert code == 0
+    table = pd.read_parquet(next(tmp_path.glob("compare_*.parquet")))
+    # female actors in the demo: neutral (12), happy (12), sad (04), angry (06)
+    assert sorted(table["emotion"].unique()) == ["angry", "happy", "neutral", "sad"]
+    assert set(table["gender"]) == {"female"}
+    assert (table["end_s"] - table["start_s"]).max() <= 0.04 + 1e-6
+
+
+def test_a_folder_that_is_not_ravdess_says_so(tmp_path, tiny_model_dir, capsys):
+    write_tone(tmp_path / "recordings" / "interview.wav")
+    code = main(["analyze", "--ravdess-path", str(tmp_path / "recordings"), "--layer", "0",
+                 "--neuron", "1", "--model", str(tiny_model_dir), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert str(tmp_path / "recordings") in err and "expected Actor_NN/MM-VV-EE-II-SS-RR-AA.wav" in err
+    assert main(["analyze", "--ravdess-path", str(tmp_path / "missing"), "--model", "x"]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_console_script_is_installed(demo_root, tiny_model_dir, tmp_path):
+    script = Path(sys.executable).with_name("speechneurons")
+    done = subprocess.run([str(script), "analyze", "--ravdess-path", str(demo_root), "--emotion", "sad",
+                           "--layer", "0", "--neuron", "3", "--site", "ffn", "--model",
+                           str(tiny_model_dir), "--out", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "figure:" in done.stdout

@@ -1,0 +1,150 @@
+"""The five research-question tables: columns, and planted effects with the right sign."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from speechneurons import questions
+
+EMOTIONS = ["neutral", "happy", "sad", "angry"]
+
+
+def clip_table(seed: int = 0) -> pd.DataFrame:
+    """12 actors x 4 emotions x 2 statements x 2 intensities (neutral: normal only) x 2 repetitions."""
+    rows = []
+    for actor in range(1, 13):
+        for emotion in EMOTIONS:
+            for intensity in (["normal"] if emotion == "neutral" else ["normal", "strong"]):
+                for statement in (1, 2):
+                    for repetition in (1, 2):
+                        rows.append({"clip_id": f"{actor}-{emotion}-{intensity}-{statement}-{repetition}",
+                                     "actor": actor, "gender": "male" if actor % 2 else "female",
+                                     "emotion": emotion, "intensity": intensity,
+                                     "statement": statement, "repetition": repetition})
+    return pd.DataFrame(rows)
+
+
+def clip_units_for(clips: pd.DataFrame, units: list[tuple[str, int, int]], total) -> pd.DataFrame:
+    """Per (clip, unit) summaries; ``total(clips, unit, rng)`` gives the per-clip totals."""
+    rng = np.random.default_rng(1)
+    parts = []
+    for unit in units:
+        values = total(clips, unit, rng)
+        parts.append(clips.assign(site=unit[0], layer=unit[1], neuron=unit[2], total=values,
+                                  abs_mass=np.abs(values) + 1, voiced_share=0.5, voiced_time_share=0.5,
+                                  peak_time_s=1.0))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_layer_specialisation_shares():
+    sel = pd.DataFrame({
+        "site": "hidden", "layer": np.repeat([1, 2], 10), "neuron": np.tile(np.arange(10), 2),
+        "factor": "emotion", "selective": [True] * 8 + [False] * 2 + [True] + [False] * 9,
+        "eta2": np.r_[np.full(10, 0.3), np.full(10, 0.05)], "omega2": 0.0, "F_speaker": 1.0,
+        "cohens_d": np.nan,
+    })
+    table = questions.layer_specialisation(sel).set_index("layer")
+    assert table.loc[1, "share_selective"] == pytest.approx(0.8)
+    assert table.loc[2, "share_selective"] == pytest.approx(0.1)
+    assert table.loc[1, "median_eta2"] > table.loc[2, "median_eta2"]
+    assert {"n_units", "n_selective", "median_omega2", "max_eta2"} <= set(table.columns)
+
+
+def test_emotion_encoding_finds_the_planted_sign():
+    clips = clip_table()
+    angry_unit, flat_unit = ("hidden", 1, 0), ("hidden", 1, 1)
+
+    def total(c, unit, rng):
+        bump = 1.5 * (c["emotion"] == "angry").to_numpy() if unit == angry_unit else 0.0
+        return bump + rng.normal(size=len(c))
+
+    clip_units = clip_units_for(clips, [angry_unit, flat_unit], total)
+    selected = pd.DataFrame({"site": "hidden", "layer": 1, "neuron": [0, 1], "reason": "top_k",
+                             "emotion": ["angry", "sad"], "rank": 1, "score": [1.0, 0.2], "q_perm": 0.5})
+    selectivity = pd.DataFrame({"site": "hidden", "layer": 1, "neuron": [0, 1], "factor": "emotion",
+                                "eta2": 0.1, "F_speaker": 2.0, "p_speaker": 0.1, "q_speaker": 0.2,
+                                "p_perm": 0.1, "selective": False})
+    table = questions.emotion_encoding(selected, selectivity, clip_units).set_index("emotion")
+    assert table.loc["angry", "attribution_d"] > 1.0
+    assert table.loc["angry", "attribution_q"] < 1e-4
+    assert abs(table.loc["sad", "attribution_d"]) < 0.4
+    assert table.loc["angry", "n_clips_emotion"] == 12 * 2 * 2 * 2
+    assert {"eta2", "q_speaker", "mean_total_emotion", "mean_total_other", "mean_voiced_share"} <= set(table.columns)
+
+
+def test_temporal_profiles_peak_after_onset():
+    clips = clip_table().head(16)  # actors 1 and 2... and their clips
+    segments = pd.DataFrame({"segment": np.arange(150), "start_s": np.arange(150) * 0.02,
+                             "end_s": (np.arange(150) + 1) * 0.02})
+    segments["voiced"] = (segments["start_s"] >= 0.5) & (segments["start_s"] < 2.5)
+    units = pd.DataFrame({"site": ["hidden", "ffn"], "layer": [3, 3], "neuron": [0, 7]})
+    curve = np.zeros((2, 150))
+    curve[:, 30:35] = 1.0  # 0.60-0.70 s: just after onset at 0.5 s
+    curve[1, 140] = -0.2
+    stream = ((c, units, curve, segments) for c in clips["clip_id"])
+    table = questions.temporal_profiles(stream, clips)
+    everything = table[(table["site"] == "all") & (table["emotion"] == clips["emotion"].iloc[0])]
+    onset = everything[everything["alignment"] == "onset"].set_index("bin_start")
+    assert onset["mean_share"].idxmax() == pytest.approx(0.1)  # the 0.1-0.2 s bin after onset
+    normalised = everything[everything["alignment"] == "normalised"]
+    assert normalised["mean_share"].sum() == pytest.approx(1.0)
+    assert normalised.loc[normalised["mean_share"].idxmax(), "bin_start"] == pytest.approx(0.2)
+    assert {"ci_low", "ci_high", "n_actors", "bin_unit"} <= set(table.columns)
+    assert set(table["site"]) == {"all", "hidden", "ffn"}
+
+
+def test_voicing_enrichment_sign():
+    clips = clip_table()
+    clip_units = clip_units_for(clips, [("hidden", 2, 4)], lambda c, u, rng: rng.normal(size=len(c)))
+    clip_units["voiced_share"] = 0.8 + 0.05 * np.random.default_rng(2).normal(size=len(clip_units))
+    table = questions.voicing_table(clip_units)
+    assert (table["enrichment"] > 0.25).all() and (table["q"] < 1e-6).all()
+
+
+def test_gender_contrast_sign_over_actors():
+    clips = clip_table()
+    unit = ("hidden", 5, 9)
+
+    def total(c, u, rng):  # female actors +1, plus actor and clip noise
+        actor = rng.normal(0, 0.3, size=13)[c["actor"]]
+        return (c["gender"] == "female").to_numpy() * 1.0 + actor + rng.normal(0, 0.5, size=len(c))
+
+    clip_units = clip_units_for(clips, [unit, ("hidden", 5, 10)], total)
+    selectivity = pd.DataFrame({"site": "hidden", "layer": 5, "neuron": [9, 10], "factor": "gender",
+                                "cohens_d": [0.9, 0.0], "F_speaker": 5.0, "p_speaker": 0.04,
+                                "q_speaker": 0.08})
+    table = questions.gender_contrasts(clip_units, selectivity).set_index("neuron")
+    assert table.loc[9, "attribution_diff"] == pytest.approx(1.0, abs=0.35)
+    assert table.loc[9, "attribution_d"] > 1 and table.loc[9, "attribution_p"] < 1e-3
+    assert (table.loc[9, "n_actors_female"], table.loc[9, "n_actors_male"]) == (6, 6)
+    assert table.loc[9, "activation_d"] == pytest.approx(0.9)
+
+
+def test_intensity_effect_is_paired_within_actor():
+    clips = clip_table()
+    unit = ("ffn", 4, 2)
+    rng = np.random.default_rng(3)
+    actor_level = rng.normal(0, 2.0, size=13)  # large actor differences; pairing removes them
+    values = actor_level[clips["actor"]] + 0.5 * (clips["intensity"] == "strong") + rng.normal(0, 0.3, len(clips))
+    clip_units = clips.assign(site=unit[0], layer=unit[1], neuron=unit[2], total=values)
+    activations = clips[["clip_id"]].assign(site=unit[0], layer=unit[1], neuron=unit[2],
+                                            value=rng.normal(size=len(clips)))
+    table = questions.intensity_effects(questions.intensity_measures(clip_units, activations))
+    attribution = table[table["measure"] == "attribution"].iloc[0]
+    activation = table[table["measure"] == "activation"].iloc[0]
+    assert attribution["mean_diff"] == pytest.approx(0.5, abs=0.12) and attribution["p"] < 1e-6
+    assert attribution["n_pairs"] == 12 * 3 * 2 and attribution["n_actors"] == 12
+    assert activation["p"] > 0.01
+
+
+def test_intensity_without_pairs_is_an_empty_table_with_columns():
+    clips = clip_table()
+    unpaired = clips[(clips["intensity"] == "normal") | (clips["actor"] % 2 == 0) & (clips["statement"] == 1)]
+    unpaired = unpaired[~((unpaired["intensity"] == "normal") & (unpaired["actor"] % 2 == 0)
+                          & (unpaired["statement"] == 1))]
+    clip_units = unpaired.assign(site="hidden", layer=1, neuron=0, total=1.0)
+    activations = unpaired[["clip_id"]].assign(site="hidden", layer=1, neuron=0, value=0.0)
+    table = questions.intensity_effects(questions.intensity_measures(clip_units, activations))
+    assert table.empty and {"measure", "mean_diff", "dz", "p", "q"} <= set(table.columns)
