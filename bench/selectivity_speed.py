@@ -26,22 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from speechneurons.activations import ActivationMatrix  # noqa: E402
-from speechneurons.datasets.ravdess import EMOTIONS  # noqa: E402
+from speechneurons.datasets.ravdess import full_design  # noqa: E402
 from speechneurons.stats.selectivity import StatsSettings, selectivity  # noqa: E402
-
-
-def ravdess_design() -> pd.DataFrame:
-    rows = []
-    for actor in range(1, 25):
-        for code, emotion in EMOTIONS.items():
-            for intensity in (["normal"] if emotion == "neutral" else ["normal", "strong"]):
-                for statement in (1, 2):
-                    for repetition in (1, 2):
-                        rows.append({"clip_id": f"03-01-{code:02d}-{actor}-{intensity}-{statement}-{repetition}",
-                                     "actor": actor, "gender": "male" if actor % 2 else "female",
-                                     "emotion": emotion, "intensity": intensity,
-                                     "statement": statement, "repetition": repetition})
-    return pd.DataFrame(rows)
 
 
 def main() -> None:
@@ -49,7 +35,7 @@ def main() -> None:
     parser.add_argument("--permutations", type=int, default=1000)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    meta = ravdess_design()
+    meta = full_design()
     sizes = [("hidden", k, 768) for k in range(13)] + [("ffn", k, 3072) for k in range(1, 13)]
     units = pd.concat([pd.DataFrame({"site": s, "layer": np.int32(k), "neuron": np.arange(n, dtype=np.int32)})
                        for s, k, n in sizes], ignore_index=True)

@@ -7,23 +7,14 @@ import pandas as pd
 import pytest
 
 from speechneurons import questions
+from speechneurons.datasets.ravdess import full_design
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]
 
 
-def clip_table(seed: int = 0) -> pd.DataFrame:
+def clip_table() -> pd.DataFrame:
     """12 actors x 4 emotions x 2 statements x 2 intensities (neutral: normal only) x 2 repetitions."""
-    rows = []
-    for actor in range(1, 13):
-        for emotion in EMOTIONS:
-            for intensity in (["normal"] if emotion == "neutral" else ["normal", "strong"]):
-                for statement in (1, 2):
-                    for repetition in (1, 2):
-                        rows.append({"clip_id": f"{actor}-{emotion}-{intensity}-{statement}-{repetition}",
-                                     "actor": actor, "gender": "male" if actor % 2 else "female",
-                                     "emotion": emotion, "intensity": intensity,
-                                     "statement": statement, "repetition": repetition})
-    return pd.DataFrame(rows)
+    return full_design(actors=range(1, 13), emotions=EMOTIONS)
 
 
 def clip_units_for(clips: pd.DataFrame, units: list[tuple[str, int, int]], total) -> pd.DataFrame:

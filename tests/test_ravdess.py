@@ -16,6 +16,7 @@ from speechneurons.datasets.ravdess import (
     RavdessNameError,
     apply_filters,
     build_index,
+    full_design,
     parse_name,
     scan,
 )
@@ -187,3 +188,14 @@ def test_missing_root_and_bad_filter_values_name_the_key(tmp_path):
         IndexFilters(emotions=["joyful"]).check()
     with pytest.raises(KeyError, match="dataset.filters: unknown key"):
         IndexFilters.from_config({"emotion": ["happy"]})
+
+
+def test_full_design_is_the_speech_release():
+    design = full_design()
+    assert len(design) == 1_440 and design["clip_id"].is_unique
+    assert design.groupby("actor").size().eq(60).all()
+    assert not ((design["emotion"] == "neutral") & (design["intensity"] == "strong")).any()
+    for clip_id in design["clip_id"].sample(50, random_state=0):
+        name = parse_name(clip_id)  # every id is a valid RAVDESS name
+        row = design.set_index("clip_id").loc[clip_id]
+        assert (name.emotion, name.intensity, name.actor) == (row.emotion, row.intensity, row.actor)

@@ -349,6 +349,32 @@ def build_index(
     )
 
 
+def full_design(actors: Iterable[int] = ACTORS, emotions: Iterable[str] | None = None) -> pd.DataFrame:
+    """The metadata of every audio-only speech clip RAVDESS has for ``actors`` and ``emotions``.
+
+    24 actors x 60 clips = 1,440 rows with real clip ids (neutral at normal
+    intensity only). No audio: for planning, checks of completeness, and
+    synthetic data of the study's shape in tests and benchmarks.
+    """
+    wanted = set(emotions) if emotions is not None else set(EMOTIONS.values())
+    rows = []
+    for actor in actors:
+        for code, emotion in EMOTIONS.items():
+            if emotion not in wanted:
+                continue
+            for intensity_code in (1,) if emotion == "neutral" else (1, 2):
+                for statement in (1, 2):
+                    for repetition in (1, 2):
+                        rows.append({
+                            "clip_id": f"03-01-{code:02d}-{intensity_code:02d}-{statement:02d}-"
+                                       f"{repetition:02d}-{actor:02d}",
+                            "actor": actor, "gender": "male" if actor % 2 else "female",
+                            "emotion": emotion, "intensity": INTENSITIES[intensity_code],
+                            "statement": statement, "repetition": repetition,
+                        })
+    return pd.DataFrame(rows)
+
+
 def iter_reasons(rejected: pd.DataFrame) -> Iterable[str]:
     """Human-readable lines for a log: ``path: reason``."""
     for row in rejected.itertuples(index=False):
