@@ -133,5 +133,6 @@ def pdf(png):
     return png[: -len(".png")] + ".pdf"
 
 
-def combo_label(wildcards=None):
+def combo_label():
+    """A report subcategory naming the combination (Snakemake fills in the wildcards)."""
     return "baseline {baseline}, {segment_ms} ms, {reduction}"

@@ -115,20 +115,27 @@ def test_results_do_not_depend_on_perturbations_per_eval(tiny_model, speech):
 
 
 def test_deeper_layers_never_run(tiny_model, speech):
-    calls = {0: 0, 1: 0}
-    hooks = [layer.register_forward_hook(lambda m, i, o, k=k: calls.__setitem__(k, calls[k] + 1))
-             for k, layer in enumerate(tiny_model.model.encoder.layers)]
+    layers = tiny_model.model.encoder.layers
+    calls = {"layer 0": 0, "layer 1": 0, "ffn of layer 1": 0}
+    hooks = [
+        layers[0].register_forward_hook(lambda *a: calls.__setitem__("layer 0", calls["layer 0"] + 1)),
+        layers[1].register_forward_hook(lambda *a: calls.__setitem__("layer 1", calls["layer 1"] + 1)),
+        layers[1].feed_forward.register_forward_pre_hook(  # fires when the feed-forward starts
+            lambda *a: calls.__setitem__("ffn of layer 1", calls["ffn of layer 1"] + 1)),
+    ]
+    segments = make_segments(LENGTH, 200, 16_000, tiny_model.hop_samples)
     try:
-        segments = make_segments(LENGTH, 200, 16_000, tiny_model.hop_samples)
+        # hidden layer 1 is the output of encoder.layers[0]: encoder.layers[1] never runs
         units = Units(sites=("hidden",), layers=(1,), neurons=(0,)).resolve(tiny_model)
         ablate_clip(tiny_model, speech, segments, units, perturbations_per_eval=4)
+        assert calls["layer 0"] > 0 and calls["layer 1"] == 0 and calls["ffn of layer 1"] == 0
+        # ffn layer 2 sits inside encoder.layers[1]: its feed-forward runs, the layer never returns
+        units = Units(sites=("ffn",), layers=(2,), neurons=(0,)).resolve(tiny_model)
+        ablate_clip(tiny_model, speech, segments, units, perturbations_per_eval=4)
+        assert calls["ffn of layer 1"] > 0 and calls["layer 1"] == 0
     finally:
         for hook in hooks:
             hook.remove()
-    assert calls[0] > 0 and calls[1] == 0
-    # ffn of layer 2 sits inside encoder.layers[1]: its attention runs, the layer's end does not
-    units = Units(sites=("ffn",), layers=(2,), neurons=(0,)).resolve(tiny_model)
-    assert units.sites == [("ffn", 2)]
 
 
 def test_out_of_memory_halves_the_batch_and_retries(tiny_model, speech, monkeypatch, caplog):

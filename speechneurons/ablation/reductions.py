@@ -46,8 +46,3 @@ def make_reduction(spec: str, frames_per_second: float) -> ReductionFn:
     if match := _TIME.match(spec):
         return _one_frame(math.floor(float(match.group(1)) * frames_per_second), spec)
     raise ValueError(f"ablation.reductions: {spec!r} is not one of {SPELLINGS}")
-
-
-def reduce_frames(hidden: torch.Tensor, spec: str, frames_per_second: float = 50.0) -> torch.Tensor:
-    """[batch, frames, units] -> [batch, units] by the reduction ``spec``."""
-    return make_reduction(spec, frames_per_second)(hidden)
