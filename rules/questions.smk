@@ -29,7 +29,7 @@ rule selectivity_figures:
         distributions_pdf=pdf(FIG_DISTRIBUTIONS),
     params:
         statistic=STATS["activation"],
-        code=code_version("figures.py", "activations.py"),
+        code=code_version("figures.py", "activations.py", "questions.py"),
     log:
         "results/logs/selectivity_figures.log",
     script:

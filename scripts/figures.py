@@ -6,9 +6,10 @@ from pathlib import Path
 import pandas as pd
 
 from speechneurons.ablation.store import read_attributions
-from speechneurons.audio import load_waveform
+from speechneurons.audio import MODEL_SAMPLE_RATE, load_waveform
 from speechneurons.figures import (
     choose_example,
+    clip_figure_units,
     plot_clip_attribution,
     plot_emotion_comparison,
     save_figure,
@@ -29,17 +30,14 @@ clip_id, site, layer, neuron = choose_example(clip_units, p.clip_id, p.layer, p.
 # the example unit, and the two strongest top units of the clip's emotion beside it
 clip = clips.loc[clip_id]
 selected = pd.read_parquet(sm.input.selected)
-peers = (selected[(selected["reason"] == "top_k") & (selected["emotion"] == clip["emotion"])]
-         .sort_values("score", ascending=False)[["site", "layer", "neuron"]].drop_duplicates())
-units = pd.concat([pd.DataFrame({"site": [site], "layer": [layer], "neuron": [neuron]}), peers])
-units = units.drop_duplicates().head(3).astype({"layer": "int32", "neuron": "int32"})
+units = clip_figure_units(selected, site, layer, neuron, clip["emotion"])
 long = read_attributions(sm.input.attributions, sm.input.segments, [clip_id], units)
 curves = {unit_label(u.site, u.layer, u.neuron): long[(long.site == u.site) & (long.layer == u.layer)
                                                       & (long.neuron == u.neuron)].sort_values("segment")
           for u in units.itertuples(index=False)}
 wave = load_waveform(Path(p.root) / clip["path"])
 title = f"{clip_id} ({clip['emotion']}, {clip['intensity']}, {clip['gender']})"
-save_figure(plot_clip_attribution(wave, 16_000, curves, title), sm.output.clip, png_metadata)
+save_figure(plot_clip_attribution(wave, MODEL_SAMPLE_RATE, curves, title), sm.output.clip, png_metadata)
 
 unit_rows = clip_units[(clip_units["site"] == site) & (clip_units["layer"] == layer)
                        & (clip_units["neuron"] == neuron)]

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 
 from speechneurons.ablation.store import read_attributions
-from speechneurons.audio import load_waveform
+from speechneurons.audio import MODEL_SAMPLE_RATE, load_waveform
 from speechneurons.figures import choose_example, unit_label
 from speechneurons.listen import clip_section, listening_clips, listening_page
 from speechneurons.logs import log_to_file
@@ -25,7 +25,7 @@ sections = []
 for clip_id in chosen["clip_id"]:
     clip = clips.loc[clip_id]
     title = f"{clip_id}: {clip['emotion']}, {clip['intensity']}, {clip['gender']} (actor {clip['actor']})"
-    sections.append(clip_section(title, load_waveform(Path(p.root) / clip["path"]), 16_000,
+    sections.append(clip_section(title, load_waveform(Path(p.root) / clip["path"]), MODEL_SAMPLE_RATE,
                                  curves[curves["clip_id"] == clip_id].sort_values("segment")))
 combo = ", ".join(f"{k} {v}" for k, v in sm.wildcards.items())
 page = listening_page(f"Listen: {label}", f"Attribution of {label} ({combo}).", sections)

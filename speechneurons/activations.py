@@ -107,6 +107,27 @@ class ActivationMatrix:
     units: pd.DataFrame  # site, layer, neuron
     values: np.ndarray  # [clips, units] float32
 
+    def column(self, site: str, layer: int, neuron: int) -> int:
+        """The column of one unit (KeyError naming it when the cache lacks it)."""
+        hit = self.units.index[(self.units["site"] == site) & (self.units["layer"] == layer)
+                               & (self.units["neuron"] == neuron)]
+        if len(hit) == 0:
+            raise KeyError(f"unit ({site}, {layer}, {neuron}) is not in the activation cache")
+        return int(hit[0])
+
+    def long(self, units: pd.DataFrame) -> pd.DataFrame:
+        """One row per (clip, unit) for the given units: clip_id, site, layer, neuron, value."""
+        columns = self.units.reset_index().merge(units[["site", "layer", "neuron"]].drop_duplicates(),
+                                                 on=["site", "layer", "neuron"])
+        n_clips, n_units = len(self.clip_ids), len(columns)
+        return pd.DataFrame({
+            "clip_id": np.repeat(np.asarray(self.clip_ids, dtype=object), n_units),
+            "site": np.tile(columns["site"].to_numpy(), n_clips),
+            "layer": np.tile(columns["layer"].to_numpy(), n_clips),
+            "neuron": np.tile(columns["neuron"].to_numpy(), n_clips),
+            "value": self.values[:, columns["index"].to_numpy()].reshape(-1),
+        })
+
 
 def activation_matrix(paths: Sequence[str | Path], statistic: str = "mean",
                       sites: Sequence[str] | None = None) -> ActivationMatrix:

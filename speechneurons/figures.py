@@ -79,6 +79,16 @@ def _bars(ax: plt.Axes, curve: pd.DataFrame, colour_by_sign: bool = True, **kwar
     ax.axhline(0, color="0.5", lw=0.5)
 
 
+def clip_figure_units(selected: pd.DataFrame, site: str, layer: int, neuron: int, emotion: str,
+                      most: int = 3) -> pd.DataFrame:
+    """The units of the per-clip figure: the example unit, then the strongest top units of the
+    clip's emotion (site, layer, neuron; at most ``most``)."""
+    peers = (selected[(selected["reason"] == "top_k") & (selected["emotion"] == emotion)]
+             .sort_values("score", ascending=False)[["site", "layer", "neuron"]])
+    units = pd.concat([pd.DataFrame({"site": [site], "layer": [layer], "neuron": [neuron]}), peers])
+    return units.drop_duplicates().head(most).astype({"layer": "int32", "neuron": "int32"})
+
+
 def plot_clip_attribution(
     waveform: np.ndarray, sample_rate: int, curves: dict[str, pd.DataFrame], title: str
 ) -> plt.Figure:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from speechneurons.stats.oneway import cohens_d
 from speechneurons.stats.selectivity import bh
 
 UNIT = ["site", "layer", "neuron"]
@@ -43,6 +44,15 @@ def _t_interval(values: np.ndarray) -> tuple[float, float, float]:
         return mean, np.nan, np.nan
     half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
     return mean, mean - half, mean + half
+
+
+def _d(values: np.ndarray, in_group: np.ndarray) -> float:
+    """Cohen's d of one variable (in_group - rest); NaN with fewer than two on a side or no spread."""
+    if in_group.sum() < 2 or (~in_group).sum() < 2:
+        return np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = float(cohens_d(values[:, None], in_group)[0])
+    return d if np.isfinite(d) else np.nan
 
 
 # 1 ----------------------------------------------------------------------------
@@ -83,8 +93,6 @@ def emotion_encoding(selected: pd.DataFrame, selectivity: pd.DataFrame,
                                 & (clip_units["neuron"] == row.neuron)]
         inside = unit_clips["emotion"] == row.emotion
         a, b = unit_clips.loc[inside, "total"].to_numpy(), unit_clips.loc[~inside, "total"].to_numpy()
-        pooled = np.sqrt(((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1))
-                         / (len(a) + len(b) - 2)) if len(a) > 1 and len(b) > 1 else np.nan
         actor_a = unit_clips[inside].groupby("actor")["total"].mean().to_numpy()
         actor_b = unit_clips[~inside].groupby("actor")["total"].mean().to_numpy()
         p = (stats.ttest_ind(actor_a, actor_b, equal_var=False).pvalue
@@ -95,7 +103,7 @@ def emotion_encoding(selected: pd.DataFrame, selectivity: pd.DataFrame,
             "n_clips_emotion": int(inside.sum()), "n_clips_other": int((~inside).sum()),
             "mean_total_emotion": float(a.mean()) if len(a) else np.nan,
             "mean_total_other": float(b.mean()) if len(b) else np.nan,
-            "attribution_d": (a.mean() - b.mean()) / pooled if pooled and pooled > 0 else np.nan,
+            "attribution_d": _d(unit_clips["total"].to_numpy(), inside.to_numpy()),
             "attribution_p": p,
             "mean_abs_mass": float(unit_clips["abs_mass"].mean()) if len(unit_clips) else np.nan,
             "mean_voiced_share": float(unit_clips["voiced_share"].mean()) if len(unit_clips) else np.nan,
@@ -224,15 +232,13 @@ def gender_contrasts(clip_units: pd.DataFrame, selectivity: pd.DataFrame) -> pd.
         female = actors.loc[actors["gender"] == "female", "total"].to_numpy()
         male = actors.loc[actors["gender"] == "male", "total"].to_numpy()
         ok = len(female) > 1 and len(male) > 1
-        pooled = np.sqrt(((len(female) - 1) * female.var(ddof=1) + (len(male) - 1) * male.var(ddof=1))
-                         / (len(female) + len(male) - 2)) if ok else np.nan
         test = stats.ttest_ind(female, male) if ok else None
         rows.append({"site": site, "layer": layer, "neuron": neuron,
                      "n_actors_female": len(female), "n_actors_male": len(male),
                      "attribution_female": float(female.mean()) if len(female) else np.nan,
                      "attribution_male": float(male.mean()) if len(male) else np.nan,
                      "attribution_diff": (female.mean() - male.mean()) if len(female) and len(male) else np.nan,
-                     "attribution_d": (female.mean() - male.mean()) / pooled if ok and pooled > 0 else np.nan,
+                     "attribution_d": _d(actors["total"].to_numpy(), (actors["gender"] == "female").to_numpy()),
                      "attribution_t": float(test.statistic) if test else np.nan,
                      "attribution_p": float(test.pvalue) if test else np.nan})
     out = pd.DataFrame(rows)
@@ -283,6 +289,22 @@ def intensity_effects(measures: pd.DataFrame) -> pd.DataFrame:
     for measure, index in out.groupby("measure").groups.items():
         out.loc[index, "q"] = bh(out.loc[index, "p"].to_numpy(dtype=float))
     return out
+
+
+def best_unit_values(selected: pd.DataFrame, matrix, clips: pd.DataFrame, label) -> pd.DataFrame:
+    """Per emotion, its strongest top unit's activation on every clip (for the distributions figure).
+
+    Columns unit (``label(site, layer, neuron)`` and the emotion), emotion, gender, value.
+    """
+    best = (selected[selected["reason"] == "top_k"].sort_values("score", ascending=False)
+            .groupby("emotion", sort=False).head(1))
+    meta = clips.set_index("clip_id").loc[matrix.clip_ids]
+    return pd.concat([
+        pd.DataFrame({"unit": f"{label(row.site, row.layer, row.neuron)} (top for {row.emotion})",
+                      "emotion": meta["emotion"].to_numpy(), "gender": meta["gender"].to_numpy(),
+                      "value": matrix.values[:, matrix.column(row.site, row.layer, row.neuron)]})
+        for row in best.itertuples(index=False)
+    ], ignore_index=True)
 
 
 def intensity_measures(clip_units: pd.DataFrame, activations: pd.DataFrame) -> pd.DataFrame:

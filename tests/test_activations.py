@@ -56,3 +56,20 @@ def test_matrix_loader_and_frame_store(tmp_path, shard):
         activation_matrix(halves, "median")
     write_unit_arrays(tmp_path / "frames.safetensors", {c: a.T for c, a in shard.frames.items()}, shard.units)
     assert read_units(tmp_path / "frames.safetensors").equals(shard.units)
+
+
+def test_matrix_columns_and_long_form(tmp_path, shard):
+    path = tmp_path / "all.parquet"
+    shard.pooled.to_parquet(path)
+    matrix = activation_matrix([path], "mean")
+    column = matrix.column("ffn", 2, 17)
+    wanted = pd.DataFrame({"site": ["ffn", "hidden"], "layer": [2, 0], "neuron": [17, 3]})
+    long = matrix.long(wanted)
+    assert len(long) == 2 * 2 and set(long["clip_id"]) == set(CLIPS.clip_id)
+    row = long[(long.clip_id == matrix.clip_ids[1]) & (long.site == "ffn")].iloc[0]
+    assert row["value"] == matrix.values[1, column]
+    expected = shard.pooled[(shard.pooled.clip_id == matrix.clip_ids[1]) & (shard.pooled.site == "ffn")
+                            & (shard.pooled.layer == 2) & (shard.pooled.neuron == 17)]["mean"].iloc[0]
+    assert row["value"] == expected
+    with pytest.raises(KeyError, match=r"\(ffn, 7, 0\)"):
+        matrix.column("ffn", 7, 0)
