@@ -16,6 +16,7 @@ include: "rules/ablation.smk"
 include: "rules/aggregate.smk"
 include: "rules/figures.smk"
 include: "rules/questions.smk"
+include: "rules/problems.smk"
 
 
 report: "report/workflow.rst"

@@ -45,7 +45,7 @@ def main() -> None:
     x[:, :10] += (meta["emotion"] == "angry").to_numpy()[:, None].astype(np.float32)
     matrix = ActivationMatrix(clip_ids=meta["clip_id"].tolist(), units=units, values=x)
     start = time.perf_counter()
-    table, replication = selectivity(matrix, meta, StatsSettings(permutations=args.permutations))
+    table, _, _ = selectivity(matrix, meta, StatsSettings(permutations=args.permutations))
     seconds = time.perf_counter() - start
     emotion = table[table["factor"] == "emotion"]
     report = {

@@ -7,6 +7,7 @@ rule ablation:
         attributions=ATTRIBUTIONS,
         segments=SEGMENTS,
         summary=SUMMARIES,
+        failed=ABLATION_FAILED,
     params:
         root=DATASET["root"],
         model=model_ref,

@@ -4,6 +4,7 @@ rule activations:
         model=model_input(),
     output:
         pooled=ACTIVATIONS,
+        failed=ACTIVATIONS_FAILED,
         **({"frames": ACTIVATION_FRAMES} if ACTIVATIONS_CFG["frames"] else {}),
     params:
         root=DATASET["root"],

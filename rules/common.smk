@@ -31,12 +31,16 @@ INDEX_CLIPS = "results/index/clips.parquet"
 INDEX_REJECTED = "results/index/rejected.parquet"
 ACTIVATIONS = "results/activations/shard-{shard}.parquet"
 ACTIVATION_FRAMES = "results/activations/frames/shard-{shard}.safetensors"
+ACTIVATIONS_FAILED = "results/activations/failed/shard-{shard}.parquet"
 SELECTIVITY = "results/tables/selectivity.parquet"
 REPLICATION = "results/tables/replication.parquet"
 SELECTED_UNITS = "results/tables/selected_units.parquet"
 ATTRIBUTIONS = f"results/ablation/{COMBO}/attributions/shard-{{shard}}.safetensors"
 SEGMENTS = f"results/ablation/{COMBO}/segments/shard-{{shard}}.parquet"
 SUMMARIES = f"results/ablation/{COMBO}/summary/shard-{{shard}}.parquet"
+ABLATION_FAILED = f"results/ablation/{COMBO}/failed/shard-{{shard}}.parquet"
+FAILED_CLIPS = "results/tables/failed_clips.parquet"
+PROBLEMS_PAGE = "results/figures/problems.html"
 CLIP_UNITS = f"results/tables/{COMBO}/clip_unit_summary.parquet"
 CONDITIONS = f"results/tables/{COMBO}/condition_summary.parquet"
 LAYER_SPECIALISATION = "results/tables/layer_specialisation.parquet"
@@ -95,14 +99,25 @@ def model_ref(wildcards, input):
     return input.model if MODEL["build_tiny"] else MODEL["name_or_path"]
 
 
-def combos(pattern):
-    """``pattern`` expanded over every ablation parameter combination of the config."""
+def combos(pattern, **more):
+    """``pattern`` expanded over every ablation parameter combination of the config (and ``more``)."""
     return expand(
         pattern,
         baseline=ABLATION["baselines"],
         segment_ms=ABLATION["segment_ms"],
         reduction=ABLATION["reductions"],
+        **more,
     )
+
+
+def noted_tables():
+    """name -> path of every table whose notes or emptiness the problems page reports."""
+    tables = {"selectivity": SELECTIVITY, "selected_units": SELECTED_UNITS,
+              "layer_specialisation": LAYER_SPECIALISATION}
+    for question in QUESTION_TABLES:
+        for path in combos(QUESTION.replace("{question}", question)):
+            tables[path.removeprefix("results/tables/").removesuffix(".parquet")] = path
+    return tables
 
 
 def all_outputs():
@@ -125,6 +140,8 @@ def all_outputs():
         *combos(FIG_GENDER),
         *combos(FIG_INTENSITY),
         *combos(LISTENING),
+        FAILED_CLIPS,
+        PROBLEMS_PAGE,
     ]
 
 

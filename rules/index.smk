@@ -5,6 +5,7 @@ rule index:
     params:
         root=DATASET["root"],
         filters=DATASET["filters"],
+        min_duration_s=DATASET["min_duration_s"],
         code=code_version("datasets", "audio.py"),
     log:
         "results/logs/index.log",

@@ -5,7 +5,7 @@ import torch
 
 from speechneurons import provenance
 from speechneurons.ablation.engine import Units
-from speechneurons.ablation.run import AblationSettings, ablate_clips
+from speechneurons.ablation.run import AblationSettings, ablate_clips, selected_units
 from speechneurons.ablation.store import write_unit_arrays
 from speechneurons.logs import log_to_file
 from speechneurons.models import load_speech_model
@@ -19,7 +19,7 @@ p = sm.params
 clips = shard_clips(pd.read_parquet(sm.input.clips), p.shard, p.num_shards)
 model = load_speech_model(p.model, p.revision, p.device)
 if p.units_from == "selection":  # the selected units, each once
-    units = pd.read_parquet(sm.input.units)[["site", "layer", "neuron"]].drop_duplicates()
+    units = selected_units(sm.input.units)
 else:
     units = Units.from_config(p.sites, p.layers, p.neurons)
 settings = AblationSettings(
@@ -36,3 +36,4 @@ record = provenance.build(sm.rule, p, provenance.model_record(p.model, p.revisio
 write_unit_arrays(sm.output.attributions, result.curves, result.units, p.storage_dtype, record)
 provenance.write_table(result.segments, sm.output.segments, record)
 provenance.write_table(result.summary, sm.output.summary, record)
+provenance.write_table(result.failed, sm.output.failed, record)

@@ -20,6 +20,7 @@ model = load_speech_model(p.model, p.revision, p.device)
 shard = pooled_activations(model, clips, p.root, p.sites, keep_frames=p.frames)
 record = provenance.build(sm.rule, p, provenance.model_record(p.model, p.revision), wildcards=sm.wildcards)
 provenance.write_table(shard.pooled, sm.output.pooled, record)
+provenance.write_table(shard.failed, sm.output.failed, record)
 if p.frames:  # [units, frames] per clip, float16
     write_unit_arrays(sm.output.frames, {c: a.T for c, a in shard.frames.items()}, shard.units,
                       provenance=record)

@@ -10,7 +10,8 @@ sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 log = logging.getLogger("index")
 
-result = build_index(sm.params.root, IndexFilters.from_config(sm.params.filters))
+result = build_index(sm.params.root, IndexFilters.from_config(sm.params.filters),
+                     min_duration_s=sm.params.min_duration_s)
 for note in result.notes:
     log.info(note)
 for line in iter_reasons(result.rejected):

@@ -1,5 +1,7 @@
 """Snakemake adapter: the units to ablate, and why each was chosen (rule select_units)."""
 
+import logging
+
 import pandas as pd
 
 from speechneurons.activations import activation_matrix
@@ -13,8 +15,11 @@ p = sm.params
 
 settings = SelectionSettings(top_k=p.top_k, explicit=list(p.explicit),
                              random_controls=p.random_controls, seed=p.seed)
-chosen = select_units(activation_matrix(sm.input.activations, p.statistic),
-                      pd.read_parquet(sm.input.clips), pd.read_parquet(sm.input.selectivity),
-                      settings)
-record = provenance.build(sm.rule, p, provenance.upstream_model(sm.input.activations), wildcards=sm.wildcards)
+chosen, notes = select_units(activation_matrix(sm.input.activations, p.statistic),
+                             pd.read_parquet(sm.input.clips), pd.read_parquet(sm.input.selectivity),
+                             settings)
+for note in notes:
+    logging.getLogger("select_units").warning(note)
+record = provenance.build(sm.rule, p, provenance.upstream_model(sm.input.activations), wildcards=sm.wildcards,
+                          notes=notes)
 provenance.write_table(chosen, sm.output[0], record)

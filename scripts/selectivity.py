@@ -14,7 +14,8 @@ p = sm.params
 matrix = activation_matrix(sm.input.activations, p.statistic)
 settings = StatsSettings(permutations=p.permutations, fdr_alpha=p.fdr_alpha, seed=p.seed,
                          mixed_top_units=p.mixed_top_units, replication_top=p.replication_top)
-table, replication = selectivity(matrix, pd.read_parquet(sm.input.clips), settings)
-record = provenance.build(sm.rule, p, provenance.upstream_model(sm.input.activations), wildcards=sm.wildcards)
+table, replication, notes = selectivity(matrix, pd.read_parquet(sm.input.clips), settings)
+record = provenance.build(sm.rule, p, provenance.upstream_model(sm.input.activations), wildcards=sm.wildcards,
+                          notes=notes)
 provenance.write_table(table, sm.output.selectivity, record)
 provenance.write_table(replication, sm.output.replication, record)

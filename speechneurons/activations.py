@@ -13,6 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from speechneurons.audio import load_waveform
+from speechneurons.failures import ClipFailures
 from speechneurons.models import SpeechModel
 from speechneurons.tables import empty_table
 
@@ -56,6 +57,7 @@ class ActivationShard:
     pooled: pd.DataFrame  # ACTIVATION_SCHEMA
     frames: dict[str, np.ndarray]  # clip_id -> [frames, units] float16 (empty unless asked)
     units: pd.DataFrame  # site, layer, neuron: column i of every frame array
+    failed: pd.DataFrame  # FAILED_SCHEMA: clips whose activations could not be computed
 
 
 def pooled_activations(
@@ -69,7 +71,9 @@ def pooled_activations(
     """One row per (clip, unit) with mean, std and max over frames.
 
     Clips run one at a time, so no padding ever reaches the model (WavLM
-    Base's group-norm front end would otherwise see the padding).
+    Base's group-norm front end would otherwise see the padding). A clip that
+    raises is recorded in ``failed`` and the others go on
+    (:class:`speechneurons.failures.ClipFailures`).
     """
     wanted = cache_sites(model, sites)
     units = pd.concat([
@@ -78,8 +82,9 @@ def pooled_activations(
         for site, layer in wanted
     ], ignore_index=True)
     parts, frames = [], {}
-    for clip in tqdm(clips.itertuples(index=False), total=len(clips), desc="activations",
-                     unit="clip", disable=not progress):
+    failures = ClipFailures("activations")
+
+    def one_clip(clip) -> None:
         wave = torch.from_numpy(load_waveform(Path(dataset_root) / clip.path, model.sample_rate))
         with torch.inference_mode():
             captured = model.read(wave[None].to(model.device), wanted)
@@ -95,8 +100,13 @@ def pooled_activations(
         if keep_frames:
             frames[clip.clip_id] = values.cpu().numpy().astype(np.float16)
         log.info("%s: %d frames x %d units", clip.clip_id, values.shape[0], values.shape[1])
+
+    for clip in tqdm(clips.itertuples(index=False), total=len(clips), desc="activations",
+                     unit="clip", disable=not progress):
+        failures.attempt(clip.clip_id, clip.path, lambda: one_clip(clip))
+    failures.check(len(clips))
     pooled = pd.concat(parts, ignore_index=True) if parts else empty_table(ACTIVATION_SCHEMA)
-    return ActivationShard(pooled=pooled, frames=frames, units=units)
+    return ActivationShard(pooled=pooled, frames=frames, units=units, failed=failures.table())
 
 
 @dataclass
@@ -133,8 +143,10 @@ def activation_matrix(paths: Sequence[str | Path], statistic: str = "mean",
                       sites: Sequence[str] | None = None) -> ActivationMatrix:
     """Read activation shards into [clips, units] for one pooled statistic.
 
-    Every clip must carry the same units in the same order (as the cache
-    writes them); a shard that breaks this raises ValueError naming it.
+    Rows are in clip_id order, whatever the shards, so that statistics do not
+    depend (even in the last bit) on how clips were dealt to jobs. Every clip
+    must carry the same units in the same order (as the cache writes them); a
+    shard that breaks this raises ValueError naming it.
     """
     if statistic not in STATISTICS:
         raise ValueError(f"stats.activation: {statistic!r} is not one of {list(STATISTICS)}")
@@ -155,4 +167,6 @@ def activation_matrix(paths: Sequence[str | Path], statistic: str = "mean",
             blocks.append(rows[statistic].to_numpy(np.float32))
     if units is None:
         raise ValueError(f"no activations in {list(map(str, paths))}")
-    return ActivationMatrix(clip_ids=clip_ids, units=units, values=np.vstack(blocks))
+    order = np.argsort(clip_ids, kind="stable")
+    return ActivationMatrix(clip_ids=[clip_ids[i] for i in order], units=units,
+                            values=np.vstack(blocks)[order])

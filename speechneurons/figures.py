@@ -18,6 +18,15 @@ from speechneurons.datasets.ravdess import EMOTIONS  # noqa: E402
 EMOTION_ORDER = list(EMOTIONS.values())
 
 
+def not_drawn(what: str, reason: str) -> plt.Figure:
+    """A figure that says, in the report, why ``what`` could not be drawn."""
+    fig, ax = plt.subplots(figsize=(8, 2.2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"{what}: not drawn\n{reason}", ha="center", va="center", wrap=True,
+            fontsize=11, transform=ax.transAxes)
+    return fig
+
+
 def unit_label(site: str, layer: int, neuron: int) -> str:
     return f"{site} layer {layer}, neuron {neuron}"
 
@@ -154,6 +163,9 @@ def plot_selectivity_heatmap(selectivity: pd.DataFrame, selected: pd.DataFrame) 
     """Layer x emotion: share of units emotion-selective and preferring each emotion; and the
     mean one-vs-rest d of each layer's top units per emotion."""
     emotion = selectivity[selectivity["factor"] == "emotion"].copy()
+    if emotion.empty:
+        return not_drawn("layer x emotion selectivity", "the clips hold fewer than two emotions, "
+                         "so no unit's emotion selectivity could be tested")
     emotion["row"] = emotion["site"] + " " + emotion["layer"].astype(str)
     order_rows = (emotion[["site", "layer", "row"]].drop_duplicates()
                   .sort_values(["site", "layer"], ascending=[False, True])["row"].tolist())
@@ -169,7 +181,8 @@ def plot_selectivity_heatmap(selectivity: pd.DataFrame, selected: pd.DataFrame) 
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.32 * len(order_rows) + 2.2))
     sns.heatmap(share, ax=axes[0], cmap="viridis", vmin=0, vmax=max(float(share.max().max()), 0.05),
                 annot=len(order_rows) <= 30, fmt=".2f", cbar_kws={"label": "share of the layer's units"})
-    axes[0].set_title("emotion-selective units (q_speaker and p_perm < alpha),\nby preferred emotion")
+    axes[0].set_title("emotion-selective units (speaker-general q and p_perm < alpha),\n"
+                      "by preferred emotion")
     sns.heatmap(strength, ax=axes[1], cmap="rocket_r", annot=len(order_rows) <= 30, fmt=".2f",
                 cbar_kws={"label": "one-vs-rest Cohen's d"})
     axes[1].set_title("mean one-vs-rest d of each layer's top units")
@@ -182,6 +195,9 @@ def plot_selectivity_heatmap(selectivity: pd.DataFrame, selected: pd.DataFrame) 
 
 def plot_unit_distributions(values: pd.DataFrame, title: str) -> plt.Figure:
     """Per unit (facet), its pooled activation per clip by emotion; columns unit, emotion, gender, value."""
+    if values.empty:
+        return not_drawn("activation by emotion of the top units", "no top unit was selected "
+                         "(the clips hold fewer than two emotions)")
     order = [e for e in EMOTION_ORDER if e in set(values["emotion"])]
     grid = sns.catplot(data=values, x="emotion", y="value", col="unit", col_wrap=min(4, values["unit"].nunique()),
                        kind="box", order=order, color="0.9", showfliers=False, sharey=False,
@@ -199,6 +215,8 @@ def plot_unit_distributions(values: pd.DataFrame, title: str) -> plt.Figure:
 def plot_temporal_profiles(profiles: pd.DataFrame) -> plt.Figure:
     """Share of attribution over time per emotion, three alignments, 95 % bands over actors."""
     data = profiles[(profiles["site"] == "all")]
+    if data.empty:
+        return not_drawn("temporal profiles", "no attribution curve to profile")
     alignments = ["normalised", "onset", "offset"]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4), sharey=True)
     palette = dict(zip(EMOTION_ORDER, sns.color_palette("tab10", len(EMOTION_ORDER))))
@@ -222,6 +240,9 @@ def plot_temporal_profiles(profiles: pd.DataFrame) -> plt.Figure:
 def plot_contrast(table: pd.DataFrame, x: str, y: str, significant: pd.Series, title: str,
                   xlabel: str, ylabel: str) -> plt.Figure:
     """One point per unit: activation effect (x) against attribution effect (y)."""
+    if table.empty or table[[x, y]].isna().all().all():
+        return not_drawn(title, "the contrast needs both of its groups, with two speakers or "
+                         "pairs in each; the clips do not hold them")
     fig, ax = plt.subplots(figsize=(6.5, 5))
     data = table.assign(significant=np.where(significant.fillna(False), "q < alpha", "n.s."))
     sns.scatterplot(data=data, x=x, y=y, hue="site", style="significant",

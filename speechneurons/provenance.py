@@ -97,9 +97,11 @@ def model_record(name_or_path: str, revision: str | None = None) -> dict:
             **weight_checksum(str(name_or_path), revision)}
 
 
-def build(rule: str, params: Any, model: dict | None = None, wildcards: Any = None) -> dict:
+def build(rule: str, params: Any, model: dict | None = None, wildcards: Any = None,
+          notes: Sequence[str] = ()) -> dict:
     """The provenance record of one job's outputs (``params``, ``wildcards``: mappings or
-    Snakemake's Namedlists)."""
+    Snakemake's Namedlists). ``notes``: sentences on what could not be computed and why,
+    which the report shows (see :func:`notes_of`)."""
     as_dict = lambda v: dict(v.items() if hasattr(v, "items") else v or {})  # noqa: E731
     record: dict[str, Any] = {
         "rule": rule,
@@ -111,6 +113,8 @@ def build(rule: str, params: Any, model: dict | None = None, wildcards: Any = No
     }
     if model is not None:
         record["model"] = model
+    if notes:
+        record["notes"] = list(notes)
     return record
 
 
@@ -126,6 +130,11 @@ def read_provenance(path: str | Path) -> dict:
     """The provenance stored in a table written by :func:`write_table` ({} if none)."""
     metadata = pq.read_schema(str(path)).metadata or {}
     return json.loads(metadata[KEY]) if KEY in metadata else {}
+
+
+def notes_of(path: str | Path) -> list[str]:
+    """The notes stored with a table by :func:`build` ([] if none)."""
+    return list(read_provenance(path).get("notes", []))
 
 
 def upstream_model(paths: Sequence[str | Path]) -> dict | None:

@@ -298,6 +298,8 @@ def best_unit_values(selected: pd.DataFrame, matrix, clips: pd.DataFrame, label)
     """
     best = (selected[selected["reason"] == "top_k"].sort_values("score", ascending=False)
             .groupby("emotion", sort=False).head(1))
+    if best.empty:
+        return pd.DataFrame(columns=["unit", "emotion", "gender", "value"])
     meta = clips.set_index("clip_id").loc[matrix.clip_ids]
     return pd.concat([
         pd.DataFrame({"unit": f"{label(row.site, row.layer, row.neuron)} (top for {row.emotion})",

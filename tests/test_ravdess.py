@@ -112,6 +112,8 @@ def messy_root(tmp_path, demo_root) -> Path:
     shutil.copy(root / "Actor_01" / "03-01-01-01-01-01-01.wav", root / "03-01-01-01-01-01-01.wav")
     # video: not decodable audio
     (root / "Actor_02" / "01-01-03-01-01-01-02.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    # 200 samples (12.5 ms): a valid name, but shorter than the model's front end can read
+    write_tone(root / "Actor_03" / "03-01-05-01-01-02-03.wav", seconds=200 / 16_000)
     # a valid synthetic clip at an odd rate and two channels: accepted
     write_tone(root / "Actor_02" / "03-01-06-01-01-01-02.wav", seconds=1.5, rate=22_050, channels=2)
     # not a candidate at all
@@ -126,7 +128,9 @@ def test_bad_files_are_rejected_with_reasons_and_the_scan_goes_on(messy_root):
     assert (odd.sample_rate, odd.channels, odd.num_frames) == (22_050, 2, 33_075)
     assert odd.gender == "female" and odd.emotion == "fearful"
     reasons = dict(zip(rejected["path"], rejected["reason"]))
-    assert len(reasons) == 8, reasons
+    assert len(reasons) == 9, reasons
+    assert reasons["Actor_03/03-01-05-01-01-02-03.wav"].startswith(
+        "too short: 0.0125 s < dataset.min_duration_s = 0.1 s")
     assert "seven two-digit fields" in reasons["Actor_01/recording_final.wav"]
     assert "emotion code 09" in reasons["Actor_01/03-01-09-01-01-01-01.wav"]
     assert "neutral has no strong" in reasons["Actor_02/03-01-01-02-01-01-02.wav"]
@@ -138,6 +142,9 @@ def test_bad_files_are_rejected_with_reasons_and_the_scan_goes_on(messy_root):
     assert "duplicate clip_id, first seen at 03-01-01-01-01-01-01.wav" in reasons[
         "Actor_01/03-01-01-01-01-01-01.wav"
     ]
+    # the minimum is configurable: at 0 the short clip is a clip
+    clips, rejected = scan(messy_root, progress=False, min_duration_s=0.0)
+    assert "03-01-05-01-01-02-03" in set(clips["clip_id"]) and len(rejected) == 8
 
 
 def test_filters_select_by_every_field(demo_root):

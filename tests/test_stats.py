@@ -7,15 +7,17 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 from scipy import stats
-from statsmodels.stats.anova import anova_lm
+from statsmodels.stats.anova import AnovaRM, anova_lm
 from statsmodels.stats.multitest import multipletests
 
 from speechneurons.activations import ActivationMatrix
-from speechneurons.stats.mixed import fit_mixed
+from speechneurons.stats.mixed import SLOPE_MODEL, fit_mixed
 from speechneurons.stats.oneway import cohens_d, kruskal, oneway
-from speechneurons.stats.permutation import permutation_pvalues, permute_labels
+from speechneurons.datasets.ravdess import full_design
+from speechneurons.stats.repeated import (blocked_f, clip_rows, permute_within_blocks,
+                                          speaker_means, within_speaker_cells)
 from speechneurons.stats.selection import SelectionSettings, select_units
-from speechneurons.stats.selectivity import StatsSettings, bh, selectivity, speaker_f
+from speechneurons.stats.selectivity import StatsSettings, bh, selectivity, speaker_rows
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]
 
@@ -84,54 +86,173 @@ def test_bh_equals_statsmodels():
     np.testing.assert_allclose(bh(p), multipletests(p, method="fdr_bh")[1], rtol=1e-12)
 
 
-def test_permutation_schemes_keep_the_actor_structure():
-    meta = design(actors=6, per_cell=2)
+def test_within_block_permutations_keep_each_speakers_labels():
     rng = np.random.default_rng(5)
+    meta = design(actors=6, per_cell=2)
     codes = meta["emotion"].map({e: i for i, e in enumerate(EMOTIONS)}).to_numpy()
     actors = meta["actor"].to_numpy()
-    within = permute_labels(codes, actors, "within_actor", rng)
-    assert not np.array_equal(within, codes)
+    shuffled = permute_within_blocks(codes, actors, 50, rng)
+    assert shuffled.shape == (50, len(codes))
+    assert (shuffled != codes).any(axis=1).all()
     for actor in np.unique(actors):
-        assert sorted(within[actors == actor]) == sorted(codes[actors == actor])
+        mine = actors == actor
+        assert (np.sort(shuffled[:, mine], axis=1) == np.sort(codes[mine])).all()
+    # every row of a block reaches its first position about equally often
+    many = permute_within_blocks(np.arange(len(codes)), actors, 4000, rng)
+    block = np.flatnonzero(actors == actors[0])
+    share = (many[:, block[0]][None, :] == block[:, None]).mean(axis=1)
+    np.testing.assert_allclose(share, 1 / len(block), atol=0.02)
     gender = (meta["gender"] == "female").to_numpy().astype(int)
-    between = permute_labels(gender, actors, "between_actors", rng)
-    per_actor = pd.Series(between).groupby(actors).nunique()
-    assert (per_actor == 1).all() and between.sum() == gender.sum()
-    with pytest.raises(ValueError, match="constant within each actor"):
-        permute_labels(codes, actors, "between_actors", rng)
+    rows = speaker_means(gender, 2, actors)
+    assert len(rows.codes) == 6 and set(rows.blocks) == {0}
+    with pytest.raises(ValueError, match="constant within each speaker"):
+        speaker_means(codes, 4, actors)
 
 
-def test_null_p_values_are_uniform_and_fdr_finds_nothing():
-    meta = design()
-    x = noise_units(meta, 600, seed=6, actor_sd=2.0)
-    codes = meta["emotion"].map({e: i for i, e in enumerate(EMOTIONS)}).to_numpy()
-    p = permutation_pvalues(x, codes, 4, meta["actor"].to_numpy(), "within_actor", 199, seed=1)
-    # uniform within binomial tolerance (600 units: sd of a 5 % count is 5.3)
-    assert 0.03 <= (p <= 0.05).mean() <= 0.075
-    assert 0.43 <= (p <= 0.5).mean() <= 0.57
-    assert stats.kstest(p, "uniform").pvalue > 0.01
-    assert (bh(p) < 0.05).sum() == 0
+def cell_table(values: np.ndarray, rows) -> pd.DataFrame:
+    return pd.DataFrame({"y": values, "speaker": rows.blocks, "level": rows.codes})
 
 
-def test_speaker_f_is_the_repeated_measures_anova():
-    """The actor-blocked F equals statsmodels' OLS with actor as a block, emotion tested."""
-    meta = design()
+def test_speaker_general_f_equals_statsmodels_and_scipy():
+    """Cells: anova_lm and AnovaRM; two levels: the paired t; sex: the t on speaker means."""
+    meta = full_design(actors=range(1, 13))
     x = noise_units(meta, 3, seed=10, actor_sd=2.0)
     x[:, 2] += (meta["emotion"] == "angry").to_numpy() * 0.5
-    codes = meta["emotion"].map({e: i for i, e in enumerate(EMOTIONS)}).to_numpy()
-    f, p, *_ = speaker_f(x, codes, 4, meta["actor"].to_numpy(), "within_actor")
-    gender = (meta["gender"] == "female").to_numpy().astype(int)
-    f_g, p_g, *_ = speaker_f(x, gender, 2, meta["actor"].to_numpy(), "between_actors")
+    rows, name = speaker_rows(meta, "emotion")
+    assert name == "repeated-measures F on speaker x level cells" and len(rows.codes) == 12 * 8
+    values = rows.values(x)
+    result = blocked_f(values, rows)
+    assert (result.df_level, result.df_residual) == (7, 77)
     for unit in range(3):
-        frame = meta.assign(y=x[:, unit])
-        table = anova_lm(smf.ols("y ~ C(actor) + C(emotion)", frame).fit(), typ=2)
-        assert f[unit] == pytest.approx(table.loc["C(emotion)", "F"], rel=1e-8)
-        assert p[unit] == pytest.approx(table.loc["C(emotion)", "PR(>F)"], rel=1e-6)
-        actor_means = frame.groupby("actor").agg(y=("y", "mean"), gender=("gender", "first"))
-        t = stats.ttest_ind(actor_means.y[actor_means.gender == "female"],
-                            actor_means.y[actor_means.gender == "male"])
-        assert f_g[unit] == pytest.approx(t.statistic**2, rel=1e-8)
-        assert p_g[unit] == pytest.approx(t.pvalue, rel=1e-6)
+        cells = cell_table(values[:, unit], rows)
+        table = anova_lm(smf.ols("y ~ C(speaker) + C(level)", cells).fit(), typ=2)
+        assert result.f[unit] == pytest.approx(table.loc["C(level)", "F"], rel=1e-9)
+        assert result.p[unit] == pytest.approx(table.loc["C(level)", "PR(>F)"], rel=1e-7)
+        rm = AnovaRM(cells, "y", "speaker", within=["level"]).fit().anova_table
+        assert result.f[unit] == pytest.approx(rm.loc["level", "F Value"], rel=1e-9)
+    # a speaker's cell is its OLS coefficient of the level, adjusted for its intensity and statement
+    first = meta.assign(y=x[:, 0])[meta["actor"] == 1]
+    fit = smf.ols("y ~ 0 + C(emotion) + C(intensity) + C(statement)", first).fit()
+    np.testing.assert_allclose(np.sort(values[rows.blocks == 0, 0]), np.sort(fit.params.to_numpy()[:8]),
+                               rtol=1e-10)
+    # intensity: per speaker, strong - normal averaged over the seven emotions that have both
+    rows_i, name_i = speaker_rows(meta, "intensity")
+    assert name_i == "paired t over speakers (F = t^2)"
+    intensity = blocked_f(rows_i.values(x), rows_i)
+    both = meta.assign(y=x[:, 1])[meta["emotion"] != "neutral"]
+    per_emotion = both.groupby(["actor", "emotion", "intensity"])["y"].mean().unstack()
+    difference = (per_emotion["strong"] - per_emotion["normal"]).groupby("actor").mean()
+    t = stats.ttest_1samp(difference, 0.0)
+    assert intensity.f[1] == pytest.approx(t.statistic**2, rel=1e-9)
+    assert intensity.p[1] == pytest.approx(t.pvalue, rel=1e-7)
+    # sex: one row per speaker
+    rows_g, name_g = speaker_rows(meta, "gender")
+    gender = blocked_f(rows_g.values(x), rows_g)
+    means = meta.assign(y=x[:, 0]).groupby("actor").agg(y=("y", "mean"), gender=("gender", "first"))
+    t = stats.ttest_ind(means.y[means.gender == "female"], means.y[means.gender == "male"])
+    assert name_g == "F on speaker means" and gender.f[0] == pytest.approx(t.statistic**2, rel=1e-9)
+    assert gender.p[0] == pytest.approx(t.pvalue, rel=1e-7)
+    # the descriptive actor-blocked F of clips: y ~ C(actor) + C(emotion)
+    codes = pd.factorize(meta["emotion"])[0]
+    within = blocked_f(x, clip_rows(codes, 8, meta["actor"].to_numpy()))
+    table = anova_lm(smf.ols("y ~ C(actor) + C(emotion)", meta.assign(y=x[:, 2])).fit(), typ=2)
+    assert within.f[2] == pytest.approx(table.loc["C(emotion)", "F"], rel=1e-9)
+
+
+def test_speaker_general_f_with_missing_cells_equals_statsmodels():
+    """Some speakers lack some levels, cells have unequal counts: still the LS F on the cells."""
+    meta = full_design(actors=range(1, 13))
+    rng = np.random.default_rng(11)
+    keep = rng.random(len(meta)) > 0.3
+    keep &= ~((meta["actor"] == 3) & (meta["emotion"] == "sad")).to_numpy()
+    keep &= ~((meta["actor"] == 4) & meta["emotion"].isin(["sad", "calm", "happy"])).to_numpy()
+    meta = meta[keep].reset_index(drop=True)
+    x = noise_units(meta, 2, seed=11)
+    rows, _ = speaker_rows(meta, "emotion")
+    assert len(rows.codes) < 12 * 8
+    values = rows.values(x)
+    result = blocked_f(values, rows)
+    for unit in range(2):
+        table = anova_lm(smf.ols("y ~ C(speaker) + C(level)", cell_table(values[:, unit], rows)).fit(), typ=2)
+        assert result.f[unit] == pytest.approx(table.loc["C(level)", "F"], rel=1e-9)
+        assert result.df_residual == table.loc["Residual", "df"]
+
+
+def realistic_null(kind: str, units: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """RAVDESS-shaped data (24 speakers) with no mean effect of any factor.
+
+    ``intercepts``: speaker intercepts (SD 1) and clip noise (SD 1).
+    ``slopes``: also speaker x emotion, x intensity and x statement slopes
+    (SD 0.3 each), the case that made the actor-blocked F call a quarter of
+    the units emotion units. ``slopes_unbalanced``: the same with 30 % of the
+    clips dropped at random and whole levels missing for some speakers.
+    """
+    meta = full_design()
+    rng = np.random.default_rng(seed)
+    if kind == "slopes_unbalanced":
+        keep = rng.random(len(meta)) > 0.3
+        keep &= ~((meta["actor"] % 5 == 0) & meta["emotion"].isin(["sad", "angry"])).to_numpy()
+        keep &= ~((meta["actor"] == 7) & (meta["intensity"] == "strong")).to_numpy()
+        meta = meta[keep].reset_index(drop=True)
+    x = noise_units(meta, units, seed=seed + 1)
+    if kind != "intercepts":
+        for factor in ("emotion", "intensity", "statement"):
+            cell = pd.factorize(meta["actor"].astype(str) + "/" + meta[factor].astype(str))[0]
+            x += rng.normal(0, 0.3, size=(cell.max() + 1, units))[cell]
+    return meta, x
+
+
+def run_selectivity(meta: pd.DataFrame, x: np.ndarray, permutations: int = 199) -> pd.DataFrame:
+    units = pd.DataFrame({"site": "hidden", "layer": np.int32(1),
+                          "neuron": np.arange(x.shape[1], dtype=np.int32)})
+    matrix = ActivationMatrix(clip_ids=meta["clip_id"].tolist(), units=units, values=x)
+    settings = StatsSettings(permutations=permutations, mixed_top_units=0, replication_top=10)
+    return selectivity(matrix, meta, settings)[0]
+
+
+@pytest.mark.parametrize("kind", ["intercepts", "slopes", "slopes_unbalanced"])
+def test_speaker_general_tests_are_calibrated_under_realistic_nulls(kind):
+    meta, x = realistic_null(kind, units=400, seed=20)
+    table = run_selectivity(meta, x)
+    for factor in ("emotion", "intensity", "statement", "gender"):
+        rows = table[table["factor"] == factor]
+        for column in ("p_speaker", "p_perm"):
+            p = rows[column].to_numpy()
+            assert stats.kstest(p, "uniform").pvalue > 0.01, (factor, column)
+            assert (p < 0.05).mean() < 0.05 + 3 * np.sqrt(0.05 * 0.95 / len(p)), (factor, column)
+        # FDR: under a complete null any discovery is a false one; BH allows one in 20 studies
+        assert rows["selective"].sum() <= 1, factor
+    if kind != "intercepts":
+        # the null is hard: the actor-blocked F of clips takes the slopes for emotion
+        emotion = table[table["factor"] == "emotion"]
+        assert (emotion["p_within_speakers"] < 0.05).mean() > 0.10
+
+
+def test_planted_emotion_effect_is_found_despite_speaker_slopes():
+    """40 units with +0.7 clip-noise SD for angry (one of eight emotions), among 360 null units.
+
+    Measured power after BH over 400 units: 40 of 40 at +0.7, 38 at +0.6, 29 at +0.5.
+    """
+    meta, x = realistic_null("slopes", units=400, seed=30)
+    x[:, :40] += 0.7 * (meta["emotion"] == "angry").to_numpy()[:, None]
+    emotion = run_selectivity(meta, x)
+    emotion = emotion[emotion["factor"] == "emotion"]
+    found = emotion["selective"].to_numpy()
+    assert found[:40].sum() >= 38  # power at least 95 %
+    assert found[40:].sum() <= 4  # false discoveries: BH keeps their share near 5 %
+    assert (emotion["preferred_level"].iloc[:40] == "angry").all()
+
+
+def test_an_intensity_unit_is_not_an_emotion_unit():
+    """RAVDESS neutral has no strong intensity: plain cell means would make intensity look like emotion."""
+    meta, x = realistic_null("intercepts", units=50, seed=40)
+    x[:, 0] += 1.0 * (meta["intensity"] == "strong").to_numpy()
+    table = run_selectivity(meta, x).set_index(["factor", "neuron"])
+    assert table.loc[("intensity", 0), "selective"]
+    assert table.loc[("emotion", 0), "p_speaker"] > 0.05
+    codes = pd.factorize(meta["emotion"])[0]
+    unadjusted = within_speaker_cells(codes, 8, meta["actor"].to_numpy())
+    assert blocked_f(unadjusted.values(x[:, :1]), unadjusted).p[0] < 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +269,7 @@ def planted():
     units = pd.DataFrame({"site": "hidden", "layer": np.repeat([1, 2], 1000).astype(np.int32),
                           "neuron": np.tile(np.arange(1000), 2).astype(np.int32)})
     matrix = ActivationMatrix(clip_ids=meta["clip_id"].tolist(), units=units, values=x)
-    table, replication = selectivity(
+    table, replication, _ = selectivity(
         matrix, meta, StatsSettings(permutations=199, mixed_top_units=3, replication_top=10))
     return meta, matrix, table, replication
 
@@ -189,22 +310,49 @@ def test_selectivity_table_shape(planted):
     assert replication.loc[0, "n_selected"] == 10
 
 
-def test_mixed_model_recovers_planted_effects():
+def test_mixed_model_recovers_planted_effects_and_reports_its_model():
     meta = design()
     rng = np.random.default_rng(9)
     actor = rng.normal(0, 1.0, size=meta["actor"].max() + 1)[meta["actor"]]
     y = actor + 0.8 * (meta["intensity"] == "strong").to_numpy() + rng.normal(0, 1.0, size=len(meta))
-    fit = fit_mixed(y, meta)
-    assert fit["converged"]
-    assert fit["p_intensity"] < 1e-6 and fit["p_emotion"] > 0.01
-    assert 0.2 < fit["actor_icc"] < 0.8  # planted 1 / (1 + 1) = 0.5
+    covariates = ["emotion", "intensity", "statement"]
+    intensity = fit_mixed(y, meta, "intensity", covariates)
+    assert intensity["p"] < 1e-6 and intensity["model"].startswith(SLOPE_MODEL)
+    assert 0.2 < intensity["speaker_icc"] < 0.8  # planted 1 / (1 + 1) = 0.5
+    assert fit_mixed(y, meta, "emotion", covariates)["p"] > 0.01
+    one_speaker = fit_mixed(y[:16], meta.iloc[:16], "emotion", covariates)
+    assert np.isnan(one_speaker["p"]) and one_speaker["model"] == "not fitted"
+
+
+def test_mixed_model_with_speaker_slopes_is_calibrated():
+    """Speakers' own emotion slopes (SD 1, no mean effect): the slope model holds its level.
+
+    A random-intercept model calls many such units emotion units (checked
+    here on the same data); the slope model about 5 %.
+    """
+    meta = design()
+    rng = np.random.default_rng(12)
+    cell = pd.factorize(meta["actor"].astype(str) + meta["emotion"])[0]
+    units = 30
+    x = (rng.normal(0, 1, (meta["actor"].max() + 1, units))[meta["actor"]]
+         + rng.normal(0, 1, (cell.max() + 1, units))[cell] + rng.normal(size=(len(meta), units)))
+    covariates = ["emotion", "intensity", "statement"]
+    slope = np.array([fit_mixed(x[:, u], meta, "emotion", covariates)["p"] for u in range(units)])
+    intercept_only = []
+    for u in range(units):
+        fit = smf.mixedlm("y ~ C(emotion) + C(intensity) + C(statement)", meta.assign(y=x[:, u]),
+                          groups=meta["actor"]).fit(reml=True)
+        intercept_only.append(fit.wald_test(np.eye(len(fit.params))[1:4], scalar=True).pvalue)
+    assert (np.array(intercept_only) < 0.05).mean() > 0.3
+    assert (slope < 0.05).sum() <= 4  # binomial(30, 0.05): P(more than 4) = 0.016
 
 
 def test_selection_picks_the_planted_unit_and_matched_controls(planted):
     meta, matrix, table, _ = planted
     settings = SelectionSettings(top_k=2, random_controls=3, seed=1,
                                  explicit=[{"site": "hidden", "layer": 2, "neuron": 5}])
-    chosen = select_units(matrix, meta, table, settings)
+    chosen, notes = select_units(matrix, meta, table, settings)
+    assert notes == []
     top_sad = chosen[(chosen["reason"] == "top_k") & (chosen["emotion"] == "sad") & (chosen["layer"] == 1)]
     assert top_sad.iloc[0]["neuron"] == 0 and top_sad.iloc[0]["rank"] == 1
     assert len(chosen[chosen["reason"] == "top_k"]) == 2 * 4 * 2  # layers x emotions x k
@@ -212,7 +360,7 @@ def test_selection_picks_the_planted_unit_and_matched_controls(planted):
     assert sorted(controls.groupby("layer").size().tolist()) == [3, 3]
     for layer, picked in chosen[chosen["reason"] != "random_control"].groupby("layer"):
         assert set(controls[controls["layer"] == layer]["neuron"]).isdisjoint(picked["neuron"])
-    again = select_units(matrix, meta, table, settings)
+    again, _ = select_units(matrix, meta, table, settings)
     pd.testing.assert_frame_equal(chosen, again)
     with pytest.raises(ValueError, match=r"selection.explicit\[0\]"):
         select_units(matrix, meta, table, SelectionSettings(explicit=[{"layer": 7, "neuron": 0}]))

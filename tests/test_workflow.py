@@ -107,9 +107,15 @@ def test_selectivity_and_selection_tables(demo_run):
     for column in ["site", "layer", "neuron", "factor", "F", "p_F", "kruskal_H", "eta2", "omega2",
                    "cohens_d", "preferred_level", "preference_d", "F_speaker", "p_speaker",
                    "p_perm", "q_perm", "q_speaker", "selective", "eta2_half_a", "eta2_half_b",
-                   "replicated", "mixed_p", "actor_icc"]:
+                   "replicated", "mixed_p", "actor_icc", "F_within_speakers", "df_speaker_den"]:
         assert column in table.columns, column
-    assert table["p_perm"].between(1 / 1001, 1).all()
+    # 8 clips of 6 actors: only actors 1 and 12 say two emotions, none says both intensities;
+    # a speaker-general test exists only where there are residual degrees of freedom
+    testable = table["df_speaker_den"] >= 1
+    assert set(table.loc[testable, "factor"]) == {"emotion", "gender"}
+    assert table.loc[testable, "p_perm"].between(1 / 1001, 1).all()
+    assert table.loc[~testable, ["F_speaker", "p_speaker", "p_perm"]].isna().all().all()
+    assert not table.loc[~testable, "selective"].any()
     chosen = pd.read_parquet(work / "results/tables/selected_units.parquet")
     # config: top 2 per (site, layer) and emotion (4 emotions, 5 site-layers) + 2 controls each
     assert (chosen["reason"] == "top_k").sum() == 2 * 4 * 5
@@ -227,11 +233,12 @@ def test_a_new_segment_length_runs_only_its_own_jobs(demo_run, repo):
     plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
     per_combo = {"ablation": 2, "aggregate": 1, "figures": 1, "questions": 1, "question_figures": 1,
                  "listening": 1}
-    assert plan == {**per_combo, "all": 1}
+    # problems gathers every combination's failed clips and notes, so it follows too
+    assert plan == {**per_combo, "problems": 1, "all": 1}
     name = write_override(work, "stats.yaml", {"stats": {"permutations": 500}})
     plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
     assert plan == {"selectivity": 1, "select_units": 1, "layer_specialisation": 1,
-                    "selectivity_figures": 1, **per_combo, "all": 1}
+                    "selectivity_figures": 1, **per_combo, "problems": 1, "all": 1}
 
 
 def test_every_table_carries_its_provenance(demo_run):
@@ -308,3 +315,68 @@ def test_profiles_load(repo, tmp_path):
     for profile in ("default", "slurm"):
         done = snakemake(tmp_path, repo, "-n", "--workflow-profile", str(repo / "profiles" / profile))
         assert "tiny_model" in scheduled(done)
+
+
+def test_a_clip_that_fails_inside_jobs_is_listed_and_the_study_goes_on(demo_run, repo, tmp_path):
+    """A 200-sample clip with a valid name, let through the index (min_duration_s: 0), fails in
+    every activation and ablation job it meets; the run exits 0, the failed-clips table and the
+    report say why, and the good clips' numbers equal those of the run without it."""
+    work, data, _, _ = demo_run
+    bad = "03-01-05-01-01-02-03"
+    shutil.copytree(data, tmp_path / "ravdess")
+    write_tone(tmp_path / "ravdess" / "Actor_03" / f"{bad}.wav", seconds=200 / 16_000)
+    shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
+    (tmp_path / "override.yaml").write_text(yaml.safe_dump(
+        {"dataset": {"root": str(tmp_path / "ravdess"), "min_duration_s": 0.0}}))
+    snakemake(tmp_path, repo, "--cores", "2")
+    snakemake(tmp_path, repo, "--cores", "1", "--report", "results/report.html")
+    failed = pd.read_parquet(tmp_path / "results/tables/failed_clips.parquet")
+    assert sorted(failed["stage"]) == ["ablation", "activations"]
+    assert set(failed["clip_id"]) == {bad} and failed["error"].str.contains("Kernel size").all()
+    assert failed.set_index("stage")["combination"].to_dict() == {"ablation": COMBO, "activations": ""}
+    page = (tmp_path / "results/figures/problems.html").read_text()
+    assert "Clips that failed inside a job (2)" in page and bad in page
+    assert "0 Rejected, failed, not computed" in (tmp_path / "results/report.html").read_text()
+
+    def by_clip(pattern: str, root: Path) -> pd.DataFrame:
+        table = pd.concat([pd.read_parquet(p) for p in sorted(root.glob(pattern))])
+        return table.sort_values(list(table.columns[:4])).reset_index(drop=True)
+
+    for pattern in ["results/activations/shard-*.parquet", f"results/ablation/{COMBO}/summary/shard-*.parquet"]:
+        pd.testing.assert_frame_equal(by_clip(pattern, tmp_path), by_clip(pattern, work), check_exact=True)
+    for name in ["selectivity", "selected_units", f"{COMBO}/clip_unit_summary"]:
+        path = f"results/tables/{name}.parquet"
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / path), pd.read_parquet(work / path),
+                                      check_exact=True, obj=name)
+
+
+def test_a_one_clip_study_runs_to_its_report_and_says_what_it_cannot_compute(demo_root, repo, tmp_path):
+    """One clip: one speaker, one level of every factor. Ablations, figures and the report are
+    written; the statistics are empty tables whose reasons the report shows."""
+    clip = "03-01-01-01-01-01-01"
+    (tmp_path / "one" / "Actor_01").mkdir(parents=True)
+    shutil.copy(demo_root / "Actor_01" / f"{clip}.wav", tmp_path / "one" / "Actor_01")
+    shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
+    (tmp_path / "override.yaml").write_text(yaml.safe_dump({
+        "dataset": {"root": str(tmp_path / "one")},
+        "ablation": {"units_from": "config", "sites": ["hidden"], "layers": [1], "neurons": [0, 1, 2]},
+        "stats": {"permutations": 99},
+    }))
+    snakemake(tmp_path, repo, "--cores", "2")
+    snakemake(tmp_path, repo, "--cores", "1", "--report", "results/report.html")
+    summary = pd.read_parquet(tmp_path / f"results/tables/{COMBO}/clip_unit_summary.parquet")
+    assert summary[["clip_id", "neuron"]].values.tolist() == [[clip, 0], [clip, 1], [clip, 2]]
+    selectivity = pd.read_parquet(tmp_path / "results/tables/selectivity.parquet")
+    assert selectivity.empty and "F_speaker" in selectivity.columns
+    assert pd.read_parquet(tmp_path / "results/tables/selected_units.parquet").empty
+    from speechneurons.provenance import notes_of
+
+    assert notes_of(tmp_path / "results/tables/selectivity.parquet")[-1].startswith(
+        "selectivity: no factor has two levels")
+    page = (tmp_path / "results/figures/problems.html").read_text()
+    assert "emotion: not tested, the 1 clip(s) have one level (neutral)" in page
+    assert "selection: no unit selected" in page
+    for png in (tmp_path / "results/figures").rglob("*.png"):
+        assert png.with_suffix(".pdf").exists(), png
+    report = (tmp_path / "results/report.html").read_text()
+    assert "0 Rejected, failed, not computed" in report and "selectivity_heatmap.png" in report

@@ -17,6 +17,7 @@ from speechneurons.ablation.segments import make_segments, segment_levels_db
 from speechneurons.ablation.store import SEGMENT_SCHEMA
 from speechneurons.ablation.summary import SUMMARY_SCHEMA, summarise
 from speechneurons.audio import load_waveform
+from speechneurons.failures import ClipFailures
 from speechneurons.models import SpeechModel
 from speechneurons.tables import empty_table
 
@@ -42,6 +43,22 @@ class AblationSettings:
         return self.units.resolve(model)
 
 
+def selected_units(path: str | Path) -> pd.DataFrame:
+    """The units of ``selected_units.parquet`` (site, layer, neuron), each once.
+
+    Raises ValueError naming ``ablation.units_from`` when the selection is
+    empty (a design too thin to select from, and no ``selection.explicit``).
+    """
+    units = pd.read_parquet(path)[["site", "layer", "neuron"]].drop_duplicates()
+    if units.empty:
+        raise ValueError(
+            f"ablation.units_from is 'selection', but {path} selects no unit (the study's design "
+            "gives the selectivity statistics nothing to rank; see results/logs/select_units.log). "
+            "Set ablation.units_from: config with ablation.sites/layers/neurons, or name units "
+            "in selection.explicit.")
+    return units
+
+
 @dataclass
 class ShardResult:
     """What one ablation job produces."""
@@ -50,6 +67,7 @@ class ShardResult:
     units: pd.DataFrame  # site, layer, neuron: row i of every curve array
     segments: pd.DataFrame  # SEGMENT_SCHEMA
     summary: pd.DataFrame  # SUMMARY_SCHEMA
+    failed: pd.DataFrame  # FAILED_SCHEMA: clips that raised (the others went on)
 
 
 def ablate_clips(
@@ -59,16 +77,19 @@ def ablate_clips(
     settings: AblationSettings,
     progress: bool = True,
 ) -> ShardResult:
-    """Ablate every clip of ``clips`` (columns clip_id, path) with one parameter combination."""
+    """Ablate every clip of ``clips`` (columns clip_id, path) with one parameter combination.
+
+    A clip that raises is recorded in ``failed`` and the others go on.
+    """
     units = settings.resolve_units(model)
     unit_table = units.table()
     curves: dict[str, np.ndarray] = {}
     segment_parts: list[pd.DataFrame] = []
     summary_parts: list[pd.DataFrame] = []
     batch = settings.perturbations_per_eval
-    bar = tqdm(clips.itertuples(index=False), total=len(clips), desc="ablate", unit="clip",
-               disable=not progress)
-    for clip in bar:
+    failures = ClipFailures("ablation")
+
+    def one_clip(clip) -> int:
         wave = load_waveform(Path(dataset_root) / clip.path, model.sample_rate)
         x = torch.from_numpy(wave)
         segments = make_segments(len(wave), settings.segment_ms, model.sample_rate,
@@ -76,11 +97,11 @@ def ablate_clips(
         baseline = make_baseline(settings.baseline, x, model.sample_rate, settings.seed, clip.clip_id)
         result = ablate_clip(model, x, segments, units, baseline=baseline,
                              reduction=settings.reduction, perturbations_per_eval=batch)
-        batch = result.perturbations_per_eval  # keep a reduced batch for later clips
         attr = result.attributions.numpy()
-        curves[clip.clip_id] = attr
         levels = segment_levels_db(wave, segments)
         voiced = levels >= settings.voicing_threshold_db
+        summary = summarise(attr, result.original.numpy(), segments, voiced)
+        curves[clip.clip_id] = attr
         segment_parts.append(pd.DataFrame({
             "clip_id": clip.clip_id,
             "segment": np.arange(len(segments), dtype=np.int32),
@@ -89,16 +110,25 @@ def ablate_clips(
             "level_db": levels.astype(np.float32),
             "voiced": voiced,
         }))
-        summary = summarise(attr, result.original.numpy(), segments, voiced)
         summary_parts.append(pd.concat(
             [pd.DataFrame({"clip_id": [clip.clip_id] * len(unit_table)}), unit_table, summary], axis=1
         ))
         log.info("%s: %d units x %d segments", clip.clip_id, *attr.shape)
+        return result.perturbations_per_eval
+
+    bar = tqdm(clips.itertuples(index=False), total=len(clips), desc="ablate", unit="clip",
+               disable=not progress)
+    for clip in bar:
+        # keep a batch that had to be reduced for the later clips
+        batch = failures.attempt(clip.clip_id, clip.path, lambda: one_clip(clip)) or batch
+    failures.check(len(clips))
     if not curves:
-        return ShardResult({}, unit_table, empty_table(SEGMENT_SCHEMA), empty_table(SUMMARY_SCHEMA))
+        return ShardResult({}, unit_table, empty_table(SEGMENT_SCHEMA), empty_table(SUMMARY_SCHEMA),
+                           failures.table())
     return ShardResult(
         curves=curves,
         units=unit_table,
         segments=pd.concat(segment_parts, ignore_index=True),
         summary=pd.concat(summary_parts, ignore_index=True),
+        failed=failures.table(),
     )

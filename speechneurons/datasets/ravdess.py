@@ -67,6 +67,12 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 #: rejected with a reason rather than silently skipped.
 VIDEO_SUFFIXES = {".mp4"}
 
+#: The shortest clip the index accepts by default (``dataset.min_duration_s``).
+#: The wav2vec2-family convolutional front end reads 400 samples (25 ms at
+#: 16 kHz) for its first frame; a clip shorter than that fails inside the
+#: model, and one of a few frames says little about a unit.
+MIN_DURATION_S = 0.1
+
 _NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
 _ACTOR_DIR = re.compile(r"^Actor_(\d{2})$")
 
@@ -260,10 +266,12 @@ def _check_file(path: Path, root: Path) -> dict:
     }
 
 
-def scan(root: str | Path, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+def scan(root: str | Path, progress: bool = True, min_duration_s: float = MIN_DURATION_S
+         ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Check every candidate file under ``root``: (valid clips, rejected files).
 
-    Raises FileNotFoundError naming ``root`` when it is not a folder.
+    A file shorter than ``min_duration_s`` seconds is rejected with that
+    reason. Raises FileNotFoundError naming ``root`` when it is not a folder.
     """
     root = Path(root)
     if not root.is_dir():
@@ -277,6 +285,11 @@ def scan(root: str | Path, progress: bool = True) -> tuple[pd.DataFrame, pd.Data
             row = _check_file(path, root)
         except (RavdessNameError, AudioError, ValueError) as err:
             rejected.append({"path": rel, "reason": str(err)})
+            continue
+        if row["duration_s"] < min_duration_s:
+            rejected.append({"path": rel, "reason": (
+                f"too short: {row['duration_s']:.4f} s < dataset.min_duration_s = {min_duration_s} s "
+                "(the model's convolutional front end needs at least 400 samples, 25 ms)")})
             continue
         if row["clip_id"] in seen:
             rejected.append(
@@ -322,7 +335,8 @@ def apply_filters(clips: pd.DataFrame, filters: IndexFilters) -> pd.DataFrame:
 
 
 def build_index(
-    root: str | Path, filters: IndexFilters | None = None, progress: bool = True
+    root: str | Path, filters: IndexFilters | None = None, progress: bool = True,
+    min_duration_s: float = MIN_DURATION_S,
 ) -> IndexResult:
     """Scan ``root``, then filter: the study's clips and every rejected file.
 
@@ -330,7 +344,7 @@ def build_index(
     """
     filters = filters or IndexFilters()
     filters.check()
-    clips, rejected = scan(root, progress=progress)
+    clips, rejected = scan(root, progress=progress, min_duration_s=min_duration_s)
     selected = apply_filters(clips, filters)
     if selected.empty:
         why = (

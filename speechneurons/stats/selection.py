@@ -11,7 +11,9 @@ from speechneurons.activations import ActivationMatrix
 from speechneurons.stats.oneway import cohens_d
 from speechneurons.stats.selectivity import FACTORS
 
-SELECTION_COLUMNS = ["site", "layer", "neuron", "reason", "emotion", "rank", "score", "q_perm"]
+SELECTION_COLUMNS = ["site", "layer", "neuron", "reason", "emotion", "rank", "score"]
+#: the unit's emotion row of the selectivity table, carried beside each selected unit
+CARRIED = ["q_speaker", "q_perm", "selective"]
 
 
 @dataclass(frozen=True)
@@ -25,21 +27,25 @@ class SelectionSettings:
 
 
 def select_units(matrix: ActivationMatrix, clips: pd.DataFrame, selectivity: pd.DataFrame,
-                 settings: SelectionSettings) -> pd.DataFrame:
-    """One row per (unit, reason) with SELECTION_COLUMNS.
+                 settings: SelectionSettings) -> tuple[pd.DataFrame, list[str]]:
+    """(one row per (unit, reason) with SELECTION_COLUMNS + CARRIED; notes).
 
     top_k: per (site, layer) and emotion, the units with the largest
-    one-vs-rest Cohen's d for that emotion (score = d; q_perm = the unit's
-    emotion q-value). explicit: ``selection.explicit`` as given. random_control:
-    per (site, layer) that has a selected unit, ``random_controls`` other
-    units of that layer drawn with ``seed`` (score NaN).
+    one-vs-rest Cohen's d for that emotion (score = d). explicit:
+    ``selection.explicit`` as given. random_control: per (site, layer) that
+    has a selected unit, ``random_controls`` other units of that layer drawn
+    with ``seed`` (score NaN). Every row also carries the unit's emotion
+    q_speaker, q_perm and selective (the speaker-general test). When nothing
+    can be selected (fewer than two emotions and no explicit unit) the table
+    is empty and ``notes`` says why.
     """
     meta = clips.set_index("clip_id").loc[matrix.clip_ids]
     units = matrix.units.reset_index(drop=True)
-    emotion_q = selectivity[selectivity["factor"] == "emotion"].set_index(
-        ["site", "layer", "neuron"])["q_perm"]
-    rows = []
+    rows, notes = [], []
     emotions = [e for e in FACTORS["emotion"][1] if e in set(meta["emotion"])]
+    if len(emotions) < 2 and settings.top_k > 0:
+        notes.append(f"selection: no top_k units, the clips hold {len(emotions)} emotion(s) "
+                     "and a unit's preference needs two")
     if len(emotions) >= 2 and settings.top_k > 0:
         for (site, layer), group in units.groupby(["site", "layer"], sort=True):
             x = matrix.values[:, group.index.to_numpy()]
@@ -50,16 +56,14 @@ def select_units(matrix: ActivationMatrix, clips: pd.DataFrame, selectivity: pd.
                     neuron = int(group["neuron"].iloc[column])
                     rows.append({"site": site, "layer": int(layer), "neuron": neuron,
                                  "reason": "top_k", "emotion": emotion, "rank": rank,
-                                 "score": float(d[column]),
-                                 "q_perm": float(emotion_q.get((site, layer, neuron), np.nan))})
+                                 "score": float(d[column])})
     known = set(map(tuple, units[["site", "layer", "neuron"]].itertuples(index=False)))
     for i, item in enumerate(settings.explicit):
         key = (str(item.get("site", "hidden")), int(item["layer"]), int(item["neuron"]))
         if key not in known:
             raise ValueError(f"selection.explicit[{i}]: unit {key} is not in the activation cache")
         rows.append({"site": key[0], "layer": key[1], "neuron": key[2], "reason": "explicit",
-                     "emotion": None, "rank": i + 1, "score": np.nan,
-                     "q_perm": float(emotion_q.get(key, np.nan))})
+                     "emotion": None, "rank": i + 1, "score": np.nan})
     chosen = pd.DataFrame(rows, columns=SELECTION_COLUMNS)
     rng = np.random.default_rng(settings.seed)
     controls = []
@@ -70,9 +74,12 @@ def select_units(matrix: ActivationMatrix, clips: pd.DataFrame, selectivity: pd.
         for rank, neuron in enumerate(sorted(draw), start=1):
             controls.append({"site": site, "layer": int(layer), "neuron": int(neuron),
                              "reason": "random_control", "emotion": None, "rank": rank,
-                             "score": np.nan,
-                             "q_perm": float(emotion_q.get((site, layer, int(neuron)), np.nan))})
+                             "score": np.nan})
     out = pd.concat([chosen, pd.DataFrame(controls, columns=SELECTION_COLUMNS)], ignore_index=True)
     if out.empty:
-        raise ValueError("selection: no unit selected (top_k, explicit and random_controls give none)")
-    return out.astype({"layer": "int32", "neuron": "int32", "rank": "int32"})
+        notes.append("selection: no unit selected (top_k, explicit and random_controls give none)")
+    out = out.astype({"layer": "int32", "neuron": "int32", "rank": "int32"})
+    emotion = selectivity.loc[selectivity["factor"] == "emotion", ["site", "layer", "neuron", *CARRIED]]
+    out = out.merge(emotion.astype({"layer": "int32", "neuron": "int32"}),
+                    on=["site", "layer", "neuron"], how="left")
+    return out, notes

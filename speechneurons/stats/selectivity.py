@@ -1,13 +1,16 @@
-"""Selectivity of every unit for every factor, with speaker-aware significance.
+"""Selectivity of every unit for every factor, with speaker-general significance.
 
 For each unit and factor (emotion, gender, intensity; statement as a
-nuisance): F and its p, Kruskal-Wallis H and its p, eta squared and omega
-squared, Cohen's d for two-level factors, the preferred level and its
-one-vs-rest d, a permutation p-value that respects speakers, and
-Benjamini-Hochberg q-values across all units of the factor. The top units
-get a mixed model with a random intercept per actor. Replication: units
-chosen on one half of the actors (balanced by gender) are tested again on
-the other half.
+nuisance): descriptive statistics over clips (F, Kruskal-Wallis, eta squared,
+omega squared, Cohen's d, the preferred level and its one-vs-rest d), and a
+speaker-general test (:mod:`speechneurons.stats.repeated`): the factor
+against the speaker x factor interaction for factors that vary within
+speakers, the F on speaker means for factors that vary between them, each
+with its permutation p and Benjamini-Hochberg q-values across all units of
+the factor. The actor-blocked F of clips stays as a descriptive column
+(``F_within_speakers``): it asks whether *these* speakers' clips differ. The
+top units get a mixed model with a random slope; replication tests units
+chosen on one half of the actors (balanced by gender) on the other half.
 """
 
 from __future__ import annotations
@@ -17,23 +20,46 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from scipy.stats import false_discovery_control, spearmanr
 
 from speechneurons.activations import ActivationMatrix
 from speechneurons.datasets.ravdess import EMOTIONS
-from speechneurons.stats.mixed import fit_mixed
+from speechneurons.stats.mixed import SLOPE_MODEL, fit_mixed
 from speechneurons.stats.oneway import cohens_d, kruskal, oneway
-from speechneurons.stats.permutation import permutation_pvalues
+from speechneurons.stats.repeated import (Rows, blocked_f, clip_rows, permutation_pvalues,
+                                          speaker_means, within_speaker_cells)
+from speechneurons.tables import empty_table
 
 log = logging.getLogger(__name__)
 
-#: factor -> (permutation scheme, level order; the contrast of d is second - first)
+#: the column that names the speaker (the unit of replication)
+SPEAKER = "actor"
+#: factor -> (varies "within" or "between" speakers, level order; the contrast of d is second - first)
 FACTORS = {
-    "emotion": ("within_actor", list(EMOTIONS.values())),
-    "gender": ("between_actors", ["male", "female"]),
-    "intensity": ("within_actor", ["normal", "strong"]),
-    "statement": ("within_actor", [1, 2]),
+    "emotion": ("within", list(EMOTIONS.values())),
+    "gender": ("between", ["male", "female"]),
+    "intensity": ("within", ["normal", "strong"]),
+    "statement": ("within", [1, 2]),
+}
+
+
+#: Columns and dtypes of ``selectivity.parquet`` (also of the empty table of a design too thin to test).
+SELECTIVITY_SCHEMA = {
+    "site": "str", "layer": "int32", "neuron": "int32", "factor": "str", "n_clips": "int64",
+    "n_actors": "int64", "n_levels": "int64", "F": "float64", "p_F": "float64",
+    "kruskal_H": "float64", "p_kruskal": "float64", "eta2": "float64", "omega2": "float64",
+    "cohens_d": "float64", "contrast": "str", "preferred_level": "str", "preference_d": "float64",
+    "speaker_test": "str", "F_speaker": "float64", "df_speaker_num": "int32",
+    "df_speaker_den": "int32", "p_speaker": "float64", "p_perm": "float64",
+    "permutation_scheme": "str", "F_within_speakers": "float64", "p_within_speakers": "float64",
+    "q_speaker": "float64", "q_perm": "float64", "selective": "bool", "eta2_half_a": "float64",
+    "eta2_half_b": "float64", "selected_half_a": "bool", "p_perm_half_b": "float64",
+    "replicated": "bool", "mixed_p": "float64", "mixed_model": "str", "actor_icc": "float64",
+}
+#: Columns and dtypes of ``replication.parquet``.
+REPLICATION_SCHEMA = {
+    "factor": "str", "actors_half_a": "int64", "actors_half_b": "int64", "n_selected": "int64",
+    "n_replicated": "int64", "replication_rate": "float64", "spearman_eta2_halves": "float64",
 }
 
 
@@ -63,39 +89,46 @@ def bh(p: np.ndarray) -> np.ndarray:
     return q
 
 
-def speaker_design(x: np.ndarray, codes: np.ndarray, actors: np.ndarray, scheme: str
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """The data a speaker-aware test works on: (values, codes, permutation groups, df lost).
+def within_factors(meta: pd.DataFrame) -> list[str]:
+    """The within-speaker factors with at least two levels in ``meta``."""
+    return [f for f, (kind, _) in FACTORS.items() if kind == "within" and meta[f].nunique() > 1]
 
-    within_actor: each clip minus its actor's mean (an actor-blocked design;
-    ``actor count`` degrees of freedom go to the actor means). between_actors:
-    one row per actor, the mean of its clips (the actor is the unit of
-    replication); each row is its own permutation group.
+
+def speaker_rows(meta: pd.DataFrame, factor: str) -> tuple[Rows, str]:
+    """The rows of the speaker-general test of ``factor`` and the test's name.
+
+    Within-speaker factors: one cell per (speaker, level), adjusted inside
+    each speaker for the other within-speaker factors. Between-speaker
+    factors: one row per speaker.
     """
-    unique, index = np.unique(actors, return_inverse=True)
-    counts = np.bincount(index)
-    sums = np.zeros((len(unique), x.shape[1]))
-    np.add.at(sums, index, x)
-    means = sums / counts[:, None]
-    if scheme == "within_actor":
-        return x - means[index], codes, actors, len(unique) - 1
-    actor_codes = np.zeros(len(unique), dtype=codes.dtype)
-    actor_codes[index] = codes
-    return means, actor_codes, np.arange(len(unique)), 0
+    codes, order = _codes(meta, factor)
+    speakers = meta[SPEAKER].to_numpy()
+    if FACTORS[factor][0] == "between":
+        return speaker_means(codes, len(order), speakers), "F on speaker means"
+    others = [f for f in within_factors(meta) if f != factor]
+    nuisance = np.stack([pd.factorize(meta[f])[0] for f in others], axis=1) if others else None
+    rows = within_speaker_cells(codes, len(order), speakers, nuisance)
+    if rows.unadjusted:
+        log.info("%s: cells of %d speakers are plain means (their %s could not be separated "
+                 "from %s)", factor, len(rows.unadjusted), "/".join(others), factor)
+    name = ("paired t over speakers (F = t^2)" if len(order) == 2
+            else "repeated-measures F on speaker x level cells")
+    return rows, name
 
 
-def speaker_f(x: np.ndarray, codes: np.ndarray, levels: int, actors: np.ndarray, scheme: str
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Speaker-aware F and its p for every column: (F, p, design values, codes, groups)."""
-    values, design_codes, groups, lost = speaker_design(x, codes, actors, scheme)
-    result = oneway(values, design_codes, levels)
-    df_within = result.df_within - lost
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f = (result.ss_between / result.df_between) / (result.ss_within / df_within)
-    p = stats.f.sf(f, result.df_between, df_within) if df_within > 0 else np.full(len(f), np.nan)
-    if df_within <= 0:
-        f = np.full(len(f), np.nan)
-    return f, p, values, design_codes, groups
+def speaker_test(x: np.ndarray, meta: pd.DataFrame, factor: str, permutations: int,
+                 seed: int) -> tuple[dict, str]:
+    """The speaker-general F, its p and permutation p for every column of x [clips, units]."""
+    rows, name = speaker_rows(meta, factor)
+    values = rows.values(x)
+    result = blocked_f(values, rows)
+    return {
+        "F_speaker": result.f,
+        "df_speaker_num": np.int32(result.df_level),
+        "df_speaker_den": np.int32(result.df_residual),
+        "p_speaker": result.p,
+        "p_perm": permutation_pvalues(values, rows, permutations, seed),
+    }, name
 
 
 def factor_statistics(x: np.ndarray, meta: pd.DataFrame, factor: str,
@@ -103,26 +136,26 @@ def factor_statistics(x: np.ndarray, meta: pd.DataFrame, factor: str,
     """All statistics of one factor for every column of x [clips, units]; None if one level.
 
     Descriptive, over clips: F and p_F (naive: clips as if independent),
-    Kruskal-Wallis, eta2, omega2, Cohen's d, preference. Speaker-aware:
-    F_speaker / p_speaker (actor-blocked F for emotion, intensity and
-    statement; F on actor means for gender), p_perm (the same statistic
-    under speaker-respecting permutations) and their Benjamini-Hochberg q.
+    Kruskal-Wallis, eta2, omega2, Cohen's d, preference, and for
+    within-speaker factors the actor-blocked F of clips (F_within_speakers).
+    Speaker-general: F_speaker / p_speaker, p_perm and their BH q.
     ``selective``: q_speaker < alpha and p_perm < alpha.
     """
     codes, order = _codes(meta, factor)
     if len(order) < 2:
-        log.warning("factor %s has fewer than two levels in the data: skipped", factor)
         return None
-    scheme = FACTORS[factor][0]
-    actors = meta["actor"].to_numpy()
     result = oneway(x, codes, len(order))
     h, p_h = kruskal(x, codes, len(order))
     d_each = np.stack([cohens_d(x, codes == level) for level in range(len(order))])
     preferred = np.argmax(np.where(np.isnan(result.level_means), -np.inf, result.level_means), axis=0)
-    f_speaker, p_speaker, values, design_codes, groups = speaker_f(x, codes, len(order), actors, scheme)
-    p_perm = permutation_pvalues(values, design_codes, len(order), groups,
-                                 "within_actor" if scheme == "within_actor" else "between_actors",
-                                 settings.permutations, settings.seed + seed_offset)
+    general, test_name = speaker_test(x, meta, factor, settings.permutations,
+                                      settings.seed + seed_offset)
+    within = FACTORS[factor][0] == "within"
+    if within:
+        blocked = blocked_f(x, clip_rows(codes, len(order), meta[SPEAKER].to_numpy()))
+        f_within, p_within = blocked.f, blocked.p
+    else:
+        f_within = p_within = np.full(x.shape[1], np.nan)
     smallest_q = x.shape[1] / (settings.permutations + 1)
     if smallest_q >= settings.fdr_alpha:
         log.warning("%s: with %d permutations and %d units, q_perm cannot fall below %.3g; "
@@ -141,14 +174,15 @@ def factor_statistics(x: np.ndarray, meta: pd.DataFrame, factor: str,
         "contrast": f"{order[1]} - {order[0]}" if len(order) == 2 else "",
         "preferred_level": [str(order[i]) for i in preferred],
         "preference_d": d_each[preferred, np.arange(x.shape[1])],
-        "speaker_test": "actor-blocked F" if scheme == "within_actor" else "F on actor means",
-        "F_speaker": f_speaker,
-        "p_speaker": p_speaker,
-        "p_perm": p_perm,
-        "permutation_scheme": scheme,
+        "speaker_test": test_name,
+        **general,
+        "permutation_scheme": "levels relabelled within each speaker" if within
+                              else "labels permuted across speakers",
+        "F_within_speakers": f_within,
+        "p_within_speakers": p_within,
     })
-    table["q_speaker"] = bh(p_speaker)
-    table["q_perm"] = bh(p_perm)
+    table["q_speaker"] = bh(table["p_speaker"].to_numpy())
+    table["q_perm"] = bh(table["p_perm"].to_numpy())
     table["selective"] = (table["q_speaker"] < settings.fdr_alpha) & (table["p_perm"] < settings.fdr_alpha)
     return table
 
@@ -166,9 +200,9 @@ def split_actors(meta: pd.DataFrame, seed: int) -> tuple[set, set]:
 
 def replicate(x: np.ndarray, meta: pd.DataFrame, factor: str, settings: StatsSettings
               ) -> tuple[pd.DataFrame, dict] | None:
-    """Select the top units on half A of the actors (speaker-aware F); test them on half B.
+    """Select the top units on half A of the actors (speaker-general F); test them on half B.
 
-    replicated: q (BH over the selected units, speaker-aware p on half B) and
+    replicated: q (BH over the selected units, speaker-general p on half B) and
     the half-B permutation p both below alpha.
     """
     half_a, half_b = split_actors(meta, settings.seed)
@@ -180,16 +214,15 @@ def replicate(x: np.ndarray, meta: pd.DataFrame, factor: str, settings: StatsSet
         return None
     eta_a = oneway(x[in_a], codes_a, len(order_a)).eta2
     eta_b = oneway(x[in_b], codes_b, len(order_b)).eta2
-    scheme = FACTORS[factor][0]
-    f_a = speaker_f(x[in_a], codes_a, len(order_a), meta["actor"].to_numpy()[in_a], scheme)[0]
+    rows_a, _ = speaker_rows(meta[in_a], factor)
+    f_a = blocked_f(rows_a.values(x[in_a]), rows_a).f
     top = np.argsort(-np.nan_to_num(f_a, nan=-1))[: settings.replication_top]
-    _, p_speaker_b, values, design_codes, groups = speaker_f(
-        x[in_b][:, top], codes_b, len(order_b), meta["actor"].to_numpy()[in_b], scheme)
+    rows_b, _ = speaker_rows(meta[in_b], factor)
+    values_b = rows_b.values(x[in_b][:, top])
     p_b = np.full(x.shape[1], np.nan)
-    p_b[top] = permutation_pvalues(values, design_codes, len(order_b), groups, scheme,
-                                   settings.permutations, settings.seed + 7)
+    p_b[top] = permutation_pvalues(values_b, rows_b, settings.permutations, settings.seed + 7)
     q_b = np.full(x.shape[1], np.nan)
-    q_b[top] = bh(p_speaker_b)
+    q_b[top] = bh(blocked_f(values_b, rows_b).p)
     columns = pd.DataFrame({
         "eta2_half_a": eta_a,
         "eta2_half_b": eta_b,
@@ -211,35 +244,80 @@ def replicate(x: np.ndarray, meta: pd.DataFrame, factor: str, settings: StatsSet
     return columns, summary
 
 
+def add_mixed_models(table: pd.DataFrame, x: np.ndarray, meta: pd.DataFrame, factor: str,
+                     top: int) -> None:
+    """Columns mixed_p, mixed_model, actor_icc: a mixed model for the ``top`` units by F_speaker.
+
+    Within-speaker factors only (a between-speaker factor has no slope); the
+    other within-speaker factors are fixed covariates (see
+    :func:`speechneurons.stats.mixed.fit_mixed`).
+    """
+    table["mixed_p"] = np.nan
+    table["mixed_model"] = ""
+    table["actor_icc"] = np.nan
+    if FACTORS[factor][0] != "within" or top <= 0:
+        return
+    covariates = within_factors(meta)
+    order = np.argsort(-table["F_speaker"].fillna(-1).to_numpy(), kind="stable")
+    for unit in order[:top]:
+        fit = fit_mixed(x[:, unit], meta, factor, covariates, SPEAKER)
+        table.loc[unit, ["mixed_p", "mixed_model", "actor_icc"]] = [
+            fit["p"], fit["model"], fit["speaker_icc"]]
+    for model, count in table["mixed_model"][table["mixed_model"] != SLOPE_MODEL].value_counts().items():
+        if model:
+            log.warning("%s: mixed model of %d of %d top units: %s", factor, count, min(top, len(table)),
+                        model)
+
+
 def selectivity(matrix: ActivationMatrix, clips: pd.DataFrame,
-                settings: StatsSettings = StatsSettings()) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(selectivity table: one row per unit and factor; replication summary per factor)."""
+                settings: StatsSettings = StatsSettings()
+                ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(selectivity: one row per unit and factor; replication summary per factor; notes).
+
+    A design too thin for a statistic never raises: a factor with one level
+    is left out, a test without residual degrees of freedom is NaN, and
+    ``notes`` says so in sentences for the log and the report. With no
+    factor of two levels both tables are empty (with their columns).
+    """
     meta = clips.set_index("clip_id").loc[matrix.clip_ids].reset_index()
     x = matrix.values
-    tables, summaries = [], []
+    tables, summaries, notes = [], [], []
     for offset, factor in enumerate(FACTORS):
         table = factor_statistics(x, meta, factor, settings, seed_offset=offset)
         if table is None:
+            levels = sorted(map(str, meta[factor].unique()))
+            notes.append(f"{factor}: not tested, the {len(meta)} clip(s) have one level ({', '.join(levels)})")
             continue
         table.insert(1, "n_clips", len(meta))
-        table.insert(2, "n_actors", meta["actor"].nunique())
+        table.insert(2, "n_actors", meta[SPEAKER].nunique())
+        if table["df_speaker_den"].iloc[0] < 1:
+            if FACTORS[factor][0] == "within":
+                varied = int(meta.groupby(SPEAKER)[factor].nunique().gt(1).sum())
+                why = (f"{varied} speaker(s) with two of its levels leave no degrees of freedom "
+                       f"for the speaker x {factor} interaction it is tested against")
+            else:
+                why = (f"{meta[SPEAKER].nunique()} speaker(s) leave no degrees of freedom between "
+                       f"speakers of the same {factor}")
+            notes.append(f"{factor}: no speaker-general test (F_speaker, p_perm, selective): {why}; "
+                         "descriptive columns only")
         replication = replicate(x, meta, factor, settings)
         if replication is not None:
             columns, summary = replication
             table = pd.concat([table, columns], axis=1)
             summaries.append(summary)
-        # mixed models for the factor's top units
-        table["mixed_p"] = np.nan
-        table["actor_icc"] = np.nan
-        if factor in ("emotion", "intensity", "statement") and settings.mixed_top_units > 0:
-            order = np.argsort(-table["F_speaker"].fillna(-1).to_numpy(), kind="stable")
-            for unit in order[: settings.mixed_top_units]:
-                fit = fit_mixed(x[:, unit], meta)
-                table.loc[unit, "mixed_p"] = fit[f"p_{factor}"]
-                table.loc[unit, "actor_icc"] = fit["actor_icc"]
+        else:
+            notes.append(f"{factor}: no replication, a half of the actors lacks two of its levels")
+        add_mixed_models(table, x, meta, factor, settings.mixed_top_units)
         tables.append(pd.concat([matrix.units.reset_index(drop=True), table], axis=1))
         log.info("%s: %d of %d units selective at q < %g", factor, int(table["selective"].sum()),
                  len(table), settings.fdr_alpha)
+    for note in notes:
+        log.warning(note)
     if not tables:
-        raise ValueError("no factor has two levels in the indexed clips: nothing to compare")
-    return pd.concat(tables, ignore_index=True), pd.DataFrame(summaries)
+        notes.append("selectivity: no factor has two levels in the indexed clips, so nothing "
+                     "can be compared; the table is empty")
+        log.warning(notes[-1])
+        return empty_table(SELECTIVITY_SCHEMA), empty_table(REPLICATION_SCHEMA), notes
+    table = pd.concat(tables, ignore_index=True)
+    replication = pd.DataFrame(summaries, columns=list(REPLICATION_SCHEMA))
+    return table[[c for c in SELECTIVITY_SCHEMA if c in table.columns]], replication, notes

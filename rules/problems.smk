@@ -1,0 +1,20 @@
+# What the study could not use or compute: rejected files, failed clips, analyses a thin design
+# cannot support. One table and one page of the report.
+
+
+rule problems:
+    input:
+        rejected=INDEX_REJECTED,
+        failed=[*expand(ACTIVATIONS_FAILED, shard=SHARDS), *combos(ABLATION_FAILED, shard=SHARDS)],
+        noted=list(noted_tables().values()),
+    output:
+        table=FAILED_CLIPS,
+        page=report(PROBLEMS_PAGE, caption="../report/problems.rst",
+                    category="0 Rejected, failed, not computed"),
+    params:
+        names=list(noted_tables().keys()),
+        code=code_version("problems.py", "failures.py", "provenance.py", "tables.py"),
+    log:
+        "results/logs/problems.log",
+    script:
+        "../scripts/problems.py"

@@ -1,0 +1,25 @@
+"""Snakemake adapter: the failed-clips table and the problems page of the report (rule problems)."""
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from speechneurons import provenance
+from speechneurons.logs import log_to_file
+from speechneurons.problems import failed_clips, not_computed, problems_page
+
+sm = snakemake  # noqa: F821
+log_to_file(sm.log[0])
+log = logging.getLogger("problems")
+
+failed = failed_clips(sm.input.failed)
+missing = not_computed(dict(zip(sm.params.names, sm.input.noted)))
+for name, notes in missing.items():
+    for note in notes:
+        log.warning("%s: %s", name, note)
+log.info("%d failed clip(s), %d table(s) with analyses not computed", len(failed), len(missing))
+record = provenance.build(sm.rule, sm.params, provenance.upstream_model(sm.input.failed),
+                          wildcards=sm.wildcards)
+provenance.write_table(failed, sm.output.table, record)
+Path(sm.output.page).write_text(problems_page(pd.read_parquet(sm.input.rejected), failed, missing))
