@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 from speechneurons.ablation.engine import Units, ablate_clip  # noqa: E402
 from speechneurons.ablation.segments import make_segments  # noqa: E402
 from speechneurons.audio import load_waveform  # noqa: E402
-from speechneurons.models import build_tiny_wavlm, load_speech_model  # noqa: E402
+from speechneurons.models import build_tiny_model, load_speech_model  # noqa: E402
 
 DEFAULT_CLIP = REPO / "data/ravdess-mini/Actor_01/03-01-03-01-01-01-01.wav"
 
@@ -49,7 +49,7 @@ DEFAULT_CLIP = REPO / "data/ravdess-mini/Actor_01/03-01-03-01-01-01-01.wav"
 def model_folder(kind: str, workdir: Path) -> str:
     """A folder that load_speech_model reads through from_pretrained."""
     if kind == "tiny":
-        return str(build_tiny_wavlm(workdir / "tiny", seed=0))
+        return str(build_tiny_model(workdir / "tiny", seed=0))
     if kind == "full":
         from transformers import Wav2Vec2FeatureExtractor, WavLMConfig, WavLMModel
 

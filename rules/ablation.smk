@@ -26,7 +26,7 @@ rule ablation:
         seed=ABLATION["seed"],
         voicing_threshold_db=ABLATION["voicing_threshold_db"],
         storage_dtype=ABLATION["storage_dtype"],
-        code=code_version("ablation", "audio.py", "models", "tables.py"),
+        code=code_version("ablation"),
     threads: COMPUTE["threads"]
     log:
         f"results/logs/ablation/{COMBO}/shard-{{shard}}.log",

@@ -15,7 +15,7 @@ rule activations:
         num_shards=COMPUTE["shards"],
         sites=ACTIVATIONS_CFG["sites"],
         frames=ACTIVATIONS_CFG["frames"],
-        code=code_version("activations.py", "audio.py", "models", "ablation/store.py"),
+        code=code_version("activations"),
     threads: COMPUTE["threads"]
     log:
         "results/logs/activations/shard-{shard}.log",

@@ -6,7 +6,7 @@ rule aggregate:
         clip_units=CLIP_UNITS,
         conditions=CONDITIONS,
     params:
-        code=code_version("tables.py"),
+        code=code_version("aggregate"),
     log:
         f"results/logs/aggregate/{COMBO}.log",
     script:

@@ -1,9 +1,12 @@
 # Config validation, path patterns and input functions. Describes the DAG only:
-# nothing here imports torch or the speechneurons package.
-import hashlib
+# nothing here imports torch (speechneurons.config and .codehash are plain Python).
 from pathlib import Path
 
+import yaml
 from snakemake.utils import min_version, validate
+
+from speechneurons.codehash import code_hash
+from speechneurons.config import unknown_keys
 
 min_version("9.0")
 
@@ -11,6 +14,10 @@ min_version("9.0")
 if "ravdess_path" in config:
     config.setdefault("dataset", {})["root"] = config["ravdess_path"]
 
+# a misspelled key fails here, naming it and the nearest valid key, before any job runs
+_unknown = unknown_keys(config, yaml.safe_load((Path(workflow.basedir) / "schemas/config.schema.yaml").read_text()))
+if _unknown:
+    raise ValueError("config: " + "\n".join(_unknown))
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 
 DATASET = config["dataset"]
@@ -69,24 +76,13 @@ def model_input():
     return MODEL["name_or_path"] if MODEL["build_tiny"] else []
 
 
-PACKAGE = Path(workflow.basedir) / "speechneurons"
-
-
-def code_version(*parts):
-    """Content hash of the package sources (files or folders) a rule's logic lives in.
+def code_version(script):
+    """Content hash of the package modules ``scripts/<script>.py`` imports, transitively.
 
     Given as a param, so that a change of that logic reruns exactly the jobs
     it affects (Snakemake itself tracks only the script file).
     """
-    digest = hashlib.sha256()
-    for part in parts:
-        path = PACKAGE / part
-        if not path.exists():
-            raise FileNotFoundError(f"code_version: {path} does not exist")
-        for source in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            digest.update(source.relative_to(PACKAGE).as_posix().encode())
-            digest.update(source.read_bytes())
-    return digest.hexdigest()[:16]
+    return code_hash(Path(workflow.basedir) / "scripts" / f"{script}.py", workflow.basedir)
 
 
 def ablation_units_input():

@@ -28,7 +28,7 @@ rule figures:
         site=FIGURES["site"],
         layer=FIGURES["layer"],
         neuron=FIGURES["neuron"],
-        code=code_version("figures.py", "ablation/store.py", "audio.py"),
+        code=code_version("figures"),
     log:
         f"results/logs/figures/{COMBO}.log",
     script:

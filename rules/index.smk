@@ -6,7 +6,7 @@ rule index:
         root=DATASET["root"],
         filters=DATASET["filters"],
         min_duration_s=DATASET["min_duration_s"],
-        code=code_version("datasets", "audio.py"),
+        code=code_version("index"),
     log:
         "results/logs/index.log",
     script:

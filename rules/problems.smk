@@ -13,7 +13,7 @@ rule problems:
                     category="0 Rejected, failed, not computed"),
     params:
         names=list(noted_tables().keys()),
-        code=code_version("problems.py", "failures.py", "provenance.py", "tables.py"),
+        code=code_version("problems"),
     log:
         "results/logs/problems.log",
     script:

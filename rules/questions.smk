@@ -7,7 +7,7 @@ rule layer_specialisation:
     output:
         LAYER_SPECIALISATION,
     params:
-        code=code_version("questions.py"),
+        code=code_version("layer_specialisation"),
     log:
         "results/logs/layer_specialisation.log",
     script:
@@ -29,7 +29,7 @@ rule selectivity_figures:
         distributions_pdf=pdf(FIG_DISTRIBUTIONS),
     params:
         statistic=STATS["activation"],
-        code=code_version("figures.py", "activations.py", "questions.py"),
+        code=code_version("selectivity_figures"),
     log:
         "results/logs/selectivity_figures.log",
     script:
@@ -49,7 +49,7 @@ rule questions:
         **{q: QUESTION.replace("{question}", q) for q in QUESTION_TABLES},
     params:
         statistic=STATS["activation"],
-        code=code_version("questions.py", "ablation/store.py", "activations.py", "stats"),
+        code=code_version("questions"),
     log:
         f"results/logs/questions/{COMBO}.log",
     script:
@@ -73,7 +73,7 @@ rule question_figures:
         intensity_pdf=pdf(FIG_INTENSITY),
     params:
         fdr_alpha=STATS["fdr_alpha"],
-        code=code_version("figures.py"),
+        code=code_version("question_figures"),
     log:
         f"results/logs/question_figures/{COMBO}.log",
     script:
@@ -96,7 +96,7 @@ rule listening:
         layer=FIGURES["layer"],
         neuron=FIGURES["neuron"],
         per_emotion=FIGURES["listen_per_emotion"],
-        code=code_version("listen.py", "figures.py", "ablation/store.py", "audio.py"),
+        code=code_version("listening"),
     log:
         f"results/logs/listening/{COMBO}.log",
     script:

@@ -12,7 +12,7 @@ rule selectivity:
         seed=STATS["seed"],
         mixed_top_units=STATS["mixed_top_units"],
         replication_top=STATS["replication_top"],
-        code=code_version("stats", "activations.py"),
+        code=code_version("selectivity"),
     threads: COMPUTE["threads"]
     log:
         "results/logs/selectivity.log",
@@ -33,7 +33,7 @@ rule select_units:
         explicit=SELECTION["explicit"],
         random_controls=SELECTION["random_controls"],
         seed=SELECTION["seed"],
-        code=code_version("stats", "activations.py"),
+        code=code_version("select_units"),
     log:
         "results/logs/select_units.log",
     script:

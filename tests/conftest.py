@@ -22,9 +22,9 @@ def demo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    from speechneurons.models import build_tiny_wavlm
+    from speechneurons.models import build_tiny_model
 
-    return build_tiny_wavlm(tmp_path_factory.mktemp("models") / "tiny-wavlm", seed=0)
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-wavlm", seed=0)
 
 
 @pytest.fixture(scope="session")

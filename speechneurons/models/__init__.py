@@ -1,4 +1,4 @@
-"""Model loading (hub name, revision or folder) and the demo's tiny WavLM."""
+"""Model loading (hub name, revision or folder), family adapters and the demo's tiny models."""
 
 from speechneurons.models.speech_model import (
     ModelLoadError,
@@ -6,12 +6,12 @@ from speechneurons.models.speech_model import (
     load_speech_model,
     resolve_device,
 )
-from speechneurons.models.tiny import build_tiny_wavlm
+from speechneurons.models.tiny import build_tiny_model
 
 __all__ = [
     "ModelLoadError",
     "SpeechModel",
-    "build_tiny_wavlm",
+    "build_tiny_model",
     "load_speech_model",
     "resolve_device",
 ]

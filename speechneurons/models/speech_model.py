@@ -1,9 +1,9 @@
 """One small adapter per model family: load by hub name, revision or folder.
 
-:class:`SpeechModel` wraps a Hugging Face wav2vec2-family encoder (WavLM
-first; wav2vec 2.0 and HuBERT share the layout) with the normalisation its
-feature extractor applies, and exposes the hidden states the workflow
-studies. Layer numbering: hidden layer ``k`` is ``hidden_states[k]`` of the
+:class:`SpeechModel` wraps a Hugging Face wav2vec2-family encoder (WavLM,
+HuBERT, wav2vec 2.0, data2vec-audio; :mod:`speechneurons.models.registry`)
+with the normalisation its feature extractor applies, and exposes the hidden
+states the workflow studies. Layer numbering: hidden layer ``k`` is ``hidden_states[k]`` of the
 HF model; 0 is what enters the first transformer layer, ``k >= 1`` is the
 output of transformer layer ``k`` (``encoder.layers[k - 1]``). The seed
 guide's ``layer_idx`` L is hidden layer L + 1.
@@ -19,6 +19,8 @@ from typing import Sequence
 import torch
 
 from speechneurons.audio import MODEL_SAMPLE_RATE
+from speechneurons.models.family import Family
+from speechneurons.models.registry import family_of
 from speechneurons.models.units import Site, run_until_captured, site_width
 
 
@@ -46,6 +48,7 @@ class SpeechModel:
     do_normalize: bool
     sample_rate: int
     device: torch.device
+    family: Family
 
     @property
     def num_layers(self) -> int:
@@ -119,12 +122,10 @@ def load_speech_model(
             f"be loaded (HF_HUB_OFFLINE={offline}): {err}. Give a local folder written by "
             "save_pretrained, or a hub name that is in the local cache or reachable."
         ) from err
-    config = model.config
-    if not hasattr(config, "conv_stride") or not hasattr(model, "encoder"):
-        raise ModelLoadError(
-            f"model.name_or_path={name_or_path!r} is a {type(model).__name__}, not a "
-            "wav2vec2-family speech encoder (WavLM, wav2vec 2.0, HuBERT)"
-        )
+    try:
+        family = family_of(model.config.model_type, str(name_or_path))
+    except ValueError as err:
+        raise ModelLoadError(str(err)) from err
     rate = int(getattr(extractor, "sampling_rate", MODEL_SAMPLE_RATE))
     if rate != MODEL_SAMPLE_RATE:
         raise ModelLoadError(
@@ -140,4 +141,5 @@ def load_speech_model(
         do_normalize=bool(getattr(extractor, "do_normalize", False)),
         sample_rate=rate,
         device=target,
+        family=family,
     )

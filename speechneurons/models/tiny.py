@@ -1,10 +1,10 @@
-"""A tiny, randomly initialised WavLM for the demo and the tests.
+"""Tiny, randomly initialised models of each family for the demo and the tests.
 
-The hub is unreachable in CI, so the demo builds this model from a seeded
-``WavLMConfig`` and writes it with ``save_pretrained``; every stage then
+The hub is unreachable in CI, so the demo builds a model from a seeded tiny
+config of its family and writes it with ``save_pretrained``; every stage then
 loads it through ``from_pretrained`` exactly as it would load
-``microsoft/wavlm-base-plus``. Its weights are random: it exercises the
-code path, it says nothing about speech.
+``microsoft/wavlm-base-plus``. Its weights are random: it exercises the code
+path, it says nothing about speech.
 """
 
 from __future__ import annotations
@@ -13,33 +13,29 @@ from pathlib import Path
 
 import torch
 
-TINY_README = """# tiny-wavlm (random weights, built by speechneurons)
+from speechneurons.models.registry import FAMILIES
 
-A WavLM with hidden size 32, 2 transformer layers and a CNN front end of
-width 32, initialised at random with torch seed {seed}. It is *not*
-pretrained: it only lets the workflow run without the Hugging Face hub.
+TINY_README = """# tiny-{family}{layout} (random weights, built by speechneurons)
+
+A {family} model with hidden size 32, 2 transformer layers and a CNN front
+end of width 32{layout_words}, initialised at random with torch seed {seed}.
+It is *not* pretrained: it only lets the workflow run without the Hugging
+Face hub.
 """
 
 
-def build_tiny_wavlm(out_dir: str | Path, seed: int = 0) -> Path:
-    """Write a seeded tiny WavLM and its feature extractor to ``out_dir``."""
-    from transformers import Wav2Vec2FeatureExtractor, WavLMConfig, WavLMModel
+def build_tiny_model(out_dir: str | Path, family: str = "wavlm", seed: int = 0,
+                     stable_layer_norm: bool = False) -> Path:
+    """Write a seeded tiny model of ``family`` (a model_type) and its feature extractor."""
+    from transformers import Wav2Vec2FeatureExtractor
 
+    if family not in FAMILIES:
+        raise ValueError(f"model.tiny_family: {family!r} is not one of {sorted(FAMILIES)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    config = WavLMConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(32,) * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-        num_buckets=32,
-        max_bucket_distance=64,
-    )
-    model = WavLMModel(config).eval()
+    spec = FAMILIES[family]
+    model = spec.model_from_config(spec.tiny_config(stable_layer_norm)).eval()
     extractor = Wav2Vec2FeatureExtractor(
         feature_size=1,
         sampling_rate=16_000,
@@ -49,5 +45,7 @@ def build_tiny_wavlm(out_dir: str | Path, seed: int = 0) -> Path:
     )
     model.save_pretrained(out)
     extractor.save_pretrained(out)
-    (out / "README.md").write_text(TINY_README.format(seed=seed))
+    (out / "README.md").write_text(TINY_README.format(
+        family=family, seed=seed, layout="-stable-layer-norm" if stable_layer_norm else "",
+        layout_words=", with the stable (final) layer norm" if stable_layer_norm else ""))
     return out

@@ -3,10 +3,11 @@
 Sites and layer numbering (one vocabulary everywhere):
 
 - ``hidden`` layer 0: what enters the first transformer layer
-  (``encoder.layers[0]``'s input: CNN features + positional convolution,
-  normalised); layer k >= 1: the output of transformer layer k
-  (``encoder.layers[k - 1]``). For WavLM/wav2vec2 Base models this is
-  ``hidden_states[k]`` of the HF model (tested).
+  (``encoder.layers[0]``'s input: CNN features + positional convolution);
+  layer k >= 1: the output of transformer layer k (``encoder.layers[k - 1]``).
+  This is ``hidden_states[k]`` of the HF model for every family and both
+  layer-norm layouts (tested; see :mod:`speechneurons.models.family` for the
+  final norm of stable-layer-norm models).
 - ``ffn`` layer k >= 1: the feed-forward units of transformer layer k after
   the activation function (``intermediate_size`` of them, 3,072 in Base).
 
@@ -21,6 +22,8 @@ from contextlib import contextmanager
 from typing import Iterator, Sequence
 
 import torch
+
+from speechneurons.models.family import layer_output
 
 SITES = ("hidden", "ffn")
 Site = tuple[str, int]  # (site, layer)
@@ -55,12 +58,14 @@ def check_site_layer(config, site: str, layer: int, key: str = "ablation.layers"
         )
 
 
-def _module_for(encoder_layers: torch.nn.ModuleList, site: str, layer: int):
+def _module_for(model: torch.nn.Module, site: str, layer: int):
+    """(module, where): the module whose input or output holds (site, layer)."""
+    layers = model.encoder.layers
     if site == "hidden" and layer == 0:
-        return encoder_layers[0], "input"
+        return layers[0], "input"
     if site == "hidden":
-        return encoder_layers[layer - 1], "output0"
-    return encoder_layers[layer - 1].feed_forward.intermediate_dropout, "output"
+        return layers[layer - 1], "layer"
+    return layers[layer - 1].feed_forward.intermediate_dropout, "output"
 
 
 @contextmanager
@@ -76,9 +81,8 @@ def capture(model: torch.nn.Module, wanted: Sequence[Site]) -> Iterator[dict[Sit
     deepest = wanted[-1]
     store: dict[Site, torch.Tensor] = {}
     handles = []
-    layers = model.encoder.layers
     for site in wanted:
-        module, where = _module_for(layers, *site)
+        module, where = _module_for(model, *site)
 
         def keep(value, site=site):
             store[site] = value
@@ -87,8 +91,9 @@ def capture(model: torch.nn.Module, wanted: Sequence[Site]) -> Iterator[dict[Sit
 
         if where == "input":
             handles.append(module.register_forward_pre_hook(lambda m, args, keep=keep: keep(args[0])))
-        elif where == "output0":
-            handles.append(module.register_forward_hook(lambda m, a, out, keep=keep: keep(out[0])))
+        elif where == "layer":
+            handles.append(module.register_forward_hook(
+                lambda m, a, out, keep=keep: keep(layer_output(out))))
         else:
             handles.append(module.register_forward_hook(lambda m, a, out, keep=keep: keep(out)))
     try:

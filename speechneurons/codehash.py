@@ -1,0 +1,76 @@
+"""What code a workflow script runs: its package modules, found by reading imports.
+
+Each rule passes ``code`` as a param: a content hash of every module of the
+``speechneurons`` package that its script imports, followed transitively
+through the package (with :mod:`ast`; nothing is imported or run), plus the
+``__init__.py`` of every package on the way, which Python runs on import.
+Snakemake reruns a job whose params changed, so a change to any module a
+script depends on reruns exactly the jobs that use it. Pure Python: the
+Snakefile imports it.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from pathlib import Path
+
+PACKAGE = "speechneurons"
+
+
+def _module_file(root: Path, module: str) -> Path | None:
+    """The file of dotted ``module`` under ``root`` (the folder holding the package), or None."""
+    base = root.joinpath(*module.split("."))
+    if base.with_suffix(".py").is_file():
+        return base.with_suffix(".py")
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py"
+    return None
+
+
+def _imported_modules(source: Path, root: Path) -> set[str]:
+    """Dotted names of the package modules that ``source`` imports (any depth in the file)."""
+    tree = ast.parse(source.read_text(), filename=str(source))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            # ``from speechneurons import provenance`` imports a module, not a name
+            found |= {f"{node.module}.{alias.name}" for alias in node.names
+                      if _module_file(root, f"{node.module}.{alias.name}") is not None}
+    modules = set()
+    for name in found:
+        if name != PACKAGE and not name.startswith(PACKAGE + "."):
+            continue
+        parts = name.split(".")
+        # the module and every package above it (their __init__ runs on import)
+        modules |= {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+    return {m for m in modules if _module_file(root, m) is not None}
+
+
+def script_modules(script: str | Path, root: str | Path) -> list[Path]:
+    """Every package file ``script`` depends on through imports, sorted.
+
+    root: the folder that holds the ``speechneurons`` package (the repository).
+    """
+    root = Path(root)
+    todo = list(_imported_modules(Path(script), root))
+    seen: set[str] = set()
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        todo += list(_imported_modules(_module_file(root, module), root) - seen)
+    return sorted(_module_file(root, m) for m in seen)
+
+
+def code_hash(script: str | Path, root: str | Path) -> str:
+    """16 hex digits of sha256 over the path and bytes of every file :func:`script_modules` lists."""
+    digest = hashlib.sha256()
+    for path in script_modules(script, root):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
