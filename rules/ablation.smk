@@ -1,8 +1,8 @@
 rule ablation:
     input:
         clips=INDEX_CLIPS,
-        model=model_input(),
-        units=ablation_units_input(),
+        model=model_input,
+        units=ablation_units_input,
     output:
         attributions=ATTRIBUTIONS,
         segments=SEGMENTS,
@@ -11,7 +11,7 @@ rule ablation:
     params:
         root=DATASET["root"],
         model=model_ref,
-        revision=MODEL["revision"],
+        revision=model_revision,
         device=COMPUTE["device"],
         shard=lambda wildcards: int(wildcards.shard),
         num_shards=COMPUTE["shards"],
@@ -29,6 +29,6 @@ rule ablation:
         code=code_version("ablation"),
     threads: COMPUTE["threads"]
     log:
-        f"results/logs/ablation/{COMBO}/shard-{{shard}}.log",
+        f"{LOGS}/ablation/{COMBO}/shard-{{shard}}.log",
     script:
         "../scripts/ablation.py"

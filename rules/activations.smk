@@ -1,7 +1,7 @@
 rule activations:
     input:
         clips=INDEX_CLIPS,
-        model=model_input(),
+        model=model_input,
     output:
         pooled=ACTIVATIONS,
         failed=ACTIVATIONS_FAILED,
@@ -9,7 +9,7 @@ rule activations:
     params:
         root=DATASET["root"],
         model=model_ref,
-        revision=MODEL["revision"],
+        revision=model_revision,
         device=COMPUTE["device"],
         shard=lambda wildcards: int(wildcards.shard),
         num_shards=COMPUTE["shards"],
@@ -18,6 +18,6 @@ rule activations:
         code=code_version("activations"),
     threads: COMPUTE["threads"]
     log:
-        "results/logs/activations/shard-{shard}.log",
+        f"{LOGS}/activations/shard-{{shard}}.log",
     script:
         "../scripts/activations.py"

@@ -8,6 +8,6 @@ rule aggregate:
     params:
         code=code_version("aggregate"),
     log:
-        f"results/logs/aggregate/{COMBO}.log",
+        f"{LOGS}/aggregate/{COMBO}.log",
     script:
         "../scripts/aggregate.py"

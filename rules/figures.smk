@@ -30,6 +30,6 @@ rule figures:
         neuron=FIGURES["neuron"],
         code=code_version("figures"),
     log:
-        f"results/logs/figures/{COMBO}.log",
+        f"{LOGS}/figures/{COMBO}.log",
     script:
         "../scripts/figures.py"

@@ -1,14 +1,17 @@
-# The demo's tiny model (WavLM by default), built from a seeded config and written with save_pretrained.
-if MODEL["build_tiny"]:
+# The tiny models of a demo or test study (WavLM by default), each built from a seeded config of
+# its family and written with save_pretrained under results/models/<folder>.
+if TINY:
 
     rule tiny_model:
         output:
-            directory(MODEL["name_or_path"]),
+            directory("results/models/{tiny}"),
         params:
-            family=MODEL["tiny_family"],
-            seed=MODEL["tiny_seed"],
+            family=lambda wildcards: TINY[wildcards.tiny]["tiny_family"],
+            seed=lambda wildcards: TINY[wildcards.tiny]["tiny_seed"],
             code=code_version("build_tiny_model"),
+        wildcard_constraints:
+            tiny="|".join(map(re.escape, TINY)),
         log:
-            "results/logs/tiny_model.log",
+            "results/logs/tiny_model/{tiny}.log",
         script:
             "../scripts/build_tiny_model.py"

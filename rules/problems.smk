@@ -5,16 +5,16 @@
 rule problems:
     input:
         rejected=INDEX_REJECTED,
-        failed=[*expand(ACTIVATIONS_FAILED, shard=SHARDS), *combos(ABLATION_FAILED, shard=SHARDS)],
+        failed=[*expand(ACTIVATIONS_FAILED, shard=SHARDS, allow_missing=True), *combos(ABLATION_FAILED, shard=SHARDS)],
         noted=list(noted_tables().values()),
     output:
         table=FAILED_CLIPS,
         page=report(PROBLEMS_PAGE, caption="../report/problems.rst",
-                    category="0 Rejected, failed, not computed"),
+                    category="0 Rejected, failed, not computed", subcategory=model_label()),
     params:
         names=list(noted_tables().keys()),
         code=code_version("problems"),
     log:
-        "results/logs/problems.log",
+        f"{LOGS}/problems.log",
     script:
         "../scripts/problems.py"

@@ -9,7 +9,7 @@ rule layer_specialisation:
     params:
         code=code_version("layer_specialisation"),
     log:
-        "results/logs/layer_specialisation.log",
+        f"{LOGS}/layer_specialisation.log",
     script:
         "../scripts/layer_specialisation.py"
 
@@ -19,19 +19,19 @@ rule selectivity_figures:
         clips=INDEX_CLIPS,
         selectivity=SELECTIVITY,
         selected=SELECTED_UNITS,
-        activations=expand(ACTIVATIONS, shard=SHARDS),
+        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
     output:
         heatmap=report(FIG_HEATMAP, caption="../report/selectivity_heatmap.rst",
-                       category="1 Layer specialisation"),
+                       category="1 Layer specialisation", subcategory=model_label()),
         heatmap_pdf=pdf(FIG_HEATMAP),
         distributions=report(FIG_DISTRIBUTIONS, caption="../report/unit_distributions.rst",
-                             category="2 Emotion encoding"),
+                             category="2 Emotion encoding", subcategory=model_label()),
         distributions_pdf=pdf(FIG_DISTRIBUTIONS),
     params:
         statistic=STATS["activation"],
         code=code_version("selectivity_figures"),
     log:
-        "results/logs/selectivity_figures.log",
+        f"{LOGS}/selectivity_figures.log",
     script:
         "../scripts/selectivity_figures.py"
 
@@ -44,14 +44,14 @@ rule questions:
         clip_units=CLIP_UNITS,
         attributions=expand(ATTRIBUTIONS, shard=SHARDS, allow_missing=True),
         segments=expand(SEGMENTS, shard=SHARDS, allow_missing=True),
-        activations=expand(ACTIVATIONS, shard=SHARDS),
+        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
     output:
         **{q: QUESTION.replace("{question}", q) for q in QUESTION_TABLES},
     params:
         statistic=STATS["activation"],
         code=code_version("questions"),
     log:
-        f"results/logs/questions/{COMBO}.log",
+        f"{LOGS}/questions/{COMBO}.log",
     script:
         "../scripts/questions.py"
 
@@ -75,7 +75,7 @@ rule question_figures:
         fdr_alpha=STATS["fdr_alpha"],
         code=code_version("question_figures"),
     log:
-        f"results/logs/question_figures/{COMBO}.log",
+        f"{LOGS}/question_figures/{COMBO}.log",
     script:
         "../scripts/question_figures.py"
 
@@ -98,6 +98,22 @@ rule listening:
         per_emotion=FIGURES["listen_per_emotion"],
         code=code_version("listening"),
     log:
-        f"results/logs/listening/{COMBO}.log",
+        f"{LOGS}/listening/{COMBO}.log",
     script:
         "../scripts/listening.py"
+
+
+rule models_by_layer:
+    input:
+        expand(LAYER_SPECIALISATION, model=MODEL_NAMES),
+    output:
+        figure=report(FIG_MODELS, caption="../report/models_by_layer.rst",
+                      category="1 Layer specialisation", subcategory="all models"),
+        pdf=pdf(FIG_MODELS),
+    params:
+        models=MODEL_NAMES,
+        code=code_version("models_by_layer"),
+    log:
+        "results/logs/models_by_layer.log",
+    script:
+        "../scripts/models_by_layer.py"

@@ -1,7 +1,7 @@
 rule selectivity:
     input:
         clips=INDEX_CLIPS,
-        activations=expand(ACTIVATIONS, shard=SHARDS),
+        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
     output:
         selectivity=SELECTIVITY,
         replication=REPLICATION,
@@ -15,7 +15,7 @@ rule selectivity:
         code=code_version("selectivity"),
     threads: COMPUTE["threads"]
     log:
-        "results/logs/selectivity.log",
+        f"{LOGS}/selectivity.log",
     script:
         "../scripts/selectivity.py"
 
@@ -23,7 +23,7 @@ rule selectivity:
 rule select_units:
     input:
         clips=INDEX_CLIPS,
-        activations=expand(ACTIVATIONS, shard=SHARDS),
+        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
         selectivity=SELECTIVITY,
     output:
         SELECTED_UNITS,
@@ -35,6 +35,6 @@ rule select_units:
         seed=SELECTION["seed"],
         code=code_version("select_units"),
     log:
-        "results/logs/select_units.log",
+        f"{LOGS}/select_units.log",
     script:
         "../scripts/select_units.py"

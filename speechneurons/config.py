@@ -14,8 +14,18 @@ import difflib
 from typing import Any
 
 
-def unknown_keys(config: Any, schema: dict, where: str = "") -> list[str]:
-    """One message per key of ``config`` that ``schema`` does not declare, at any depth."""
+def unknown_keys(config: Any, schema: dict, where: str = "", root: dict | None = None) -> list[str]:
+    """One message per key of ``config`` that ``schema`` does not declare, at any depth.
+
+    Local references (``$ref: "#/$defs/model"``) are followed within ``root``
+    (the whole schema; ``schema`` itself at the top).
+    """
+    root = schema if root is None else root
+    while "$ref" in schema:
+        node: Any = root
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            node = node[part]
+        schema = node
     messages: list[str] = []
     if isinstance(config, dict) and "properties" in schema:
         known = schema["properties"]
@@ -28,8 +38,8 @@ def unknown_keys(config: Any, schema: dict, where: str = "") -> list[str]:
                     messages.append(f"unknown config key {path!r}{hint} "
                                     f"(valid here: {', '.join(sorted(known))})")
                 continue
-            messages += unknown_keys(value, known[key], path)
+            messages += unknown_keys(value, known[key], path, root)
     elif isinstance(config, list) and isinstance(schema.get("items"), dict):
         for i, item in enumerate(config):
-            messages += unknown_keys(item, schema["items"], f"{where}[{i}]")
+            messages += unknown_keys(item, schema["items"], f"{where}[{i}]", root)
     return messages

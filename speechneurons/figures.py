@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -252,5 +253,32 @@ def plot_contrast(table: pd.DataFrame, x: str, y: str, significant: pd.Series, t
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_cross_model(layers: pd.DataFrame) -> plt.Figure:
+    """Per factor (column): share of selective units (top) and median eta2 (bottom) by layer,
+    one line per model and site. ``layers``: layer_specialisation rows with a ``model`` column."""
+    if layers.empty:
+        return not_drawn("models compared by layer", "no model has a selectivity table with rows")
+    factors = list(dict.fromkeys(layers["factor"]))
+    fig, axes = plt.subplots(2, len(factors), figsize=(3.6 * len(factors), 6), squeeze=False,
+                             sharex=True)
+    for column, factor in enumerate(factors):
+        part = layers[layers["factor"] == factor]
+        for row, (measure, label) in enumerate([("share_selective", "share of units selective"),
+                                                ("median_eta2", "median eta squared")]):
+            ax = axes[row, column]
+            sns.lineplot(data=part, x="layer", y=measure, hue="model", style="site", markers=True,
+                         ax=ax, legend=(row == 0 and column == len(factors) - 1))
+            ax.set_ylabel(label if column == 0 else "")
+            ax.set_title(factor if row == 0 else "")
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            if measure == "share_selective":
+                ax.set_ylim(0, max(0.05, float(part[measure].max()) * 1.1))
+    handles = axes[0, -1].get_legend()
+    if handles is not None:
+        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     fig.tight_layout()
     return fig

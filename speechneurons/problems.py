@@ -23,13 +23,13 @@ FAILED_CLIPS_SCHEMA = {**FAILED_SCHEMA, "combination": "str"}
 
 
 def combination_of(path: str | Path) -> str:
-    """The ablation combination a results path belongs to ('' outside ``results/ablation/``).
+    """The ablation combination a results path belongs to ('' outside ``.../ablation/``).
 
-    ``results/ablation/baseline~zero/segment_ms~20/reduction~mean/failed/shard-0.parquet``
-    -> ``baseline~zero/segment_ms~20/reduction~mean``.
+    ``results/model~m/ablation/baseline~zero/segment_ms~20/reduction~mean/failed/shard-0.parquet``
+    -> ``baseline~zero/segment_ms~20/reduction~mean`` (the model is the folder the table is in).
     """
     parts = Path(path).parts
-    return "/".join(p for p in parts if "~" in p)
+    return "/".join(p for p in parts if "~" in p and not p.startswith("model~"))
 
 
 def failed_clips(paths: Iterable[str | Path]) -> pd.DataFrame:

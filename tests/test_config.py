@@ -38,8 +38,10 @@ def test_unknown_keys_name_the_path_and_the_nearest_valid_key(repo):
     config["ablation"]["segments_ms"] = [20]
     config["stats"]["permutation"] = 10
     config["selection"]["explicit"] = [{"layer": 1, "neuronn": 3}]
+    config["models"] = [{"name_or_path": "a/b", "revison": "x"}]  # through $defs/model
     messages = unknown_keys(config, schema(repo))
-    assert len(messages) == 4
+    assert len(messages) == 5
+    assert any("'models[0].revison'; did you mean models[0].revision?" in m for m in messages)
     assert any(m.startswith("unknown config key 'modle'; did you mean model?") for m in messages)
     assert any("'ablation.segments_ms'; did you mean ablation.segment_ms?" in m for m in messages)
     assert any("'stats.permutation'; did you mean stats.permutations?" in m for m in messages)

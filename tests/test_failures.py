@@ -108,7 +108,7 @@ def test_an_empty_selection_names_ablation_units_from(tmp_path):
 
 
 def test_failed_clips_table_and_problems_page(tmp_path):
-    combo = tmp_path / "results/ablation/baseline~zero/segment_ms~20/reduction~mean/failed"
+    combo = tmp_path / "results/model~m/ablation/baseline~zero/segment_ms~20/reduction~mean/failed"
     combo.mkdir(parents=True)
     pd.DataFrame([{"clip_id": "c1", "path": "A/c1.wav", "stage": "ablation", "error": "RuntimeError: x"}]
                  ).to_parquet(combo / "shard-0.parquet")

@@ -56,7 +56,7 @@ def test_slurm_run_equals_local_run(cluster, repo, demo_root, tmp_path):
                                       check_exact=True, obj=str(name))
     from safetensors.numpy import load_file
 
-    for path in sorted((tmp_path / "local/results/ablation").rglob("*.safetensors")):
+    for path in sorted((tmp_path / "local/results").rglob("*.safetensors")):
         theirs = load_file(tmp_path / "slurm" / path.relative_to(tmp_path / "local"))
         for clip, values in load_file(path).items():
             np.testing.assert_array_equal(theirs[clip], values)

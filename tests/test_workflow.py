@@ -26,6 +26,7 @@ from speechneurons.datasets.ravdess import CLIP_COLUMNS
 pytestmark = pytest.mark.workflow
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 COMBO = "baseline~zero/segment_ms~20/reduction~mean"
+RUN = "results/model~tiny-wavlm"  # the demo's one model
 UNITS = 3 * 32 + 2 * 64  # hidden layers 0..2 x 32, ffn layers 1..2 x 64
 
 
@@ -90,7 +91,7 @@ def test_index_tables(demo_run):
 
 def test_activation_shards_cover_every_clip_once(demo_run):
     work, _, _, _ = demo_run
-    shards = [pd.read_parquet(work / f"results/activations/shard-{k}.parquet") for k in (0, 1)]
+    shards = [pd.read_parquet(work / f"{RUN}/activations/shard-{k}.parquet") for k in (0, 1)]
     for shard in shards:
         assert list(shard.columns) == list(ACTIVATION_SCHEMA)
     both = pd.concat(shards)
@@ -102,7 +103,7 @@ def test_activation_shards_cover_every_clip_once(demo_run):
 
 def test_selectivity_and_selection_tables(demo_run):
     work, _, _, _ = demo_run
-    table = pd.read_parquet(work / "results/tables/selectivity.parquet")
+    table = pd.read_parquet(work / f"{RUN}/tables/selectivity.parquet")
     assert len(table) == UNITS * 4  # emotion, gender, intensity, statement
     for column in ["site", "layer", "neuron", "factor", "F", "p_F", "kruskal_H", "eta2", "omega2",
                    "cohens_d", "preferred_level", "preference_d", "F_speaker", "p_speaker",
@@ -116,22 +117,22 @@ def test_selectivity_and_selection_tables(demo_run):
     assert table.loc[testable, "p_perm"].between(1 / 1001, 1).all()
     assert table.loc[~testable, ["F_speaker", "p_speaker", "p_perm"]].isna().all().all()
     assert not table.loc[~testable, "selective"].any()
-    chosen = pd.read_parquet(work / "results/tables/selected_units.parquet")
+    chosen = pd.read_parquet(work / f"{RUN}/tables/selected_units.parquet")
     # config: top 2 per (site, layer) and emotion (4 emotions, 5 site-layers) + 2 controls each
     assert (chosen["reason"] == "top_k").sum() == 2 * 4 * 5
     assert (chosen["reason"] == "random_control").sum() == 2 * 5
-    replication = pd.read_parquet(work / "results/tables/replication.parquet")
+    replication = pd.read_parquet(work / f"{RUN}/tables/replication.parquet")
     assert set(replication["factor"]) == {"emotion", "gender", "intensity", "statement"}
 
 
 def test_ablation_and_aggregate_tables(demo_run):
     work, data, _, _ = demo_run
-    chosen = pd.read_parquet(work / "results/tables/selected_units.parquet")
+    chosen = pd.read_parquet(work / f"{RUN}/tables/selected_units.parquet")
     ablated_units = chosen[["site", "layer", "neuron"]].drop_duplicates()
     n_units = len(ablated_units)  # the selected units are the ablated ones
     clips = pd.read_parquet(work / "results/index/clips.parquet")
     segments = {c.clip_id: -(-len(load_waveform(data / c.path)) // 320) for c in clips.itertuples()}
-    shards = work / f"results/ablation/{COMBO}"
+    shards = work / f"{RUN}/ablation/{COMBO}"
     index = [shards / f"segments/shard-{k}.parquet" for k in (0, 1)]
     for path in index:
         assert list(pd.read_parquet(path).columns) == list(SEGMENT_SCHEMA)
@@ -143,13 +144,13 @@ def test_ablation_and_aggregate_tables(demo_run):
     got = long[["site", "layer", "neuron"]].drop_duplicates()
     assert sorted(map(tuple, got.values.tolist())) == sorted(map(tuple, ablated_units.values.tolist()))
 
-    clip_units = pd.read_parquet(work / f"results/tables/{COMBO}/clip_unit_summary.parquet")
+    clip_units = pd.read_parquet(work / f"{RUN}/tables/{COMBO}/clip_unit_summary.parquet")
     assert len(clip_units) == 8 * n_units
     assert clip_units["voiced_share"].between(0, 1).all()
     assert set(SUMMARY_SCHEMA) <= set(clip_units.columns)
     assert {"actor", "emotion", "gender", "intensity"} <= set(clip_units.columns)
 
-    conditions = pd.read_parquet(work / f"results/tables/{COMBO}/condition_summary.parquet")
+    conditions = pd.read_parquet(work / f"{RUN}/tables/{COMBO}/condition_summary.parquet")
     # the 8 clips fill 8 distinct (emotion, gender, intensity) cells
     assert len(conditions) == n_units * 8
     assert conditions["n_clips"].eq(1).all()
@@ -160,16 +161,16 @@ def test_ablation_and_aggregate_tables(demo_run):
 
 def test_figures_and_report(demo_run):
     work, _, _, _ = demo_run
-    figures = [f"results/figures/{COMBO}/{name}" for name in (
+    figures = [f"{RUN}/figures/{COMBO}/{name}" for name in (
         "clip_attribution.png", "emotion_comparison.png", "temporal_profiles.png",
         "gender_contrasts.png", "intensity_effects.png")]
-    figures += ["results/figures/selectivity_heatmap.png", "results/figures/unit_distributions.png"]
+    figures += [f"{RUN}/figures/selectivity_heatmap.png", f"{RUN}/figures/unit_distributions.png"]
     for name in figures:
         png = work / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
         assert png.stat().st_size > 10_000
         assert png.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-", name
-    listening = (work / f"results/figures/{COMBO}/listening.html").read_text()
+    listening = (work / f"{RUN}/figures/{COMBO}/listening.html").read_text()
     # one section per emotion in the demo, each with its audio and curve
     assert listening.count("<audio") == 4 and listening.count("data:audio/wav;base64,") == 4
     html = (work / "results/report.html").read_text()
@@ -197,13 +198,13 @@ def test_question_tables(demo_run):
                                        "dz", "p", "q"],
     }
     for name, columns in expected.items():
-        table = pd.read_parquet(work / f"results/tables/{name}.parquet")
+        table = pd.read_parquet(work / f"{RUN}/tables/{name}.parquet")
         assert set(columns) <= set(table.columns), name
-    layers = pd.read_parquet(work / "results/tables/layer_specialisation.parquet")
+    layers = pd.read_parquet(work / f"{RUN}/tables/layer_specialisation.parquet")
     assert len(layers) == 5 * 4  # (hidden 0-2, ffn 1-2) x 4 factors
-    emotion = pd.read_parquet(work / f"results/tables/{COMBO}/emotion_encoding.parquet")
+    emotion = pd.read_parquet(work / f"{RUN}/tables/{COMBO}/emotion_encoding.parquet")
     assert len(emotion) == 2 * 4 * 5  # top 2 per (site, layer) and emotion
-    temporal = pd.read_parquet(work / f"results/tables/{COMBO}/temporal_profiles.parquet")
+    temporal = pd.read_parquet(work / f"{RUN}/tables/{COMBO}/temporal_profiles.parquet")
     everything = temporal[(temporal["site"] == "all") & (temporal["alignment"] == "normalised")]
     # shares of attribution over normalised time sum to 1 for every emotion
     assert everything.groupby("emotion")["mean_share"].sum().round(6).eq(1).all()
@@ -238,7 +239,8 @@ def test_a_new_segment_length_runs_only_its_own_jobs(demo_run, repo):
     name = write_override(work, "stats.yaml", {"stats": {"permutations": 500}})
     plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
     assert plan == {"selectivity": 1, "select_units": 1, "layer_specialisation": 1,
-                    "selectivity_figures": 1, **per_combo, "problems": 1, "all": 1}
+                    "selectivity_figures": 1, **per_combo, "problems": 1, "models_by_layer": 1,
+                    "all": 1}
 
 
 def test_every_table_carries_its_provenance(demo_run):
@@ -254,8 +256,8 @@ def test_every_table_carries_its_provenance(demo_run):
             model = record["model"]
             assert model["name_or_path"] == "results/models/tiny-wavlm"
             assert len(model["weight_sha256"]) == 64
-    summary = read_provenance(next((work / "results/ablation").rglob("summary/shard-0.parquet")))
-    assert summary["wildcards"] == {"baseline": "zero", "segment_ms": "20", "reduction": "mean",
+    summary = read_provenance(next((work / f"{RUN}/ablation").rglob("summary/shard-0.parquet")))
+    assert summary["wildcards"] == {"model": "tiny-wavlm", "baseline": "zero", "segment_ms": "20", "reduction": "mean",
                                     "shard": "0"}
     assert summary["params"]["perturbations_per_eval"] == 16 and len(summary["params"]["code"]) == 16
 
@@ -270,7 +272,7 @@ def test_killed_mid_ablation_then_rerun_gives_identical_tables(demo_run, repo, t
            "--cores", "2"]
     run = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)
-    logs = tmp_path / "results/logs/ablation"
+    logs = tmp_path / "results/logs/model~tiny-wavlm/ablation"
     deadline = time.time() + 300
     while time.time() < deadline and run.poll() is None:
         if any("ablate:" in p.read_text() for p in logs.rglob("*.log")) if logs.exists() else False:
@@ -279,7 +281,7 @@ def test_killed_mid_ablation_then_rerun_gives_identical_tables(demo_run, repo, t
     assert run.poll() is None, "the workflow ended before its ablation stage could be killed"
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
-    assert not (tmp_path / f"results/tables/{COMBO}/clip_unit_summary.parquet").exists()
+    assert not (tmp_path / f"{RUN}/tables/{COMBO}/clip_unit_summary.parquet").exists()
     snakemake(tmp_path, repo, "--unlock")
     snakemake(tmp_path, repo, "--cores", "2", "--rerun-incomplete")
     expected, got = all_tables(work), all_tables(tmp_path)
@@ -288,7 +290,7 @@ def test_killed_mid_ablation_then_rerun_gives_identical_tables(demo_run, repo, t
         pd.testing.assert_frame_equal(got[name], table, check_exact=True, obj=name)
     from safetensors.numpy import load_file
 
-    for path in sorted((work / "results/ablation").rglob("*.safetensors")):
+    for path in sorted((work / f"{RUN}/ablation").rglob("*.safetensors")):
         mine, theirs = load_file(path), load_file(tmp_path / path.relative_to(work))
         assert mine.keys() == theirs.keys()
         for clip in mine:
@@ -330,11 +332,11 @@ def test_a_clip_that_fails_inside_jobs_is_listed_and_the_study_goes_on(demo_run,
         {"dataset": {"root": str(tmp_path / "ravdess"), "min_duration_s": 0.0}}))
     snakemake(tmp_path, repo, "--cores", "2")
     snakemake(tmp_path, repo, "--cores", "1", "--report", "results/report.html")
-    failed = pd.read_parquet(tmp_path / "results/tables/failed_clips.parquet")
+    failed = pd.read_parquet(tmp_path / f"{RUN}/tables/failed_clips.parquet")
     assert sorted(failed["stage"]) == ["ablation", "activations"]
     assert set(failed["clip_id"]) == {bad} and failed["error"].str.contains("Kernel size").all()
     assert failed.set_index("stage")["combination"].to_dict() == {"ablation": COMBO, "activations": ""}
-    page = (tmp_path / "results/figures/problems.html").read_text()
+    page = (tmp_path / f"{RUN}/figures/problems.html").read_text()
     assert "Clips that failed inside a job (2)" in page and bad in page
     assert "0 Rejected, failed, not computed" in (tmp_path / "results/report.html").read_text()
 
@@ -342,10 +344,10 @@ def test_a_clip_that_fails_inside_jobs_is_listed_and_the_study_goes_on(demo_run,
         table = pd.concat([pd.read_parquet(p) for p in sorted(root.glob(pattern))])
         return table.sort_values(list(table.columns[:4])).reset_index(drop=True)
 
-    for pattern in ["results/activations/shard-*.parquet", f"results/ablation/{COMBO}/summary/shard-*.parquet"]:
+    for pattern in [f"{RUN}/activations/shard-*.parquet", f"{RUN}/ablation/{COMBO}/summary/shard-*.parquet"]:
         pd.testing.assert_frame_equal(by_clip(pattern, tmp_path), by_clip(pattern, work), check_exact=True)
     for name in ["selectivity", "selected_units", f"{COMBO}/clip_unit_summary"]:
-        path = f"results/tables/{name}.parquet"
+        path = f"{RUN}/tables/{name}.parquet"
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / path), pd.read_parquet(work / path),
                                       check_exact=True, obj=name)
 
@@ -364,19 +366,62 @@ def test_a_one_clip_study_runs_to_its_report_and_says_what_it_cannot_compute(dem
     }))
     snakemake(tmp_path, repo, "--cores", "2")
     snakemake(tmp_path, repo, "--cores", "1", "--report", "results/report.html")
-    summary = pd.read_parquet(tmp_path / f"results/tables/{COMBO}/clip_unit_summary.parquet")
+    summary = pd.read_parquet(tmp_path / f"{RUN}/tables/{COMBO}/clip_unit_summary.parquet")
     assert summary[["clip_id", "neuron"]].values.tolist() == [[clip, 0], [clip, 1], [clip, 2]]
-    selectivity = pd.read_parquet(tmp_path / "results/tables/selectivity.parquet")
+    selectivity = pd.read_parquet(tmp_path / f"{RUN}/tables/selectivity.parquet")
     assert selectivity.empty and "F_speaker" in selectivity.columns
-    assert pd.read_parquet(tmp_path / "results/tables/selected_units.parquet").empty
+    assert pd.read_parquet(tmp_path / f"{RUN}/tables/selected_units.parquet").empty
     from speechneurons.provenance import notes_of
 
-    assert notes_of(tmp_path / "results/tables/selectivity.parquet")[-1].startswith(
+    assert notes_of(tmp_path / f"{RUN}/tables/selectivity.parquet")[-1].startswith(
         "selectivity: no factor has two levels")
-    page = (tmp_path / "results/figures/problems.html").read_text()
+    page = (tmp_path / f"{RUN}/figures/problems.html").read_text()
     assert "emotion: not tested, the 1 clip(s) have one level (neutral)" in page
     assert "selection: no unit selected" in page
-    for png in (tmp_path / "results/figures").rglob("*.png"):
+    for png in (tmp_path / "results").rglob("*.png"):
         assert png.with_suffix(".pdf").exists(), png
     report = (tmp_path / "results/report.html").read_text()
     assert "0 Rejected, failed, not computed" in report and "selectivity_heatmap.png" in report
+
+
+def test_a_second_model_runs_only_its_own_jobs_and_is_compared_by_layer(demo_run, repo, tmp_path):
+    """Adding a tiny HuBERT beside the finished tiny WavLM plans only the HuBERT's jobs (and the
+    figure that compares the models); running it writes both models' folders side by side."""
+    work, _, _, _ = demo_run
+    models = {"models": [{"name_or_path": "results/models/tiny-wavlm", "build_tiny": True},
+                         {"name_or_path": "results/models/tiny-hubert", "build_tiny": True,
+                          "tiny_family": "hubert", "tiny_seed": 1}]}
+    (work / "two-models.yaml").write_text(yaml.safe_dump(models))
+    plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=("override.yaml", "two-models.yaml")))
+    one_model = {"tiny_model": 1, "activations": 2, "selectivity": 1, "select_units": 1,
+                 "layer_specialisation": 1, "selectivity_figures": 1, "ablation": 2, "aggregate": 1,
+                 "figures": 1, "questions": 1, "question_figures": 1, "listening": 1, "problems": 1}
+    assert plan == {**one_model, "models_by_layer": 1, "all": 1}
+    # the same two models from scratch, in a folder of their own (the demo's stays as it was)
+    shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
+    shutil.copy(work / "override.yaml", tmp_path / "override.yaml")
+    (tmp_path / "two-models.yaml").write_text(yaml.safe_dump(models))
+    snakemake(tmp_path, repo, "--cores", "2", configs=("override.yaml", "two-models.yaml"))
+    from speechneurons.provenance import read_provenance
+
+    for name in ("tiny-wavlm", "tiny-hubert"):
+        table = tmp_path / f"results/model~{name}/tables/selectivity.parquet"
+        assert len(pd.read_parquet(table)) == UNITS * 4
+        assert read_provenance(table)["model"]["name_or_path"] == f"results/models/{name}"
+    # the WavLM's numbers do not depend on the HuBERT beside it
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / f"{RUN}/tables/selectivity.parquet"),
+                                  pd.read_parquet(work / f"{RUN}/tables/selectivity.parquet"),
+                                  check_exact=True)
+    hubert = pd.read_parquet(tmp_path / "results/model~tiny-hubert/tables/selectivity.parquet")
+    assert not hubert[["F"]].equals(pd.read_parquet(work / f"{RUN}/tables/selectivity.parquet")[["F"]])
+    figure = tmp_path / "results/figures/models_by_layer.png"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.with_suffix(".pdf").exists()
+
+
+def test_models_must_have_distinct_names(repo, tmp_path):
+    shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
+    (tmp_path / "override.yaml").write_text(yaml.safe_dump({"models": [
+        {"name_or_path": "org/model-a"}, {"name_or_path": "other/model-a"}]}))
+    cmd = [SNAKEMAKE, "-n", "-s", str(repo / "Snakefile"), "--configfile", "config.yaml", "override.yaml"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "models[1] is named 'model-a' like an earlier model" in done.stdout + done.stderr

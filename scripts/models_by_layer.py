@@ -1,0 +1,17 @@
+"""Snakemake adapter: layer specialisation of every model of the study in one figure (rule models_by_layer)."""
+
+import json
+
+import pandas as pd
+
+from speechneurons import provenance
+from speechneurons.figures import plot_cross_model, save_figure
+from speechneurons.logs import log_to_file
+from speechneurons.questions import models_by_layer
+
+sm = snakemake  # noqa: F821
+log_to_file(sm.log[0])
+record = provenance.build(sm.rule, sm.params, wildcards=sm.wildcards)
+metadata = {"Software": "speechneurons", "Description": json.dumps(record, sort_keys=True)}
+tables = {name: pd.read_parquet(path) for name, path in zip(sm.params.models, sm.input)}
+save_figure(plot_cross_model(models_by_layer(tables)), sm.output.figure, metadata)
