@@ -358,6 +358,8 @@ def test_a_one_clip_study_runs_to_its_report_and_says_what_it_cannot_compute(dem
     clip = "03-01-01-01-01-01-01"
     (tmp_path / "one" / "Actor_01").mkdir(parents=True)
     shutil.copy(demo_root / "Actor_01" / f"{clip}.wav", tmp_path / "one" / "Actor_01")
+    # a valid name but 12.5 ms of audio: the index rejects it (dataset.min_duration_s, 0.1 s)
+    write_tone(tmp_path / "one" / "Actor_01" / "03-01-05-01-01-02-01.wav", seconds=200 / 16_000)
     shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
     (tmp_path / "override.yaml").write_text(yaml.safe_dump({
         "dataset": {"root": str(tmp_path / "one")},
@@ -375,7 +377,11 @@ def test_a_one_clip_study_runs_to_its_report_and_says_what_it_cannot_compute(dem
 
     assert notes_of(tmp_path / f"{RUN}/tables/selectivity.parquet")[-1].startswith(
         "selectivity: no factor has two levels")
+    rejected = pd.read_parquet(tmp_path / "results/index/rejected.parquet")
+    assert rejected["path"].tolist() == ["Actor_01/03-01-05-01-01-02-01.wav"]
+    assert rejected["reason"].iloc[0].startswith("too short: 0.0125 s < dataset.min_duration_s = 0.1 s")
     page = (tmp_path / f"{RUN}/figures/problems.html").read_text()
+    assert "Files the index rejected (1)" in page and "too short: 0.0125 s" in page
     assert "emotion: not tested, the 1 clip(s) have one level (neutral)" in page
     assert "selection: no unit selected" in page
     for png in (tmp_path / "results").rglob("*.png"):

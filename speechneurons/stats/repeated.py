@@ -19,6 +19,16 @@ here work on one row per speaker and level (a *cell*) or one row per speaker:
 - a factor that varies **between** speakers (sex): one row per speaker, its
   mean over clips; one-way F over speakers.
 
+When the cells of a level vary more than those of another (RAVDESS neutral
+has half the clips of the other emotions), the repeated-measures F is
+liberal (sphericity fails): measured on RAVDESS-shaped nulls, 5.9 % of
+units at p < 0.05. The p-value therefore multiplies both degrees of freedom
+by the Huynh-Feldt epsilon (Huynh & Feldt 1976, with Lecoutre's 1991
+correction, as R's afex uses), estimated per unit from the speakers that
+have every level: 5.5 % then, where Greenhouse-Geisser's epsilon over-corrects
+to 3.9 % (both measured, 8,000 null units). Epsilon is 1 for two levels, or
+when fewer than two speakers have every level.
+
 Permutations relabel the rows within each block (cells within a speaker;
 speakers among all speakers), which is exchangeable under the null that the
 factor has no mean effect in the population of speakers, and recompute the
@@ -131,6 +141,39 @@ class BlockedF:
     ss_residual: np.ndarray
     df_level: int
     df_residual: int
+    epsilon: np.ndarray  # the sphericity epsilon the p used (ones when uncorrected)
+
+
+def sphericity_epsilon(values: np.ndarray, rows: Rows) -> np.ndarray:
+    """[units] Huynh-Feldt epsilon (Lecoutre's form) from the blocks that hold every level once.
+
+    For k levels and n complete blocks: S [k-1, k-1], the covariance over
+    blocks of orthonormal contrasts of each block's cells; Greenhouse-Geisser
+    gg = tr(S)^2 / ((k - 1) tr(S^2)); Huynh-Feldt
+    ((n + 1)(k - 1) gg - 2) / ((k - 1)(n - 1 - (k - 1) gg)), clipped to
+    [1 / (k - 1), 1]. Ones when k = 2 or fewer than two blocks are complete.
+    """
+    units = values.shape[1]
+    levels = np.unique(rows.codes)
+    k = len(levels)
+    blocks, counts = np.unique(rows.blocks, return_counts=True)
+    complete = [b for b, c in zip(blocks, counts) if c == k
+                and set(rows.codes[rows.blocks == b]) == set(levels)]
+    if k <= 2 or len(complete) < 2:
+        return np.ones(units)
+    cells = np.stack([values[rows.blocks == b][np.argsort(rows.codes[rows.blocks == b])]
+                      for b in complete])  # [blocks, k, units]
+    contrasts = np.linalg.qr(np.eye(k) - 1.0 / k)[0][:, : k - 1]  # orthonormal, rows sum to 0
+    scores = np.einsum("bku,kj->bju", cells, contrasts)
+    scores -= scores.mean(axis=0)
+    cov = np.einsum("biu,bju->iju", scores, scores) / (len(complete) - 1)
+    trace = np.einsum("iiu->u", cov)
+    n = len(complete)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gg = trace**2 / ((k - 1) * (cov**2).sum(axis=(0, 1)))
+        # Huynh-Feldt with Lecoutre's correction: less conservative than GG near 1
+        epsilon = ((n + 1) * (k - 1) * gg - 2) / ((k - 1) * (n - 1 - (k - 1) * gg))
+    return np.clip(np.nan_to_num(epsilon, nan=1.0), 1.0 / (k - 1), 1.0)
 
 
 class _Design:
@@ -166,24 +209,28 @@ class _Design:
         return np.einsum("pku,kl,plu->pu", sums, self.information_pinv, sums)
 
 
-def blocked_f(values: np.ndarray, rows: Rows) -> BlockedF:
+def blocked_f(values: np.ndarray, rows: Rows, sphericity: bool = False) -> BlockedF:
     """F of ``level`` after ``block`` for every column of values [rows, units].
 
-    Equals statsmodels' ``anova_lm(ols("y ~ C(block) + C(level)"), typ=2)``
-    row ``C(level)`` (tested). NaN where there are no residual degrees of
-    freedom or no level contrast.
+    F equals statsmodels' ``anova_lm(ols("y ~ C(block) + C(level)"), typ=2)``
+    row ``C(level)`` (tested); with ``sphericity`` (speaker x level cells)
+    its p is Huynh-Feldt corrected (:func:`sphericity_epsilon`). NaN where there are no residual
+    degrees of freedom or no level contrast.
     """
     design = _Design(rows)
     centred = design.centred(np.asarray(values, dtype=np.float64))
     ss_level = np.maximum(design.ss_level(centred, rows.codes[None, :])[0], 0.0)
     ss_residual = np.maximum((centred**2).sum(axis=0) - ss_level, 0.0)
     df1, df2 = design.df_level, design.df_residual
+    ones = np.ones(values.shape[1])
     if df1 < 1 or df2 < 1:
         nan = np.full(values.shape[1], np.nan)
-        return BlockedF(nan, nan.copy(), ss_level, ss_residual, df1, df2)
+        return BlockedF(nan, nan.copy(), ss_level, ss_residual, df1, df2, ones)
     with np.errstate(divide="ignore", invalid="ignore"):
         f = (ss_level / df1) / (ss_residual / df2)
-    return BlockedF(f, stats.f.sf(f, df1, df2), ss_level, ss_residual, df1, df2)
+    epsilon = sphericity_epsilon(np.asarray(values, dtype=np.float64), rows) if sphericity else ones
+    return BlockedF(f, stats.f.sf(f, epsilon * df1, epsilon * df2), ss_level, ss_residual, df1, df2,
+                    epsilon)
 
 
 def permute_within_blocks(codes: np.ndarray, blocks: np.ndarray, count: int,

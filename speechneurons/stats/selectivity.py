@@ -50,7 +50,7 @@ SELECTIVITY_SCHEMA = {
     "kruskal_H": "float64", "p_kruskal": "float64", "eta2": "float64", "omega2": "float64",
     "cohens_d": "float64", "contrast": "str", "preferred_level": "str", "preference_d": "float64",
     "speaker_test": "str", "F_speaker": "float64", "df_speaker_num": "int32",
-    "df_speaker_den": "int32", "p_speaker": "float64", "p_perm": "float64",
+    "df_speaker_den": "int32", "hf_epsilon": "float64", "p_speaker": "float64", "p_perm": "float64",
     "permutation_scheme": "str", "F_within_speakers": "float64", "p_within_speakers": "float64",
     "q_speaker": "float64", "q_perm": "float64", "selective": "bool", "eta2_half_a": "float64",
     "eta2_half_b": "float64", "selected_half_a": "bool", "p_perm_half_b": "float64",
@@ -121,11 +121,12 @@ def speaker_test(x: np.ndarray, meta: pd.DataFrame, factor: str, permutations: i
     """The speaker-general F, its p and permutation p for every column of x [clips, units]."""
     rows, name = speaker_rows(meta, factor)
     values = rows.values(x)
-    result = blocked_f(values, rows)
+    result = blocked_f(values, rows, sphericity=FACTORS[factor][0] == "within")
     return {
         "F_speaker": result.f,
         "df_speaker_num": np.int32(result.df_level),
         "df_speaker_den": np.int32(result.df_residual),
+        "hf_epsilon": result.epsilon,
         "p_speaker": result.p,
         "p_perm": permutation_pvalues(values, rows, permutations, seed),
     }, name
@@ -222,7 +223,7 @@ def replicate(x: np.ndarray, meta: pd.DataFrame, factor: str, settings: StatsSet
     p_b = np.full(x.shape[1], np.nan)
     p_b[top] = permutation_pvalues(values_b, rows_b, settings.permutations, settings.seed + 7)
     q_b = np.full(x.shape[1], np.nan)
-    q_b[top] = bh(blocked_f(values_b, rows_b).p)
+    q_b[top] = bh(blocked_f(values_b, rows_b, sphericity=FACTORS[factor][0] == "within").p)
     columns = pd.DataFrame({
         "eta2_half_a": eta_a,
         "eta2_half_b": eta_b,
