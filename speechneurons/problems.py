@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from speechneurons.failures import FAILED_SCHEMA
 from speechneurons.provenance import notes_of
@@ -84,7 +85,7 @@ def not_computed(tables: Mapping[str, str | Path]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for name, path in tables.items():
         notes = notes_of(path)
-        if not notes and pd.read_parquet(path).empty:
+        if not notes and pq.read_metadata(str(path)).num_rows == 0:
             notes = ["the table is empty: the clips do not hold what it compares"]
         if notes:
             out[name] = notes

@@ -21,12 +21,12 @@ here work on one row per speaker and level (a *cell*) or one row per speaker:
 
 When the cells of a level vary more than those of another (RAVDESS neutral
 has half the clips of the other emotions), the repeated-measures F is
-liberal (sphericity fails): measured on RAVDESS-shaped nulls, 5.9 % of
-units at p < 0.05. The p-value therefore multiplies both degrees of freedom
-by the Huynh-Feldt epsilon (Huynh & Feldt 1976, with Lecoutre's 1991
-correction, as R's afex uses), estimated per unit from the speakers that
-have every level: 5.5 % then, where Greenhouse-Geisser's epsilon over-corrects
-to 3.9 % (both measured, 8,000 null units). Epsilon is 1 for two levels, or
+liberal (sphericity fails): measured on RAVDESS-shaped nulls, 5.4 % of
+8,000 units at p < 0.05. The p-value therefore multiplies both degrees of
+freedom by the Huynh-Feldt epsilon (Huynh & Feldt 1976, with Lecoutre's
+1991 correction, as R's afex uses), estimated per unit from the speakers
+that have every level: 5.0 % then, where Greenhouse-Geisser's epsilon
+over-corrects to 3.3 % (``bench/selectivity_null.py --scenario sphericity``). Epsilon is 1 for two levels, or
 when fewer than two speakers have every level.
 
 Permutations relabel the rows within each block (cells within a speaker;
@@ -50,13 +50,14 @@ from scipy import stats
 class Rows:
     """The rows a speaker-general test works on: ``values = weights @ x``.
 
-    weights [rows, clips]; codes [rows] level of each row; blocks [rows]
+    weights [rows, clips], or None when the rows are the clips themselves;
+    codes [rows] level of each row; blocks [rows]
     exchangeability block (the speaker for cells; 0 for speaker means);
     unadjusted: speakers whose cells are plain means because their other
     factors could not be separated from the tested one.
     """
 
-    weights: np.ndarray
+    weights: np.ndarray | None
     codes: np.ndarray
     blocks: np.ndarray
     n_levels: int
@@ -64,7 +65,8 @@ class Rows:
 
     def values(self, x: np.ndarray) -> np.ndarray:
         """[rows, units] from x [clips, units]."""
-        return self.weights @ np.asarray(x, dtype=np.float64)
+        x = np.asarray(x, dtype=np.float64)
+        return x if self.weights is None else self.weights @ x
 
 
 def _dummies(codes: np.ndarray, drop_first: bool) -> np.ndarray:
@@ -128,7 +130,7 @@ def speaker_means(codes: np.ndarray, n_levels: int, speakers: np.ndarray) -> Row
 def clip_rows(codes: np.ndarray, n_levels: int, speakers: np.ndarray) -> Rows:
     """Every clip its own row, blocked by speaker: the actor-blocked F of clips."""
     codes = np.asarray(codes)
-    return Rows(np.eye(len(codes)), codes, np.unique(speakers, return_inverse=True)[1], n_levels)
+    return Rows(None, codes, np.unique(speakers, return_inverse=True)[1], n_levels)
 
 
 @dataclass
@@ -137,8 +139,6 @@ class BlockedF:
 
     f: np.ndarray
     p: np.ndarray
-    ss_level: np.ndarray
-    ss_residual: np.ndarray
     df_level: int
     df_residual: int
     epsilon: np.ndarray  # the sphericity epsilon the p used (ones when uncorrected)
@@ -225,12 +225,11 @@ def blocked_f(values: np.ndarray, rows: Rows, sphericity: bool = False) -> Block
     ones = np.ones(values.shape[1])
     if df1 < 1 or df2 < 1:
         nan = np.full(values.shape[1], np.nan)
-        return BlockedF(nan, nan.copy(), ss_level, ss_residual, df1, df2, ones)
+        return BlockedF(nan, nan.copy(), df1, df2, ones)
     with np.errstate(divide="ignore", invalid="ignore"):
         f = (ss_level / df1) / (ss_residual / df2)
     epsilon = sphericity_epsilon(np.asarray(values, dtype=np.float64), rows) if sphericity else ones
-    return BlockedF(f, stats.f.sf(f, epsilon * df1, epsilon * df2), ss_level, ss_residual, df1, df2,
-                    epsilon)
+    return BlockedF(f, stats.f.sf(f, epsilon * df1, epsilon * df2), df1, df2, epsilon)
 
 
 def permute_within_blocks(codes: np.ndarray, blocks: np.ndarray, count: int,
