@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from speechneurons.activations import ActivationMatrix  # noqa: E402
-from speechneurons.datasets.ravdess import full_design  # noqa: E402
+from speechneurons.datasets.ravdess import SPEC, full_design  # noqa: E402
 from speechneurons.stats.mixed import fit_mixed  # noqa: E402
 from speechneurons.stats.repeated import blocked_f  # noqa: E402
 from speechneurons.stats.selectivity import StatsSettings, selectivity, speaker_rows  # noqa: E402
@@ -51,7 +51,7 @@ def issue(seed: int) -> dict:
     meta, x = null_data(2000, seed, 0.3)
     units = pd.DataFrame({"site": "hidden", "layer": np.int32(1), "neuron": np.arange(2000, dtype=np.int32)})
     settings = StatsSettings(permutations=1000, mixed_top_units=0, replication_top=10)
-    table = selectivity(ActivationMatrix(meta["clip_id"].tolist(), units, x), meta, settings)[0]
+    table = selectivity(ActivationMatrix(meta["clip_id"].tolist(), units, x), meta, SPEC, settings)[0]
     emotion = table[table["factor"] == "emotion"]
     return {"units": 2000, "p_speaker_below_05": float((emotion["p_speaker"] < 0.05).mean()),
             "p_perm_below_05": float((emotion["p_perm"] < 0.05).mean()),

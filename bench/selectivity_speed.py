@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from speechneurons.activations import ActivationMatrix  # noqa: E402
-from speechneurons.datasets.ravdess import full_design  # noqa: E402
+from speechneurons.datasets.ravdess import SPEC, full_design  # noqa: E402
 from speechneurons.stats.selectivity import StatsSettings, selectivity  # noqa: E402
 
 
@@ -45,7 +45,7 @@ def main() -> None:
     x[:, :10] += (meta["emotion"] == "angry").to_numpy()[:, None].astype(np.float32)
     matrix = ActivationMatrix(clip_ids=meta["clip_id"].tolist(), units=units, values=x)
     start = time.perf_counter()
-    table, _, _ = selectivity(matrix, meta, StatsSettings(permutations=args.permutations))
+    table, _, _ = selectivity(matrix, meta, SPEC, StatsSettings(permutations=args.permutations))
     seconds = time.perf_counter() - start
     emotion = table[table["factor"] == "emotion"]
     report = {

@@ -6,6 +6,7 @@ rule aggregate:
         clip_units=CLIP_UNITS,
         conditions=CONDITIONS,
     params:
+        corpus=CORPUS,
         code=code_version("aggregate"),
     log:
         f"{LOGS}/aggregate/{COMBO}.log",

@@ -1,13 +1,15 @@
 # Config validation, path patterns and input functions. Describes the DAG only:
-# nothing here imports torch (speechneurons.config and .codehash are plain Python).
+# nothing here imports torch (speechneurons.config, .codehash and .datasets are plain Python).
 import re
 from pathlib import Path
 
 import yaml
 from snakemake.utils import min_version, validate
 
-from speechneurons.codehash import code_hash
+from speechneurons.codehash import code_hash, imports_name
 from speechneurons.config import unknown_keys
+from speechneurons.datasets import corpus_module_path, load_corpus
+from speechneurons.datasets.index import IndexFilters
 
 min_version("9.0")
 
@@ -22,6 +24,12 @@ if _unknown:
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 
 DATASET = config["dataset"]
+# The corpus's design (speaker, factors, levels, roles): every script gets it as a param, and a
+# corpus that does not exist, a manifest that declares no valid design, or a filter the corpus
+# lacks fails here, before any job runs.
+CORPUS = {"name": DATASET["name"], "manifest": DATASET.get("manifest") or {}}
+SPEC = load_corpus(CORPUS["name"], CORPUS["manifest"]).spec
+IndexFilters.from_config(DATASET["filters"], SPEC)
 COMPUTE = config["compute"]
 ABLATION = config["ablation"]
 FIGURES = config["figures"]
@@ -74,15 +82,20 @@ CONDITIONS = f"{RUN}/tables/{COMBO}/condition_summary.parquet"
 LAYER_SPECIALISATION = f"{RUN}/tables/layer_specialisation.parquet"
 FIG_HEATMAP = f"{RUN}/figures/selectivity_heatmap.png"
 FIG_DISTRIBUTIONS = f"{RUN}/figures/unit_distributions.png"
-QUESTION_TABLES = ["emotion_encoding", "temporal_profiles", "voicing", "gender_contrasts",
-                   "intensity_effects"]
+# questions 2-5 (speechneurons.questions.QUESTION_TABLES), named by the role of their factor
+QUESTION_TABLES = ["target_encoding", "temporal_profiles", "voicing", "group_contrasts",
+                   "graded_effects"]
 QUESTION = f"{RUN}/tables/{COMBO}/{{question}}.parquet"
 FIG_TEMPORAL = f"{RUN}/figures/{COMBO}/temporal_profiles.png"
-FIG_GENDER = f"{RUN}/figures/{COMBO}/gender_contrasts.png"
-FIG_INTENSITY = f"{RUN}/figures/{COMBO}/intensity_effects.png"
+FIG_GROUPS = f"{RUN}/figures/{COMBO}/group_contrasts.png"
+FIG_GRADED = f"{RUN}/figures/{COMBO}/graded_effects.png"
 LISTENING = f"{RUN}/figures/{COMBO}/listening.html"
 FIG_CLIP = f"{RUN}/figures/{COMBO}/clip_attribution.png"
-FIG_EMOTIONS = f"{RUN}/figures/{COMBO}/emotion_comparison.png"
+FIG_LEVELS = f"{RUN}/figures/{COMBO}/level_comparison.png"
+# report categories in the corpus's words; a question the corpus lacks says so in its figure
+Q2_CATEGORY = f"2 {SPEC.target.capitalize()} encoding"
+Q4_CATEGORY = f"4 {SPEC.group.capitalize()} differences" if SPEC.group else "4 Group differences"
+Q5_CATEGORY = f"5 {SPEC.graded[0].capitalize()} effects" if SPEC.graded else "5 Graded effects"
 # the one output that reads every model
 FIG_MODELS = "results/figures/models_by_layer.png"
 
@@ -100,7 +113,11 @@ def code_version(script):
     Given as a param, so that a change of that logic reruns exactly the jobs
     it affects (Snakemake itself tracks only the script file).
     """
-    return code_hash(Path(workflow.basedir) / "scripts" / f"{script}.py", workflow.basedir)
+    path = Path(workflow.basedir) / "scripts" / f"{script}.py"
+    # a script that loads the corpus by name runs the corpus's own file too
+    loads_corpus = imports_name(path, "speechneurons.datasets", "load_corpus")
+    return code_hash(path, workflow.basedir,
+                     loaded=[corpus_module_path(CORPUS["name"])] if loads_corpus else [])
 
 
 def model_input(wildcards):
@@ -164,14 +181,14 @@ def all_outputs():
             *combos(CLIP_UNITS),
             *combos(CONDITIONS),
             *combos(FIG_CLIP),
-            *combos(FIG_EMOTIONS),
+            *combos(FIG_LEVELS),
             LAYER_SPECIALISATION,
             FIG_HEATMAP,
             FIG_DISTRIBUTIONS,
             *[path for q in QUESTION_TABLES for path in combos(QUESTION.replace("{question}", q))],
             *combos(FIG_TEMPORAL),
-            *combos(FIG_GENDER),
-            *combos(FIG_INTENSITY),
+            *combos(FIG_GROUPS),
+            *combos(FIG_GRADED),
             *combos(LISTENING),
             FAILED_CLIPS,
             PROBLEMS_PAGE,

@@ -14,15 +14,16 @@ rule figures:
             labels={"figure": "one clip"},
         ),
         clip_pdf=pdf(FIG_CLIP),
-        emotions=report(
-            FIG_EMOTIONS,
-            caption="../report/emotion_comparison.rst",
-            category="2 Emotion encoding",
+        levels=report(
+            FIG_LEVELS,
+            caption="../report/level_comparison.rst",
+            category=Q2_CATEGORY,
             subcategory=combo_label(),
-            labels={"figure": "emotions"},
+            labels={"figure": f"by {SPEC.target}"},
         ),
-        emotions_pdf=pdf(FIG_EMOTIONS),
+        levels_pdf=pdf(FIG_LEVELS),
     params:
+        corpus=CORPUS,
         root=DATASET["root"],
         clip_id=FIGURES["clip_id"],
         site=FIGURES["site"],

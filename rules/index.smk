@@ -3,6 +3,7 @@ rule index:
         clips=INDEX_CLIPS,
         rejected=INDEX_REJECTED,
     params:
+        corpus=CORPUS,
         root=DATASET["root"],
         filters=DATASET["filters"],
         min_duration_s=DATASET["min_duration_s"],

@@ -25,9 +25,10 @@ rule selectivity_figures:
                        category="1 Layer specialisation", subcategory=model_label()),
         heatmap_pdf=pdf(FIG_HEATMAP),
         distributions=report(FIG_DISTRIBUTIONS, caption="../report/unit_distributions.rst",
-                             category="2 Emotion encoding", subcategory=model_label()),
+                             category=Q2_CATEGORY, subcategory=model_label()),
         distributions_pdf=pdf(FIG_DISTRIBUTIONS),
     params:
+        corpus=CORPUS,
         statistic=STATS["activation"],
         code=code_version("selectivity_figures"),
     log:
@@ -48,6 +49,7 @@ rule questions:
     output:
         **{q: QUESTION.replace("{question}", q) for q in QUESTION_TABLES},
     params:
+        corpus=CORPUS,
         statistic=STATS["activation"],
         code=code_version("questions"),
     log:
@@ -59,19 +61,20 @@ rule questions:
 rule question_figures:
     input:
         temporal=QUESTION.replace("{question}", "temporal_profiles"),
-        gender=QUESTION.replace("{question}", "gender_contrasts"),
-        intensity=QUESTION.replace("{question}", "intensity_effects"),
+        groups=QUESTION.replace("{question}", "group_contrasts"),
+        graded=QUESTION.replace("{question}", "graded_effects"),
     output:
         temporal=report(FIG_TEMPORAL, caption="../report/temporal_profiles.rst",
                         category="3 Temporal patterns", subcategory=combo_label()),
         temporal_pdf=pdf(FIG_TEMPORAL),
-        gender=report(FIG_GENDER, caption="../report/gender_contrasts.rst",
-                      category="4 Gender differences", subcategory=combo_label()),
-        gender_pdf=pdf(FIG_GENDER),
-        intensity=report(FIG_INTENSITY, caption="../report/intensity_effects.rst",
-                         category="5 Intensity effects", subcategory=combo_label()),
-        intensity_pdf=pdf(FIG_INTENSITY),
+        groups=report(FIG_GROUPS, caption="../report/group_contrasts.rst",
+                      category=Q4_CATEGORY, subcategory=combo_label()),
+        groups_pdf=pdf(FIG_GROUPS),
+        graded=report(FIG_GRADED, caption="../report/graded_effects.rst",
+                      category=Q5_CATEGORY, subcategory=combo_label()),
+        graded_pdf=pdf(FIG_GRADED),
     params:
+        corpus=CORPUS,
         fdr_alpha=STATS["fdr_alpha"],
         code=code_version("question_figures"),
     log:
@@ -90,12 +93,13 @@ rule listening:
         report(LISTENING, caption="../report/listening.rst",
                category="Listening to the evidence", subcategory=combo_label()),
     params:
+        corpus=CORPUS,
         root=DATASET["root"],
         clip_id=FIGURES["clip_id"],
         site=FIGURES["site"],
         layer=FIGURES["layer"],
         neuron=FIGURES["neuron"],
-        per_emotion=FIGURES["listen_per_emotion"],
+        per_level=FIGURES["listen_per_level"],
         code=code_version("listening"),
     log:
         f"{LOGS}/listening/{COMBO}.log",

@@ -6,6 +6,7 @@ rule selectivity:
         selectivity=SELECTIVITY,
         replication=REPLICATION,
     params:
+        corpus=CORPUS,
         statistic=STATS["activation"],
         permutations=STATS["permutations"],
         fdr_alpha=STATS["fdr_alpha"],
@@ -28,6 +29,7 @@ rule select_units:
     output:
         SELECTED_UNITS,
     params:
+        corpus=CORPUS,
         statistic=STATS["activation"],
         top_k=SELECTION["top_k"],
         explicit=SELECTION["explicit"],

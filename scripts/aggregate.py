@@ -3,6 +3,7 @@
 import pandas as pd
 
 from speechneurons import provenance
+from speechneurons.datasets import load_corpus
 from speechneurons.logs import log_to_file
 from speechneurons.tables import clip_unit_table, condition_table
 
@@ -10,7 +11,8 @@ sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 
 summaries = pd.concat([pd.read_parquet(path) for path in sm.input.summaries], ignore_index=True)
-clip_units = clip_unit_table(summaries, pd.read_parquet(sm.input.clips))
+spec = load_corpus(sm.params.corpus["name"], sm.params.corpus["manifest"]).spec
+clip_units = clip_unit_table(summaries, pd.read_parquet(sm.input.clips), spec)
 record = provenance.build(sm.rule, sm.params, provenance.upstream_model(sm.input.summaries), wildcards=sm.wildcards)
 provenance.write_table(clip_units, sm.output.clip_units, record)
-provenance.write_table(condition_table(clip_units), sm.output.conditions, record)
+provenance.write_table(condition_table(clip_units, spec), sm.output.conditions, record)

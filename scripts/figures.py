@@ -1,4 +1,4 @@
-"""Snakemake adapter: the per-clip attribution figure and the emotion comparison (rule figures)."""
+"""Snakemake adapter: the per-clip attribution figure and the target-level comparison (rule figures)."""
 
 import json
 from pathlib import Path
@@ -11,11 +11,12 @@ from speechneurons.figures import (
     choose_example,
     clip_figure_units,
     plot_clip_attribution,
-    plot_emotion_comparison,
+    plot_level_comparison,
     save_figure,
     unit_label,
 )
 from speechneurons import provenance
+from speechneurons.datasets import load_corpus
 from speechneurons.logs import log_to_file
 
 sm = snakemake  # noqa: F821
@@ -24,22 +25,23 @@ p = sm.params
 record = provenance.build(sm.rule, p, provenance.upstream_model([sm.input.clip_units]), wildcards=sm.wildcards)
 png_metadata = {"Software": "speechneurons", "Description": json.dumps(record, sort_keys=True)}
 
+spec = load_corpus(p.corpus["name"], p.corpus["manifest"]).spec
 clips = pd.read_parquet(sm.input.clips).set_index("clip_id")
 clip_units = pd.read_parquet(sm.input.clip_units)
 clip_id, site, layer, neuron = choose_example(clip_units, p.clip_id, p.layer, p.neuron, p.site)
-# the example unit, and the two strongest top units of the clip's emotion beside it
+# the example unit, and the two strongest top units of the clip's target level beside it
 clip = clips.loc[clip_id]
 selected = pd.read_parquet(sm.input.selected)
-units = clip_figure_units(selected, site, layer, neuron, clip["emotion"])
+units = clip_figure_units(selected, site, layer, neuron, spec.target, clip[spec.target])
 long = read_attributions(sm.input.attributions, sm.input.segments, [clip_id], units)
 curves = {unit_label(u.site, u.layer, u.neuron): long[(long.site == u.site) & (long.layer == u.layer)
                                                       & (long.neuron == u.neuron)].sort_values("segment")
           for u in units.itertuples(index=False)}
 wave = load_waveform(Path(p.root) / clip["path"])
-title = f"{clip_id} ({clip['emotion']}, {clip['intensity']}, {clip['gender']})"
+title = f"{clip_id} ({', '.join(str(clip[f]) for f in spec.factor_names)})"
 save_figure(plot_clip_attribution(wave, MODEL_SAMPLE_RATE, curves, title), sm.output.clip, png_metadata)
 
 unit_rows = clip_units[(clip_units["site"] == site) & (clip_units["layer"] == layer)
                        & (clip_units["neuron"] == neuron)]
-save_figure(plot_emotion_comparison(unit_rows, unit_label(site, layer, neuron)), sm.output.emotions,
+save_figure(plot_level_comparison(unit_rows, spec, unit_label(site, layer, neuron)), sm.output.levels,
             png_metadata)

@@ -1,16 +1,19 @@
-"""Snakemake adapter: scan RAVDESS into clips.parquet and rejected.parquet (rule index)."""
+"""Snakemake adapter: scan the corpus into clips.parquet and rejected.parquet (rule index)."""
 
 import logging
 
 from speechneurons import provenance
-from speechneurons.datasets.ravdess import IndexFilters, build_index, iter_reasons
+from speechneurons.datasets import load_corpus
+from speechneurons.datasets.index import IndexFilters, build_index, iter_reasons
 from speechneurons.logs import log_to_file
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 log = logging.getLogger("index")
 
-result = build_index(sm.params.root, IndexFilters.from_config(sm.params.filters),
+corpus = load_corpus(sm.params.corpus["name"], sm.params.corpus["manifest"])
+log.info("corpus %s: %s", corpus.spec.name, corpus.spec.describe())
+result = build_index(corpus, sm.params.root, IndexFilters.from_config(sm.params.filters, corpus.spec),
                      min_duration_s=sm.params.min_duration_s)
 for note in result.notes:
     log.info(note)

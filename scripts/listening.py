@@ -5,6 +5,8 @@ from pathlib import Path
 import pandas as pd
 
 from speechneurons.ablation.store import read_attributions
+from speechneurons.datasets import load_corpus
+from speechneurons.datasets.spec import SPEAKER
 from speechneurons.audio import MODEL_SAMPLE_RATE, load_waveform
 from speechneurons.figures import choose_example, unit_label
 from speechneurons.listen import clip_section, listening_clips, listening_page
@@ -14,17 +16,19 @@ sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 p = sm.params
 
+spec = load_corpus(p.corpus["name"], p.corpus["manifest"]).spec
 clips = pd.read_parquet(sm.input.clips).set_index("clip_id")
 clip_units = pd.read_parquet(sm.input.clip_units)
 _, site, layer, neuron = choose_example(clip_units, p.clip_id, p.layer, p.neuron, p.site)
 label = unit_label(site, layer, neuron)
 unit = pd.DataFrame({"site": [site], "layer": [layer], "neuron": [neuron]})
-chosen = listening_clips(clip_units, site, layer, neuron, p.per_emotion)
+chosen = listening_clips(clip_units, site, layer, neuron, p.per_level, spec.target)
 curves = read_attributions(sm.input.attributions, sm.input.segments, chosen["clip_id"], unit)
 sections = []
 for clip_id in chosen["clip_id"]:
     clip = clips.loc[clip_id]
-    title = f"{clip_id}: {clip['emotion']}, {clip['intensity']}, {clip['gender']} (actor {clip['actor']})"
+    title = (f"{clip_id}: {', '.join(str(clip[f]) for f in spec.factor_names)} "
+             f"({SPEAKER} {clip[SPEAKER]})")
     sections.append(clip_section(title, load_waveform(Path(p.root) / clip["path"]), MODEL_SAMPLE_RATE,
                                  curves[curves["clip_id"] == clip_id].sort_values("segment")))
 combo = ", ".join(f"{k} {v}" for k, v in sm.wildcards.items())

@@ -1,38 +1,52 @@
-"""Snakemake adapter: temporal profiles, gender and intensity contrasts (rule question_figures)."""
+"""Snakemake adapter: temporal profiles, group and graded contrasts (rule question_figures)."""
 
 import json
 
 import pandas as pd
 
 from speechneurons import provenance
-from speechneurons.figures import plot_contrast, plot_temporal_profiles, save_figure
+from speechneurons.datasets import load_corpus
+from speechneurons.figures import not_drawn, plot_contrast, plot_temporal_profiles, save_figure
 from speechneurons.logs import log_to_file
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 alpha = sm.params.fdr_alpha
-record = provenance.build(sm.rule, sm.params, provenance.upstream_model([sm.input.gender]),
+spec = load_corpus(sm.params.corpus["name"], sm.params.corpus["manifest"]).spec
+record = provenance.build(sm.rule, sm.params, provenance.upstream_model([sm.input.temporal]),
                           wildcards=sm.wildcards)
 metadata = {"Software": "speechneurons", "Description": json.dumps(record, sort_keys=True)}
 
-save_figure(plot_temporal_profiles(pd.read_parquet(sm.input.temporal)), sm.output.temporal, metadata)
+save_figure(plot_temporal_profiles(pd.read_parquet(sm.input.temporal), spec), sm.output.temporal, metadata)
+# the questions the corpus or the clips cannot answer say so in place of their figure
+notes = provenance.notes_of(sm.input.groups)
+not_asked = {q: [n for n in notes if n.startswith(f"question {q}")] for q in (4, 5)}
 
-gender = pd.read_parquet(sm.input.gender)
-figure = plot_contrast(gender, "activation_d", "attribution_d",
-                       (gender["attribution_q"] < alpha) | (gender["activation_q"] < alpha),
-                       "female - male, per ablated unit (actors as replicates)",
-                       "activation: Cohen's d (female - male)", "attribution: Cohen's d over actors")
-save_figure(figure, sm.output.gender, metadata)
+groups = pd.read_parquet(sm.input.groups)
+if not_asked[4]:
+    figure = not_drawn("question 4, group differences", not_asked[4][0])
+else:
+    contrast = groups["contrast"].iloc[0] if len(groups) else "group contrast"
+    figure = plot_contrast(groups, "activation_d", "attribution_d",
+                           (groups["attribution_q"] < alpha) | (groups["activation_q"] < alpha),
+                           f"{spec.group}: {contrast}, per ablated unit (speakers as replicates)",
+                           f"activation: Cohen's d ({contrast})", "attribution: Cohen's d over speakers")
+save_figure(figure, sm.output.groups, metadata)
 
-intensity = pd.read_parquet(sm.input.intensity)
-wide = intensity.pivot_table(index=["site", "layer", "neuron"], columns="measure",
-                             values=["dz", "q"]).reset_index()
-wide.columns = ["_".join(c for c in col if c) for col in wide.columns]
-for column in ["dz_activation", "dz_attribution", "q_activation", "q_attribution"]:
-    if column not in wide:
-        wide[column] = float("nan")
-figure = plot_contrast(wide, "dz_activation", "dz_attribution",
-                       (wide["q_attribution"] < alpha) | (wide["q_activation"] < alpha),
-                       "strong - normal, paired within actor, statement and emotion",
-                       "activation: d_z over actors", "attribution: d_z over actors")
-save_figure(figure, sm.output.intensity, metadata)
+graded = pd.read_parquet(sm.input.graded)
+if not_asked[5]:
+    figure = not_drawn("question 5, graded effects", not_asked[5][0])
+else:
+    wide = graded.pivot_table(index=["site", "layer", "neuron"], columns="measure",
+                              values=["dz", "q"]).reset_index()
+    wide.columns = ["_".join(c for c in col if c) for col in wide.columns]
+    for column in ["dz_activation", "dz_attribution", "q_activation", "q_attribution"]:
+        if column not in wide:
+            wide[column] = float("nan")
+    factor, low, high = spec.graded
+    pairing = ", ".join(["speaker", *[f for f in spec.within() if f != factor]])
+    figure = plot_contrast(wide, "dz_activation", "dz_attribution",
+                           (wide["q_attribution"] < alpha) | (wide["q_activation"] < alpha),
+                           f"{factor}: {high} - {low}, paired within {pairing}",
+                           "activation: d_z over speakers", "attribution: d_z over speakers")
+save_figure(figure, sm.output.graded, metadata)

@@ -5,6 +5,7 @@ import pandas as pd
 from speechneurons import provenance
 from speechneurons.ablation.store import iter_curves
 from speechneurons.activations import activation_matrix
+from speechneurons.datasets import load_corpus
 from speechneurons.logs import log_to_file
 from speechneurons.questions import answer_questions
 
@@ -14,15 +15,17 @@ log_to_file(sm.log[0])
 clip_units = pd.read_parquet(sm.input.clip_units)
 units = clip_units[["site", "layer", "neuron"]].drop_duplicates()
 matrix = activation_matrix(sm.input.activations, sm.params.statistic, sites=units["site"].unique())
-tables = answer_questions(
+spec = load_corpus(sm.params.corpus["name"], sm.params.corpus["manifest"]).spec
+tables, notes = answer_questions(
     clips=pd.read_parquet(sm.input.clips),
     selectivity=pd.read_parquet(sm.input.selectivity),
     selected=pd.read_parquet(sm.input.selected),
     clip_units=clip_units,
     curves=iter_curves(sm.input.attributions, sm.input.segments),
     activations=matrix.long(units),
+    spec=spec,
 )
 record = provenance.build(sm.rule, sm.params, provenance.upstream_model([sm.input.clip_units]),
-                          wildcards=sm.wildcards)
+                          wildcards=sm.wildcards, notes=notes)
 for name, table in tables.items():
     provenance.write_table(table, sm.output[name], record)

@@ -6,6 +6,7 @@ import pandas as pd
 
 from speechneurons.activations import activation_matrix
 from speechneurons import provenance
+from speechneurons.datasets import load_corpus
 from speechneurons.logs import log_to_file
 from speechneurons.stats.selection import SelectionSettings, select_units
 
@@ -17,7 +18,7 @@ settings = SelectionSettings(top_k=p.top_k, explicit=list(p.explicit),
                              random_controls=p.random_controls, seed=p.seed)
 chosen, notes = select_units(activation_matrix(sm.input.activations, p.statistic),
                              pd.read_parquet(sm.input.clips), pd.read_parquet(sm.input.selectivity),
-                             settings)
+                             load_corpus(p.corpus["name"], p.corpus["manifest"]).spec, settings)
 for note in notes:
     logging.getLogger("select_units").warning(note)
 record = provenance.build(sm.rule, p, provenance.upstream_model(sm.input.activations), wildcards=sm.wildcards,

@@ -4,6 +4,7 @@ import pandas as pd
 
 from speechneurons.activations import activation_matrix
 from speechneurons import provenance
+from speechneurons.datasets import load_corpus
 from speechneurons.logs import log_to_file
 from speechneurons.stats.selectivity import StatsSettings, selectivity
 
@@ -14,7 +15,8 @@ p = sm.params
 matrix = activation_matrix(sm.input.activations, p.statistic)
 settings = StatsSettings(permutations=p.permutations, fdr_alpha=p.fdr_alpha, seed=p.seed,
                          mixed_top_units=p.mixed_top_units, replication_top=p.replication_top)
-table, replication, notes = selectivity(matrix, pd.read_parquet(sm.input.clips), settings)
+spec = load_corpus(p.corpus["name"], p.corpus["manifest"]).spec
+table, replication, notes = selectivity(matrix, pd.read_parquet(sm.input.clips), spec, settings)
 record = provenance.build(sm.rule, p, provenance.upstream_model(sm.input.activations), wildcards=sm.wildcards,
                           notes=notes)
 provenance.write_table(table, sm.output.selectivity, record)

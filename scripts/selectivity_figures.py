@@ -1,4 +1,4 @@
-"""Snakemake adapter: layer x emotion heatmap and per-unit emotion distributions (rule selectivity_figures)."""
+"""Snakemake adapter: layer x target-level heatmap and per-unit distributions (rule selectivity_figures)."""
 
 import json
 
@@ -6,6 +6,7 @@ import pandas as pd
 
 from speechneurons import provenance
 from speechneurons.activations import activation_matrix
+from speechneurons.datasets import load_corpus
 from speechneurons.figures import plot_selectivity_heatmap, plot_unit_distributions, save_figure, unit_label
 from speechneurons.logs import log_to_file
 from speechneurons.questions import best_unit_values
@@ -16,11 +17,12 @@ record = provenance.build(sm.rule, sm.params, provenance.upstream_model(sm.input
                           wildcards=sm.wildcards)
 metadata = {"Software": "speechneurons", "Description": json.dumps(record, sort_keys=True)}
 
+spec = load_corpus(sm.params.corpus["name"], sm.params.corpus["manifest"]).spec
 selectivity = pd.read_parquet(sm.input.selectivity)
 selected = pd.read_parquet(sm.input.selected)
-save_figure(plot_selectivity_heatmap(selectivity, selected), sm.output.heatmap, metadata)
+save_figure(plot_selectivity_heatmap(selectivity, selected, spec), sm.output.heatmap, metadata)
 
 matrix = activation_matrix(sm.input.activations, sm.params.statistic)
-values = best_unit_values(selected, matrix, pd.read_parquet(sm.input.clips), unit_label)
-figure = plot_unit_distributions(values, f"pooled {sm.params.statistic} activation per clip")
+values = best_unit_values(selected, matrix, pd.read_parquet(sm.input.clips), unit_label, spec)
+figure = plot_unit_distributions(values, spec, f"pooled {sm.params.statistic} activation per clip")
 save_figure(figure, sm.output.distributions, metadata)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import hashlib
 from pathlib import Path
+from typing import Sequence
 
 PACKAGE = "speechneurons"
 
@@ -67,10 +68,22 @@ def script_modules(script: str | Path, root: str | Path) -> list[Path]:
     return sorted(_module_file(root, m) for m in seen)
 
 
-def code_hash(script: str | Path, root: str | Path) -> str:
-    """16 hex digits of sha256 over the path and bytes of every file :func:`script_modules` lists."""
+def imports_name(script: str | Path, module: str, name: str) -> bool:
+    """Whether ``script`` has ``from <module> import <name>`` (read with ast)."""
+    tree = ast.parse(Path(script).read_text(), filename=str(script))
+    return any(isinstance(node, ast.ImportFrom) and node.module == module
+               and any(alias.name == name for alias in node.names) for node in ast.walk(tree))
+
+
+def code_hash(script: str | Path, root: str | Path, loaded: Sequence[Path] = ()) -> str:
+    """16 hex digits of sha256 over the path and bytes of every file :func:`script_modules` lists,
+    then of ``loaded``: modules the script imports by name at run time (the corpus file that
+    :func:`speechneurons.datasets.load_corpus` finds), with their own imports."""
     digest = hashlib.sha256()
-    for path in script_modules(script, root):
+    modules = list(script_modules(script, root))
+    for extra in loaded:
+        modules += [m for m in [Path(extra), *script_modules(extra, root)] if m not in modules]
+    for path in modules:
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

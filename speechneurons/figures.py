@@ -1,4 +1,4 @@
-"""Figures (seaborn/matplotlib): the seed's per-clip plot and an emotion comparison."""
+"""Figures (seaborn/matplotlib): the seed's per-clip plot, comparisons by the corpus's factors."""
 
 from __future__ import annotations
 
@@ -14,9 +14,20 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from speechneurons.datasets.ravdess import EMOTIONS  # noqa: E402
+from speechneurons.datasets.spec import CorpusSpec  # noqa: E402
 
-EMOTION_ORDER = list(EMOTIONS.values())
+
+def _present(spec: CorpusSpec, factor: str, values) -> list:
+    """The levels of ``factor`` found in ``values``, in the spec's order."""
+    found = set(values)
+    return [level for level in spec.levels(factor) if level in found]
+
+
+def _hue(spec: CorpusSpec, data: pd.DataFrame) -> tuple[str | None, list | None]:
+    """The group factor and its present levels, to colour points by (None when absent)."""
+    if spec.group is None or spec.group not in data or data[spec.group].nunique() < 1:
+        return None, None
+    return spec.group, _present(spec, spec.group, data[spec.group].dropna())
 
 
 def not_drawn(what: str, reason: str) -> plt.Figure:
@@ -89,11 +100,11 @@ def _bars(ax: plt.Axes, curve: pd.DataFrame, colour_by_sign: bool = True, **kwar
     ax.axhline(0, color="0.5", lw=0.5)
 
 
-def clip_figure_units(selected: pd.DataFrame, site: str, layer: int, neuron: int, emotion: str,
-                      most: int = 3) -> pd.DataFrame:
+def clip_figure_units(selected: pd.DataFrame, site: str, layer: int, neuron: int, target: str,
+                      level, most: int = 3) -> pd.DataFrame:
     """The units of the per-clip figure: the example unit, then the strongest top units of the
-    clip's emotion (site, layer, neuron; at most ``most``)."""
-    peers = (selected[(selected["reason"] == "top_k") & (selected["emotion"] == emotion)]
+    clip's ``level`` of the ``target`` factor (site, layer, neuron; at most ``most``)."""
+    peers = (selected[(selected["reason"] == "top_k") & (selected[target] == level)]
              .sort_values("score", ascending=False)[["site", "layer", "neuron"]])
     units = pd.concat([pd.DataFrame({"site": [site], "layer": [layer], "neuron": [neuron]}), peers])
     return units.drop_duplicates().head(most).astype({"layer": "int32", "neuron": "int32"})
@@ -127,7 +138,7 @@ def plot_clip_attribution(
     return fig
 
 
-def plot_emotion_panels(items: list[tuple[str, np.ndarray, pd.DataFrame]], sample_rate: int,
+def plot_clip_panels(items: list[tuple[str, np.ndarray, pd.DataFrame]], sample_rate: int,
                         title: str) -> plt.Figure:
     """Several clips side by side (the seed's --compare): one row per (label, waveform, curve)."""
     fig, axes = plt.subplots(len(items), 1, figsize=(10, 1.9 * len(items) + 0.6), squeeze=False)
@@ -145,14 +156,17 @@ def plot_emotion_panels(items: list[tuple[str, np.ndarray, pd.DataFrame]], sampl
     return fig
 
 
-def plot_emotion_comparison(clip_units: pd.DataFrame, title: str) -> plt.Figure:
-    """Per-clip total attribution of one unit by emotion, points coloured by gender."""
-    order = [e for e in EMOTION_ORDER if e in set(clip_units["emotion"])]
+def plot_level_comparison(clip_units: pd.DataFrame, spec: CorpusSpec, title: str) -> plt.Figure:
+    """Per-clip total attribution of one unit by level of the target factor, points coloured by
+    the group factor."""
+    target = spec.target
+    order = _present(spec, target, clip_units[target])
+    hue, hue_order = _hue(spec, clip_units)
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    sns.boxplot(data=clip_units, x="emotion", y="total", order=order, color="0.9",
+    sns.boxplot(data=clip_units, x=target, y="total", order=order, color="0.9",
                 showfliers=False, ax=ax)
-    sns.stripplot(data=clip_units, x="emotion", y="total", order=order, hue="gender",
-                  hue_order=["female", "male"], dodge=False, size=6, ax=ax)
+    sns.stripplot(data=clip_units, x=target, y="total", order=order, hue=hue,
+                  hue_order=hue_order, dodge=False, size=6, ax=ax)
     ax.axhline(0, color="0.5", lw=0.5)
     ax.set_ylabel("total attribution per clip")
     ax.set_title(title)
@@ -160,74 +174,83 @@ def plot_emotion_comparison(clip_units: pd.DataFrame, title: str) -> plt.Figure:
     return fig
 
 
-def plot_selectivity_heatmap(selectivity: pd.DataFrame, selected: pd.DataFrame) -> plt.Figure:
-    """Layer x emotion: share of units emotion-selective and preferring each emotion; and the
-    mean one-vs-rest d of each layer's top units per emotion."""
-    emotion = selectivity[selectivity["factor"] == "emotion"].copy()
-    if emotion.empty:
-        return not_drawn("layer x emotion selectivity", "the clips hold fewer than two emotions, "
-                         "so no unit's emotion selectivity could be tested")
-    emotion["row"] = emotion["site"] + " " + emotion["layer"].astype(str)
-    order_rows = (emotion[["site", "layer", "row"]].drop_duplicates()
+def plot_selectivity_heatmap(selectivity: pd.DataFrame, selected: pd.DataFrame,
+                             spec: CorpusSpec) -> plt.Figure:
+    """Layer x target level: share of units selective for the target factor and preferring each
+    level; and the mean one-vs-rest d of each layer's top units per level."""
+    target = spec.target
+    rows = selectivity[selectivity["factor"] == target].copy()
+    if rows.empty:
+        return not_drawn(f"layer x {target} selectivity", f"the clips hold fewer than two levels of "
+                         f"{target}, so no unit's {target} selectivity could be tested")
+    rows["row"] = rows["site"] + " " + rows["layer"].astype(str)
+    order_rows = (rows[["site", "layer", "row"]].drop_duplicates()
                   .sort_values(["site", "layer"], ascending=[False, True])["row"].tolist())
-    levels = [e for e in EMOTION_ORDER if e in set(emotion["preferred_level"])]
-    units = emotion.groupby("row").size()
-    chosen = emotion[emotion["selective"]]
+    levels = [level for level in spec.levels(target) if str(level) in set(rows["preferred_level"])]
+    units = rows.groupby("row").size()
+    chosen = rows[rows["selective"]]
     share = (chosen.groupby(["row", "preferred_level"]).size().unstack(fill_value=0)
-             .reindex(index=order_rows, columns=levels, fill_value=0).div(units.reindex(order_rows), axis=0))
+             .reindex(index=order_rows, columns=list(map(str, levels)), fill_value=0)
+             .div(units.reindex(order_rows), axis=0))
     top = selected[selected["reason"] == "top_k"].copy()
     top["row"] = top["site"] + " " + top["layer"].astype(str)
-    strength = (top.groupby(["row", "emotion"])["score"].mean().unstack()
+    strength = (top.groupby(["row", target])["score"].mean().unstack()
                 .reindex(index=order_rows, columns=levels))
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.32 * len(order_rows) + 2.2))
     sns.heatmap(share, ax=axes[0], cmap="viridis", vmin=0, vmax=max(float(share.max().max()), 0.05),
                 annot=len(order_rows) <= 30, fmt=".2f", cbar_kws={"label": "share of the layer's units"})
-    axes[0].set_title("emotion-selective units (speaker-general q and p_perm < alpha),\n"
-                      "by preferred emotion")
+    axes[0].set_title(f"{target}-selective units (speaker-general q and p_perm < alpha),\n"
+                      f"by preferred {target}")
     sns.heatmap(strength, ax=axes[1], cmap="rocket_r", annot=len(order_rows) <= 30, fmt=".2f",
                 cbar_kws={"label": "one-vs-rest Cohen's d"})
     axes[1].set_title("mean one-vs-rest d of each layer's top units")
     for ax in axes:
-        ax.set_xlabel("emotion")
+        ax.set_xlabel(target)
         ax.set_ylabel("site, layer")
     fig.tight_layout()
     return fig
 
 
-def plot_unit_distributions(values: pd.DataFrame, title: str) -> plt.Figure:
-    """Per unit (facet), its pooled activation per clip by emotion; columns unit, emotion, gender, value."""
+def plot_unit_distributions(values: pd.DataFrame, spec: CorpusSpec, title: str) -> plt.Figure:
+    """Per unit (facet), its pooled activation per clip by target level; columns unit, the
+    target factor, the group factor (if any), value."""
+    target = spec.target
     if values.empty:
-        return not_drawn("activation by emotion of the top units", "no top unit was selected "
-                         "(the clips hold fewer than two emotions)")
-    order = [e for e in EMOTION_ORDER if e in set(values["emotion"])]
-    grid = sns.catplot(data=values, x="emotion", y="value", col="unit", col_wrap=min(4, values["unit"].nunique()),
+        return not_drawn(f"activation by {target} of the top units", "no top unit was selected "
+                         f"(the clips hold fewer than two levels of {target})")
+    order = _present(spec, target, values[target])
+    hue, hue_order = _hue(spec, values)
+    grid = sns.catplot(data=values, x=target, y="value", col="unit", col_wrap=min(4, values["unit"].nunique()),
                        kind="box", order=order, color="0.9", showfliers=False, sharey=False,
                        height=2.8, aspect=1.3)
-    grid.map_dataframe(sns.stripplot, x="emotion", y="value", order=order, hue="gender",
-                       hue_order=["female", "male"], palette="deep", size=4)
+    grid.map_dataframe(sns.stripplot, x=target, y="value", order=order, hue=hue,
+                       hue_order=hue_order, palette="deep" if hue else None, size=4)
     grid.set_titles("{col_name}", size=8)
     grid.set_xticklabels(rotation=45)
     grid.set_axis_labels("", "mean activation")
-    grid.add_legend(title="gender")
+    if hue:
+        grid.add_legend(title=hue)
     grid.figure.suptitle(title, y=1.02)
     return grid.figure
 
 
-def plot_temporal_profiles(profiles: pd.DataFrame) -> plt.Figure:
-    """Share of attribution over time per emotion, three alignments, 95 % bands over actors."""
+def plot_temporal_profiles(profiles: pd.DataFrame, spec: CorpusSpec) -> plt.Figure:
+    """Share of attribution over time per target level, three alignments, 95 % bands over speakers."""
     data = profiles[(profiles["site"] == "all")]
     if data.empty:
         return not_drawn("temporal profiles", "no attribution curve to profile")
+    target = spec.target
     alignments = ["normalised", "onset", "offset"]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4), sharey=True)
-    palette = dict(zip(EMOTION_ORDER, sns.color_palette("tab10", len(EMOTION_ORDER))))
+    levels = spec.levels(target)
+    palette = dict(zip(levels, sns.color_palette("tab10" if len(levels) <= 10 else "husl", len(levels))))
     for ax, alignment in zip(axes, alignments):
         part = data[data["alignment"] == alignment]
-        for emotion in [e for e in EMOTION_ORDER if e in set(part["emotion"])]:
-            rows = part[part["emotion"] == emotion].sort_values("bin")
+        for level in _present(spec, target, part[target]):
+            rows = part[part[target] == level].sort_values("bin")
             centre = (rows["bin_start"] + rows["bin_end"]) / 2
-            ax.plot(centre, rows["mean_share"], color=palette[emotion], label=emotion)
-            ax.fill_between(centre, rows["ci_low"], rows["ci_high"], color=palette[emotion], alpha=0.15)
+            ax.plot(centre, rows["mean_share"], color=palette[level], label=str(level))
+            ax.fill_between(centre, rows["ci_low"], rows["ci_high"], color=palette[level], alpha=0.15)
         if alignment != "normalised":
             ax.axvline(0, color="0.5", lw=0.6, ls="--")
         ax.set_xlabel(part["bin_unit"].iloc[0] if len(part) else alignment)

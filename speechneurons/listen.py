@@ -88,9 +88,10 @@ def listening_page(title: str, description: str, sections: list[str]) -> str:
 
 
 def listening_clips(clip_units: pd.DataFrame, site: str, layer: int, neuron: int,
-                    per_emotion: int) -> pd.DataFrame:
-    """The clips to listen to: per emotion, the ``per_emotion`` of largest attribution mass for the unit."""
+                    per_level: int, target: str) -> pd.DataFrame:
+    """The clips to listen to: per level of ``target``, the ``per_level`` of largest attribution
+    mass for the unit."""
     rows = clip_units[(clip_units["site"] == site) & (clip_units["layer"] == layer)
                       & (clip_units["neuron"] == neuron)]
-    return (rows.sort_values("abs_mass", ascending=False).groupby("emotion", sort=False)
-            .head(per_emotion).sort_values(["emotion", "clip_id"]))
+    return (rows.sort_values("abs_mass", ascending=False).groupby(target, sort=False)
+            .head(per_level).sort_values([target, "clip_id"]))

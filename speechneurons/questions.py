@@ -1,18 +1,20 @@
-"""The seed guide's five research questions, one table each.
+"""The seed guide's five research questions, one table each, in the corpus's own factors.
 
 1. Layer specialisation: per (site, layer) and factor, the share of units
    selective for that factor and the median effect sizes.
-2. Emotion encoding: the top units per emotion, their selectivity and their
-   ablation attribution summaries.
+2. Target encoding: the top units per level of the target factor, their
+   selectivity and their ablation attribution summaries.
 3. Temporal patterns: attribution profiles over normalised clip time and
-   relative to speech onset and offset, per emotion, with 95 % bands over
-   actors; and the share of attribution in voiced versus silent segments.
-4. Gender differences: per unit, female - male contrasts of attribution and
-   activation, with the actor as the unit of replication.
-5. Intensity effects: strong - normal, paired within actor, statement and
-   emotion, tested over actors.
+   relative to speech onset and offset, per target level, with 95 % bands
+   over speakers; and the share of attribution in voiced versus silent segments.
+4. Group differences: per unit, contrasts of the between-speaker group
+   factor's two levels (second - first) in attribution and activation, with
+   the speaker as the unit of replication.
+5. Graded effects: high - low level of the graded factor, paired within
+   speaker and the other within-speaker factors, tested over speakers.
 
-Every test here treats the actor as the independent unit (RAVDESS has 24),
+A question whose factor the corpus lacks gives an empty table and a note
+that says so. Every test here treats the speaker as the independent unit,
 and q-values are Benjamini-Hochberg across the units of one table.
 """
 
@@ -24,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.stats.oneway import cohens_d
 from speechneurons.stats.selectivity import bh
 
@@ -82,33 +85,35 @@ def models_by_layer(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 # 2 ----------------------------------------------------------------------------
 
-def emotion_encoding(selected: pd.DataFrame, selectivity: pd.DataFrame,
-                     clip_units: pd.DataFrame) -> pd.DataFrame:
-    """The top units per emotion with their selectivity and attribution summaries.
+def target_encoding(selected: pd.DataFrame, selectivity: pd.DataFrame,
+                    clip_units: pd.DataFrame, spec: CorpusSpec) -> pd.DataFrame:
+    """The top units per target level with their selectivity and attribution summaries.
 
     attribution_d: Cohen's d of the unit's per-clip total attribution on
-    clips of that emotion against the other clips (positive: the emotion's
-    clips drive the unit more); attribution_p: Welch t-test on actor means
-    of the two groups (actor as unit of replication); attribution_q: BH over rows.
+    clips of that level against the other clips (positive: the level's
+    clips drive the unit more); attribution_p: Welch t-test on speaker means
+    of the two groups (speaker as unit of replication); attribution_q: BH over rows.
     """
+    target = spec.target
     top = selected[selected["reason"] == "top_k"]
-    emotion_stats = selectivity[selectivity["factor"] == "emotion"][
+    target_stats = selectivity[selectivity["factor"] == target][
         UNIT + ["eta2", "F_speaker", "p_speaker", "q_speaker", "p_perm", "selective"]]
     rows = []
     for row in top.itertuples(index=False):
         unit_clips = clip_units[(clip_units["site"] == row.site) & (clip_units["layer"] == row.layer)
                                 & (clip_units["neuron"] == row.neuron)]
-        inside = unit_clips["emotion"] == row.emotion
+        level = getattr(row, target)
+        inside = unit_clips[target] == level
         a, b = unit_clips.loc[inside, "total"].to_numpy(), unit_clips.loc[~inside, "total"].to_numpy()
-        actor_a = unit_clips[inside].groupby("actor")["total"].mean().to_numpy()
-        actor_b = unit_clips[~inside].groupby("actor")["total"].mean().to_numpy()
-        p = (stats.ttest_ind(actor_a, actor_b, equal_var=False).pvalue
-             if len(actor_a) > 1 and len(actor_b) > 1 else np.nan)
+        speakers_a = unit_clips[inside].groupby(SPEAKER)["total"].mean().to_numpy()
+        speakers_b = unit_clips[~inside].groupby(SPEAKER)["total"].mean().to_numpy()
+        p = (stats.ttest_ind(speakers_a, speakers_b, equal_var=False).pvalue
+             if len(speakers_a) > 1 and len(speakers_b) > 1 else np.nan)
         rows.append({
-            "emotion": row.emotion, "site": row.site, "layer": row.layer, "neuron": row.neuron,
+            target: level, "site": row.site, "layer": row.layer, "neuron": row.neuron,
             "rank": row.rank, "activation_d": row.score,
-            "n_clips_emotion": int(inside.sum()), "n_clips_other": int((~inside).sum()),
-            "mean_total_emotion": float(a.mean()) if len(a) else np.nan,
+            "n_clips_level": int(inside.sum()), "n_clips_other": int((~inside).sum()),
+            "mean_total_level": float(a.mean()) if len(a) else np.nan,
             "mean_total_other": float(b.mean()) if len(b) else np.nan,
             "attribution_d": _d(unit_clips["total"].to_numpy(), inside.to_numpy()),
             "attribution_p": p,
@@ -120,7 +125,7 @@ def emotion_encoding(selected: pd.DataFrame, selectivity: pd.DataFrame,
     if out.empty:
         return out
     out["attribution_q"] = bh(out["attribution_p"].to_numpy(dtype=float))
-    return out.merge(emotion_stats, on=UNIT, how="left")
+    return out.merge(target_stats, on=UNIT, how="left")
 
 
 # 3 ----------------------------------------------------------------------------
@@ -160,14 +165,15 @@ def clip_profiles(curve: np.ndarray, segments: pd.DataFrame) -> dict[str, np.nda
 
 
 def temporal_profiles(curves: Iterable[tuple[str, pd.DataFrame, np.ndarray, pd.DataFrame]],
-                      clips: pd.DataFrame) -> pd.DataFrame:
-    """Per (site, layer, emotion, alignment, bin): mean share of attribution with a 95 % band.
+                      clips: pd.DataFrame, spec: CorpusSpec) -> pd.DataFrame:
+    """Per (site, layer, target level, alignment, bin): mean share of attribution with a 95 % band.
 
     ``curves`` yields (clip_id, units table, [units, segments] array, that
     clip's segments). Profiles are computed per (site, layer) of the ablated
     units and for all of them together (site ``all``, layer -1); clips are
-    averaged per actor first, and the band is a t-interval over actors.
+    averaged per speaker first, and the band is a t-interval over speakers.
     """
+    target = spec.target
     meta = clips.set_index("clip_id")
     records = []
     for clip_id, units, curve, segments in curves:
@@ -180,41 +186,42 @@ def temporal_profiles(curves: Iterable[tuple[str, pd.DataFrame, np.ndarray, pd.D
     rows = []
     frame = pd.DataFrame(records, columns=["clip_id", "site", "layer", "alignment", "profile"])
     if frame.empty:
-        return pd.DataFrame(columns=["site", "layer", "emotion", "alignment", "bin", "bin_start",
-                                     "bin_end", "bin_unit", "n_clips", "n_actors", "mean_share",
+        return pd.DataFrame(columns=["site", "layer", target, "alignment", "bin", "bin_start",
+                                     "bin_end", "bin_unit", "n_clips", "n_speakers", "mean_share",
                                      "ci_low", "ci_high"])
-    frame["emotion"] = meta.loc[frame["clip_id"], "emotion"].to_numpy()
-    frame["actor"] = meta.loc[frame["clip_id"], "actor"].to_numpy()
-    for (site, layer, emotion, alignment), group in frame.groupby(["site", "layer", "emotion", "alignment"]):
+    frame[target] = meta.loc[frame["clip_id"], target].to_numpy()
+    frame[SPEAKER] = meta.loc[frame["clip_id"], SPEAKER].to_numpy()
+    for (site, layer, level, alignment), group in frame.groupby(["site", "layer", target, "alignment"]):
         edges, unit = ALIGNMENTS[alignment]
         stacked = np.vstack(group["profile"].to_numpy())
-        by_actor = pd.DataFrame(stacked).groupby(group["actor"].to_numpy()).mean().to_numpy()
+        by_speaker = pd.DataFrame(stacked).groupby(group[SPEAKER].to_numpy()).mean().to_numpy()
         for b in range(len(edges) - 1):
-            mean, low, high = _t_interval(by_actor[:, b])
-            rows.append({"site": site, "layer": layer, "emotion": emotion, "alignment": alignment,
+            mean, low, high = _t_interval(by_speaker[:, b])
+            rows.append({"site": site, "layer": layer, target: level, "alignment": alignment,
                          "bin": b, "bin_start": edges[b], "bin_end": edges[b + 1], "bin_unit": unit,
                          "n_clips": int((~np.isnan(stacked[:, b])).sum()),
-                         "n_actors": int((~np.isnan(by_actor[:, b])).sum()),
+                         "n_speakers": int((~np.isnan(by_speaker[:, b])).sum()),
                          "mean_share": mean, "ci_low": low, "ci_high": high})
     return pd.DataFrame(rows)
 
 
-def voicing_table(clip_units: pd.DataFrame) -> pd.DataFrame:
-    """Per (site, layer, emotion): share of attribution in voiced segments against their share of time.
+def voicing_table(clip_units: pd.DataFrame, spec: CorpusSpec) -> pd.DataFrame:
+    """Per (site, layer, target level): share of attribution in loud segments against their share of time.
 
     enrichment = voiced_share - voiced_time_share per clip; tested with a
-    one-sample t-test on actor means (actor as unit); q: BH over rows.
+    one-sample t-test on speaker means (speaker as unit); q: BH over rows.
     """
+    target = spec.target
     data = clip_units.assign(enrichment=clip_units["voiced_share"] - clip_units["voiced_time_share"])
     rows = []
-    for (site, layer, emotion), group in data.groupby(["site", "layer", "emotion"], sort=True):
-        actor_means = group.groupby("actor")["enrichment"].mean().dropna().to_numpy()
-        test = stats.ttest_1samp(actor_means, 0.0) if len(actor_means) > 1 else None
-        rows.append({"site": site, "layer": layer, "emotion": emotion,
-                     "n_clips": len(group["clip_id"].unique()), "n_actors": len(actor_means),
+    for (site, layer, level), group in data.groupby(["site", "layer", target], sort=True):
+        speaker_means = group.groupby(SPEAKER)["enrichment"].mean().dropna().to_numpy()
+        test = stats.ttest_1samp(speaker_means, 0.0) if len(speaker_means) > 1 else None
+        rows.append({"site": site, "layer": layer, target: level,
+                     "n_clips": len(group["clip_id"].unique()), "n_speakers": len(speaker_means),
                      "mean_voiced_share": group["voiced_share"].mean(),
                      "mean_voiced_time_share": group["voiced_time_share"].mean(),
-                     "enrichment": float(actor_means.mean()) if len(actor_means) else np.nan,
+                     "enrichment": float(speaker_means.mean()) if len(speaker_means) else np.nan,
                      "t": float(test.statistic) if test else np.nan,
                      "p": float(test.pvalue) if test else np.nan})
     out = pd.DataFrame(rows)
@@ -225,119 +232,164 @@ def voicing_table(clip_units: pd.DataFrame) -> pd.DataFrame:
 
 # 4 ----------------------------------------------------------------------------
 
-def gender_contrasts(clip_units: pd.DataFrame, selectivity: pd.DataFrame) -> pd.DataFrame:
-    """Per ablated unit: female - male contrasts of attribution and activation, over actors.
+def group_levels(clip_units: pd.DataFrame, spec: CorpusSpec) -> tuple[list, str | None]:
+    """The two levels question 4 contrasts (second - first), or ([], why not)."""
+    if spec.group is None:
+        return [], f"question 4 is not asked: corpus {spec.name} has no between-speaker group factor"
+    present = [level for level in spec.levels(spec.group) if level in set(clip_units[spec.group])]
+    if len(present) != 2:
+        return [], (f"question 4 is not asked: the clips hold {len(present)} level(s) of "
+                    f"{spec.group} ({', '.join(map(str, present)) or 'none known'}); the contrast needs two")
+    return present, None
 
-    Attribution: each actor's mean per-clip total; difference of the female
-    and male actor means, Cohen's d over actors, two-sample t-test over
-    actors (p, BH q). Activation: the selectivity table's gender row (F on
-    actor means, its p and q; cohens_d is female - male over clips).
+
+def group_contrasts(clip_units: pd.DataFrame, selectivity: pd.DataFrame, spec: CorpusSpec
+                    ) -> tuple[pd.DataFrame, list[str]]:
+    """Per ablated unit: contrast of the group factor's two levels (second - first), over speakers.
+
+    Attribution: each speaker's mean per-clip total; difference of the two
+    groups' speaker means, Cohen's d over speakers, two-sample t-test over
+    speakers (p, BH q). Activation: the selectivity table's group row (F on
+    speaker means, its p and q; cohens_d is second - first over clips).
+    Returns (table, notes); the table is empty when the question cannot be asked.
     """
+    levels, why = group_levels(clip_units, spec)
+    if why:
+        return pd.DataFrame(columns=[*UNIT, "contrast"]), [why]
+    group = spec.group
+    first, second = levels
     rows = []
-    for (site, layer, neuron), group in clip_units.groupby(UNIT, sort=True):
-        actors = group.groupby("actor").agg(total=("total", "mean"), gender=("gender", "first"))
-        female = actors.loc[actors["gender"] == "female", "total"].to_numpy()
-        male = actors.loc[actors["gender"] == "male", "total"].to_numpy()
-        ok = len(female) > 1 and len(male) > 1
-        test = stats.ttest_ind(female, male) if ok else None
+    for (site, layer, neuron), rows_of_unit in clip_units.groupby(UNIT, sort=True):
+        speakers = rows_of_unit.groupby(SPEAKER).agg(total=("total", "mean"), level=(group, "first"))
+        a = speakers.loc[speakers["level"] == second, "total"].to_numpy()
+        b = speakers.loc[speakers["level"] == first, "total"].to_numpy()
+        ok = len(a) > 1 and len(b) > 1
+        test = stats.ttest_ind(a, b) if ok else None
+        known = speakers["level"].isin(levels).to_numpy()
         rows.append({"site": site, "layer": layer, "neuron": neuron,
-                     "n_actors_female": len(female), "n_actors_male": len(male),
-                     "attribution_female": float(female.mean()) if len(female) else np.nan,
-                     "attribution_male": float(male.mean()) if len(male) else np.nan,
-                     "attribution_diff": (female.mean() - male.mean()) if len(female) and len(male) else np.nan,
-                     "attribution_d": _d(actors["total"].to_numpy(), (actors["gender"] == "female").to_numpy()),
+                     "contrast": f"{second} - {first}",
+                     f"n_speakers_{second}": len(a), f"n_speakers_{first}": len(b),
+                     f"attribution_{second}": float(a.mean()) if len(a) else np.nan,
+                     f"attribution_{first}": float(b.mean()) if len(b) else np.nan,
+                     "attribution_diff": (a.mean() - b.mean()) if len(a) and len(b) else np.nan,
+                     "attribution_d": _d(speakers["total"].to_numpy()[known],
+                                         (speakers["level"] == second).to_numpy()[known]),
                      "attribution_t": float(test.statistic) if test else np.nan,
                      "attribution_p": float(test.pvalue) if test else np.nan})
     out = pd.DataFrame(rows)
     if out.empty:
-        return out
+        return out, []
     out["attribution_q"] = bh(out["attribution_p"].to_numpy(dtype=float))
-    gender = selectivity[selectivity["factor"] == "gender"][UNIT + ["cohens_d", "F_speaker", "p_speaker", "q_speaker"]]
-    gender = gender.rename(columns={"cohens_d": "activation_d", "F_speaker": "activation_F",
-                                    "p_speaker": "activation_p", "q_speaker": "activation_q"})
-    return out.merge(gender, on=UNIT, how="left")
+    activation = selectivity[selectivity["factor"] == group][UNIT + ["cohens_d", "F_speaker", "p_speaker", "q_speaker"]]
+    activation = activation.rename(columns={"cohens_d": "activation_d", "F_speaker": "activation_F",
+                                            "p_speaker": "activation_p", "q_speaker": "activation_q"})
+    return out.merge(activation, on=UNIT, how="left"), []
 
 
 # 5 ----------------------------------------------------------------------------
 
-def intensity_effects(measures: pd.DataFrame) -> pd.DataFrame:
-    """Strong - normal, paired within (actor, statement, emotion), tested over actors.
+GRADED_COLUMNS = ["measure", *UNIT, "contrast", "n_pairs", "n_speakers", "mean_diff", "dz", "t", "p", "q"]
 
-    ``measures``: one row per (clip, unit) with clip_id, actor, statement,
-    emotion, intensity, site, layer, neuron, measure (e.g. ``attribution``
-    or ``activation``) and value. Repetitions are averaged per cell; each
-    (actor, statement, emotion) with both intensities gives one difference;
-    differences are averaged per actor and a one-sample t-test over actors
-    gives t and p; dz = mean / sd of the actor differences; q: BH per measure.
+
+def graded_effects(measures: pd.DataFrame, spec: CorpusSpec) -> tuple[pd.DataFrame, list[str]]:
+    """High - low level of the graded factor, paired within speaker and the other within-speaker
+    factors, tested over speakers.
+
+    ``measures``: one row per (clip, unit) with clip_id, speaker, every
+    within-speaker factor, site, layer, neuron, measure (``attribution`` or
+    ``activation``) and value. Clips are averaged per cell; each (speaker,
+    other within-speaker levels) with both graded levels gives one
+    difference; differences are averaged per speaker and a one-sample
+    t-test over speakers gives t and p; dz = mean / sd of the speaker
+    differences; q: BH per measure. Returns (table, notes).
     """
-    columns = ["measure", *UNIT, "n_pairs", "n_actors", "mean_diff", "dz", "t", "p", "q"]
-    cells = (measures[measures["emotion"] != "neutral"]
-             .groupby(["measure", *UNIT, "actor", "statement", "emotion", "intensity"])["value"]
-             .mean().unstack("intensity"))
-    if not {"strong", "normal"} <= set(cells.columns):
-        return pd.DataFrame(columns=columns)
-    cells = cells.dropna(subset=["strong", "normal"])
-    cells["diff"] = cells["strong"] - cells["normal"]
+    if spec.graded is None:
+        return pd.DataFrame(columns=GRADED_COLUMNS), [
+            f"question 5 is not asked: corpus {spec.name} has no graded factor"]
+    graded, low, high = spec.graded
+    pairing = [f for f in spec.within() if f != graded]
+    cells = (measures.groupby(["measure", *UNIT, SPEAKER, *pairing, graded], dropna=False)["value"]
+             .mean().unstack(graded))
+    if not {low, high} <= set(cells.columns):
+        return pd.DataFrame(columns=GRADED_COLUMNS), [
+            f"question 5 is not asked: the clips lack {graded} {high if low in cells.columns else low}"]
+    cells = cells.dropna(subset=[low, high])
+    cells["diff"] = cells[high] - cells[low]
     rows = []
     for (measure, site, layer, neuron), group in cells.groupby(level=["measure", *UNIT], sort=True):
-        per_actor = group["diff"].groupby(level="actor").mean().to_numpy()
-        test = stats.ttest_1samp(per_actor, 0.0) if len(per_actor) > 1 else None
-        sd = per_actor.std(ddof=1) if len(per_actor) > 1 else np.nan
+        per_speaker = group["diff"].groupby(level=SPEAKER).mean().to_numpy()
+        test = stats.ttest_1samp(per_speaker, 0.0) if len(per_speaker) > 1 else None
+        sd = per_speaker.std(ddof=1) if len(per_speaker) > 1 else np.nan
         rows.append({"measure": measure, "site": site, "layer": layer, "neuron": neuron,
-                     "n_pairs": len(group), "n_actors": len(per_actor),
-                     "mean_diff": float(per_actor.mean()),
-                     "dz": float(per_actor.mean() / sd) if sd and sd > 0 else np.nan,
+                     "contrast": f"{high} - {low}", "n_pairs": len(group),
+                     "n_speakers": len(per_speaker), "mean_diff": float(per_speaker.mean()),
+                     "dz": float(per_speaker.mean() / sd) if sd and sd > 0 else np.nan,
                      "t": float(test.statistic) if test else np.nan,
                      "p": float(test.pvalue) if test else np.nan})
-    if not rows:  # no (actor, statement, emotion) has both intensities
-        return pd.DataFrame(columns=columns)
+    if not rows:  # no speaker has a cell with both levels
+        return pd.DataFrame(columns=GRADED_COLUMNS), [
+            f"question 5: no speaker recorded both {graded} {low} and {high} with the same "
+            f"{', '.join(pairing) or 'design'}"]
     out = pd.DataFrame(rows)
     out["q"] = np.nan
     for measure, index in out.groupby("measure").groups.items():
         out.loc[index, "q"] = bh(out.loc[index, "p"].to_numpy(dtype=float))
-    return out
+    return out[GRADED_COLUMNS], []
 
 
-def best_unit_values(selected: pd.DataFrame, matrix, clips: pd.DataFrame, label) -> pd.DataFrame:
-    """Per emotion, its strongest top unit's activation on every clip (for the distributions figure).
-
-    Columns unit (``label(site, layer, neuron)`` and the emotion), emotion, gender, value.
+def best_unit_values(selected: pd.DataFrame, matrix, clips: pd.DataFrame, label,
+                     spec: CorpusSpec) -> pd.DataFrame:
+    """Per target level, its strongest top unit's activation on every clip (for the distributions
+    figure). Columns unit (``label(site, layer, neuron)`` and the level), the target factor, the
+    group factor (when the corpus has one), value.
     """
+    target = spec.target
+    columns = [c for c in (target, spec.group) if c is not None]
     best = (selected[selected["reason"] == "top_k"].sort_values("score", ascending=False)
-            .groupby("emotion", sort=False).head(1))
+            .groupby(target, sort=False).head(1))
     if best.empty:
-        return pd.DataFrame(columns=["unit", "emotion", "gender", "value"])
+        return pd.DataFrame(columns=["unit", *columns, "value"])
     meta = clips.set_index("clip_id").loc[matrix.clip_ids]
     return pd.concat([
-        pd.DataFrame({"unit": f"{label(row.site, row.layer, row.neuron)} (top for {row.emotion})",
-                      "emotion": meta["emotion"].to_numpy(), "gender": meta["gender"].to_numpy(),
+        pd.DataFrame({"unit": f"{label(row.site, row.layer, row.neuron)} (top for {row[target]})",
+                      **{c: meta[c].to_numpy() for c in columns},
                       "value": matrix.values[:, matrix.column(row.site, row.layer, row.neuron)]})
-        for row in best.itertuples(index=False)
+        for _, row in best.iterrows()
     ], ignore_index=True)
 
 
-def intensity_measures(clip_units: pd.DataFrame, activations: pd.DataFrame) -> pd.DataFrame:
-    """Long (clip, unit, measure) values for :func:`intensity_effects`.
+def graded_measures(clip_units: pd.DataFrame, activations: pd.DataFrame, spec: CorpusSpec
+                    ) -> pd.DataFrame:
+    """Long (clip, unit, measure) values for :func:`graded_effects`.
 
     attribution: the clip's total attribution; activation: its pooled mean
     activation (``activations``: clip_id, site, layer, neuron, value), for
     the ablated units only.
     """
-    keys = ["clip_id", "actor", "statement", "emotion", "intensity"]
+    keys = ["clip_id", SPEAKER, *spec.within()]
     attribution = clip_units[keys + UNIT + ["total"]].rename(columns={"total": "value"})
     activation = activations.merge(clip_units[keys + UNIT], on=["clip_id", *UNIT], how="inner")
     return pd.concat([attribution.assign(measure="attribution"),
                       activation.assign(measure="activation")], ignore_index=True)
 
 
+#: the tables of questions 2-5, by file name
+QUESTION_TABLES = ["target_encoding", "temporal_profiles", "voicing", "group_contrasts",
+                   "graded_effects"]
+
+
 def answer_questions(clips: pd.DataFrame, selectivity: pd.DataFrame, selected: pd.DataFrame,
-                     clip_units: pd.DataFrame, curves: Iterable, activations: pd.DataFrame
-                     ) -> dict[str, pd.DataFrame]:
-    """The tables of questions 2-5 for one ablation parameter combination."""
-    return {
-        "emotion_encoding": emotion_encoding(selected, selectivity, clip_units),
-        "temporal_profiles": temporal_profiles(curves, clips),
-        "voicing": voicing_table(clip_units),
-        "gender_contrasts": gender_contrasts(clip_units, selectivity),
-        "intensity_effects": intensity_effects(intensity_measures(clip_units, activations)),
+                     clip_units: pd.DataFrame, curves: Iterable, activations: pd.DataFrame,
+                     spec: CorpusSpec) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """The tables of questions 2-5 for one ablation parameter combination, and notes on the
+    questions the corpus or the clips cannot answer."""
+    groups, group_notes = group_contrasts(clip_units, selectivity, spec)
+    graded, graded_notes = graded_effects(graded_measures(clip_units, activations, spec), spec)
+    tables = {
+        "target_encoding": target_encoding(selected, selectivity, clip_units, spec),
+        "temporal_profiles": temporal_profiles(curves, clips, spec),
+        "voicing": voicing_table(clip_units, spec),
+        "group_contrasts": groups,
+        "graded_effects": graded,
     }
+    return tables, group_notes + graded_notes

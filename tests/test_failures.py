@@ -12,7 +12,7 @@ from audio_files import write_tone
 from speechneurons.ablation.engine import Units
 from speechneurons.ablation.run import AblationSettings, ablate_clips, selected_units
 from speechneurons.activations import ActivationMatrix, pooled_activations
-from speechneurons.datasets.ravdess import full_design
+from speechneurons.datasets.ravdess import SPEC, full_design
 from speechneurons.failures import FAILED_SCHEMA
 from speechneurons.problems import combination_of, failed_clips, problems_page
 from speechneurons.stats.selection import SelectionSettings, select_units
@@ -76,17 +76,17 @@ def matrix_of(meta: pd.DataFrame, units: int = 6, seed: int = 0) -> ActivationMa
 
 def test_one_clip_gives_empty_tables_with_reasons():
     meta = full_design(actors=[1]).iloc[:1]
-    table, replication, notes = selectivity(matrix_of(meta), meta, StatsSettings(permutations=19))
+    table, replication, notes = selectivity(matrix_of(meta), meta, SPEC, StatsSettings(permutations=19))
     assert table.empty and list(table.columns) == list(SELECTIVITY_SCHEMA) and replication.empty
     assert "emotion: not tested, the 1 clip(s) have one level (neutral)" in notes
     assert notes[-1].startswith("selectivity: no factor has two levels")
-    chosen, why = select_units(matrix_of(meta), meta, table, SelectionSettings(top_k=2))
-    assert chosen.empty and "no top_k units, the clips hold 1 emotion(s)" in why[0]
+    chosen, why = select_units(matrix_of(meta), meta, table, SPEC, SelectionSettings(top_k=2))
+    assert chosen.empty and "no top_k units, the clips hold 1 level(s) of emotion" in why[0]
 
 
 def test_one_speaker_gives_descriptive_statistics_and_says_what_is_missing():
     meta = full_design(actors=[1], emotions=["neutral", "happy"])
-    table, _, notes = selectivity(matrix_of(meta), meta, StatsSettings(permutations=19,
+    table, _, notes = selectivity(matrix_of(meta), meta, SPEC, StatsSettings(permutations=19,
                                                                       mixed_top_units=2))
     emotion = table[table["factor"] == "emotion"]
     assert emotion["F"].notna().all() and emotion["F_speaker"].isna().all()

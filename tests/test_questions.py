@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from speechneurons import questions
-from speechneurons.datasets.ravdess import full_design
+from speechneurons.datasets.ravdess import SPEC, full_design
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]
 
@@ -43,7 +43,7 @@ def test_layer_specialisation_shares():
     assert {"n_units", "n_selective", "median_omega2", "max_eta2"} <= set(table.columns)
 
 
-def test_emotion_encoding_finds_the_planted_sign():
+def test_target_encoding_finds_the_planted_sign():
     clips = clip_table()
     angry_unit, flat_unit = ("hidden", 1, 0), ("hidden", 1, 1)
 
@@ -57,12 +57,12 @@ def test_emotion_encoding_finds_the_planted_sign():
     selectivity = pd.DataFrame({"site": "hidden", "layer": 1, "neuron": [0, 1], "factor": "emotion",
                                 "eta2": 0.1, "F_speaker": 2.0, "p_speaker": 0.1, "q_speaker": 0.2,
                                 "p_perm": 0.1, "selective": False})
-    table = questions.emotion_encoding(selected, selectivity, clip_units).set_index("emotion")
+    table = questions.target_encoding(selected, selectivity, clip_units, SPEC).set_index("emotion")
     assert table.loc["angry", "attribution_d"] > 1.0
     assert table.loc["angry", "attribution_q"] < 1e-4
     assert abs(table.loc["sad", "attribution_d"]) < 0.4
-    assert table.loc["angry", "n_clips_emotion"] == 12 * 2 * 2 * 2
-    assert {"eta2", "q_speaker", "mean_total_emotion", "mean_total_other", "mean_voiced_share"} <= set(table.columns)
+    assert table.loc["angry", "n_clips_level"] == 12 * 2 * 2 * 2
+    assert {"eta2", "q_speaker", "mean_total_level", "mean_total_other", "mean_voiced_share"} <= set(table.columns)
 
 
 def test_temporal_profiles_peak_after_onset():
@@ -75,14 +75,14 @@ def test_temporal_profiles_peak_after_onset():
     curve[:, 30:35] = 1.0  # 0.60-0.70 s: just after onset at 0.5 s
     curve[1, 140] = -0.2
     stream = ((c, units, curve, segments) for c in clips["clip_id"])
-    table = questions.temporal_profiles(stream, clips)
+    table = questions.temporal_profiles(stream, clips, SPEC)
     everything = table[(table["site"] == "all") & (table["emotion"] == clips["emotion"].iloc[0])]
     onset = everything[everything["alignment"] == "onset"].set_index("bin_start")
     assert onset["mean_share"].idxmax() == pytest.approx(0.1)  # the 0.1-0.2 s bin after onset
     normalised = everything[everything["alignment"] == "normalised"]
     assert normalised["mean_share"].sum() == pytest.approx(1.0)
     assert normalised.loc[normalised["mean_share"].idxmax(), "bin_start"] == pytest.approx(0.2)
-    assert {"ci_low", "ci_high", "n_actors", "bin_unit"} <= set(table.columns)
+    assert {"ci_low", "ci_high", "n_speakers", "bin_unit"} <= set(table.columns)
     assert set(table["site"]) == {"all", "hidden", "ffn"}
 
 
@@ -90,11 +90,11 @@ def test_voicing_enrichment_sign():
     clips = clip_table()
     clip_units = clip_units_for(clips, [("hidden", 2, 4)], lambda c, u, rng: rng.normal(size=len(c)))
     clip_units["voiced_share"] = 0.8 + 0.05 * np.random.default_rng(2).normal(size=len(clip_units))
-    table = questions.voicing_table(clip_units)
+    table = questions.voicing_table(clip_units, SPEC)
     assert (table["enrichment"] > 0.25).all() and (table["q"] < 1e-6).all()
 
 
-def test_gender_contrast_sign_over_actors():
+def test_group_contrast_sign_over_speakers():
     clips = clip_table()
     unit = ("hidden", 5, 9)
 
@@ -106,14 +106,16 @@ def test_gender_contrast_sign_over_actors():
     selectivity = pd.DataFrame({"site": "hidden", "layer": 5, "neuron": [9, 10], "factor": "gender",
                                 "cohens_d": [0.9, 0.0], "F_speaker": 5.0, "p_speaker": 0.04,
                                 "q_speaker": 0.08})
-    table = questions.gender_contrasts(clip_units, selectivity).set_index("neuron")
+    table, notes = questions.group_contrasts(clip_units, selectivity, SPEC)
+    table = table.set_index("neuron")
+    assert notes == [] and table.loc[9, "contrast"] == "female - male"
     assert table.loc[9, "attribution_diff"] == pytest.approx(1.0, abs=0.35)
     assert table.loc[9, "attribution_d"] > 1 and table.loc[9, "attribution_p"] < 1e-3
-    assert (table.loc[9, "n_actors_female"], table.loc[9, "n_actors_male"]) == (6, 6)
+    assert (table.loc[9, "n_speakers_female"], table.loc[9, "n_speakers_male"]) == (6, 6)
     assert table.loc[9, "activation_d"] == pytest.approx(0.9)
 
 
-def test_intensity_effect_is_paired_within_actor():
+def test_graded_effect_is_paired_within_speaker():
     clips = clip_table()
     unit = ("ffn", 4, 2)
     rng = np.random.default_rng(3)
@@ -122,20 +124,23 @@ def test_intensity_effect_is_paired_within_actor():
     clip_units = clips.assign(site=unit[0], layer=unit[1], neuron=unit[2], total=values)
     activations = clips[["clip_id"]].assign(site=unit[0], layer=unit[1], neuron=unit[2],
                                             value=rng.normal(size=len(clips)))
-    table = questions.intensity_effects(questions.intensity_measures(clip_units, activations))
+    table, notes = questions.graded_effects(questions.graded_measures(clip_units, activations, SPEC), SPEC)
+    assert notes == [] and set(table["contrast"]) == {"strong - normal"}
     attribution = table[table["measure"] == "attribution"].iloc[0]
     activation = table[table["measure"] == "activation"].iloc[0]
     assert attribution["mean_diff"] == pytest.approx(0.5, abs=0.12) and attribution["p"] < 1e-6
-    assert attribution["n_pairs"] == 12 * 3 * 2 and attribution["n_actors"] == 12
+    assert attribution["n_pairs"] == 12 * 3 * 2 and attribution["n_speakers"] == 12
     assert activation["p"] > 0.01
 
 
-def test_intensity_without_pairs_is_an_empty_table_with_columns():
+def test_graded_without_pairs_is_an_empty_table_with_columns_and_a_note():
     clips = clip_table()
     unpaired = clips[(clips["intensity"] == "normal") | (clips["actor"] % 2 == 0) & (clips["statement"] == 1)]
     unpaired = unpaired[~((unpaired["intensity"] == "normal") & (unpaired["actor"] % 2 == 0)
                           & (unpaired["statement"] == 1))]
     clip_units = unpaired.assign(site="hidden", layer=1, neuron=0, total=1.0)
     activations = unpaired[["clip_id"]].assign(site="hidden", layer=1, neuron=0, value=0.0)
-    table = questions.intensity_effects(questions.intensity_measures(clip_units, activations))
+    table, notes = questions.graded_effects(questions.graded_measures(clip_units, activations, SPEC), SPEC)
     assert table.empty and {"measure", "mean_diff", "dz", "p", "q"} <= set(table.columns)
+    assert notes == ["question 5: no speaker recorded both intensity normal and strong with the same "
+                     "emotion, statement"]

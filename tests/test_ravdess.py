@@ -9,17 +9,25 @@ import pandas as pd
 import pytest
 
 from audio_files import write_tone
-from speechneurons.datasets.ravdess import (
-    CLIP_COLUMNS,
-    IndexFilters,
-    NoValidClipsError,
-    RavdessNameError,
-    apply_filters,
-    build_index,
-    full_design,
-    parse_name,
-    scan,
-)
+from speechneurons.datasets import load_corpus
+from speechneurons.datasets.index import IndexFilters, NoValidClipsError, apply_filters
+from speechneurons.datasets.index import build_index as build_any_index
+from speechneurons.datasets.index import scan as scan_any
+from speechneurons.datasets.ravdess import CLIP_COLUMNS, SPEC, RavdessNameError, full_design, parse_name
+
+RAVDESS = load_corpus("ravdess")
+
+
+def scan(root, **kwargs):
+    return scan_any(RAVDESS, root, **kwargs)
+
+
+def build_index(root, filters=None, **kwargs):
+    return build_any_index(RAVDESS, root, filters, **kwargs)
+
+
+def filters(**section) -> IndexFilters:
+    return IndexFilters.from_config(section, SPEC)
 
 # The table of data/ravdess-mini/README.md, plus header facts read by hand
 # (soxi/soundfile): all 48 kHz mono.
@@ -49,7 +57,7 @@ def test_real_clips_index_exactly(demo_root):
         assert row.path == f"Actor_{actor:02d}/{clip_id}.wav"
         assert (row.modality, row.vocal_channel, row.repetition) == ("audio-only", "speech", 1)
         assert (row.emotion, row.intensity, row.statement) == (emotion, intensity, statement)
-        assert (row.actor, row.gender) == (actor, gender)
+        assert (row.actor, row.speaker, row.gender) == (actor, actor, gender)
         assert row.emotion_code == int(clip_id.split("-")[2])
         assert (row.sample_rate, row.channels, row.num_frames) == (48_000, 1, frames)
         assert row.duration_s == pytest.approx(frames / 48_000)
@@ -149,8 +157,10 @@ def test_bad_files_are_rejected_with_reasons_and_the_scan_goes_on(messy_root):
 
 def test_filters_select_by_every_field(demo_root):
     clips, _ = scan(demo_root, progress=False)
-    pick = lambda **kw: apply_filters(clips, IndexFilters(**kw))  # noqa: E731
+    pick = lambda **kw: apply_filters(clips, filters(**kw), SPEC)  # noqa: E731
     assert len(pick()) == 8
+    assert list(pick(speakers=[12])["clip_id"]) == list(pick(actors=[12])["clip_id"])
+    assert set(pick(emotion=["sad"])["emotion"]) == {"sad"} and len(pick(statement=[2])) == 3
     assert set(pick(gender=["female"])["actor"]) == {4, 6, 12}
     assert set(pick(emotions=["sad", "angry"])["emotion"]) == {"sad", "angry"}
     assert len(pick(intensity=["strong"])) == 3
@@ -169,9 +179,9 @@ def test_max_per_cell_is_a_seeded_draw():
             "actor": 1,
         }
     )
-    first = apply_filters(clips, IndexFilters(max_per_cell=3, seed=7))
-    again = apply_filters(clips, IndexFilters(max_per_cell=3, seed=7))
-    other = apply_filters(clips, IndexFilters(max_per_cell=3, seed=8))
+    first = apply_filters(clips, filters(max_per_cell=3, seed=7), SPEC)
+    again = apply_filters(clips, filters(max_per_cell=3, seed=7), SPEC)
+    other = apply_filters(clips, filters(max_per_cell=3, seed=8), SPEC)
     assert first.groupby("emotion").size().to_dict() == {"happy": 3, "sad": 3}
     assert list(first["clip_id"]) == list(again["clip_id"])
     assert list(first["clip_id"]) != list(other["clip_id"])
@@ -185,16 +195,17 @@ def test_no_valid_clip_fails_naming_the_folder(tmp_path):
 
 def test_filters_that_leave_nothing_say_so(demo_root):
     with pytest.raises(NoValidClipsError, match="none passed dataset.filters"):
-        build_index(demo_root, IndexFilters(emotions=["calm"]), progress=False)
+        build_index(demo_root, filters(emotions=["calm"]), progress=False)
 
 
 def test_missing_root_and_bad_filter_values_name_the_key(tmp_path):
     with pytest.raises(FileNotFoundError, match="dataset.root"):
         scan(tmp_path / "nowhere")
     with pytest.raises(ValueError, match="dataset.filters.emotions"):
-        IndexFilters(emotions=["joyful"]).check()
-    with pytest.raises(KeyError, match="dataset.filters: unknown key"):
-        IndexFilters.from_config({"emotion": ["happy"]})
+        filters(emotions=["joyful"])
+    with pytest.raises(KeyError, match="dataset.filters.emotoin: not a filter of corpus ravdess "
+                                       r"\(did you mean 'emotion'\?\)"):
+        filters(emotoin=["happy"])
 
 
 def test_full_design_is_the_speech_release():

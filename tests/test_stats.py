@@ -13,7 +13,7 @@ from statsmodels.stats.multitest import multipletests
 from speechneurons.activations import ActivationMatrix
 from speechneurons.stats.mixed import SLOPE_MODEL, fit_mixed
 from speechneurons.stats.oneway import cohens_d, kruskal, oneway
-from speechneurons.datasets.ravdess import full_design
+from speechneurons.datasets.ravdess import SPEC, full_design
 from speechneurons.stats.repeated import (blocked_f, clip_rows, permute_within_blocks,
                                           speaker_means, sphericity_epsilon, within_speaker_cells)
 from speechneurons.stats.selection import SelectionSettings, select_units
@@ -28,7 +28,7 @@ def design(actors: int = 12, per_cell: int = 4, seed: int = 0) -> pd.DataFrame:
     for actor in range(1, actors + 1):
         for emotion in EMOTIONS:
             for i in range(per_cell):
-                rows.append({"clip_id": f"a{actor:02d}-{emotion}-{i}", "actor": actor,
+                rows.append({"clip_id": f"a{actor:02d}-{emotion}-{i}", "actor": actor, "speaker": actor,
                              "gender": "male" if actor % 2 else "female", "emotion": emotion,
                              "intensity": "normal" if i % 2 else "strong",
                              "statement": 1 + (i // 2) % 2, "repetition": 1})
@@ -118,7 +118,7 @@ def test_speaker_general_f_equals_statsmodels_and_scipy():
     meta = full_design(actors=range(1, 13))
     x = noise_units(meta, 3, seed=10, actor_sd=2.0)
     x[:, 2] += (meta["emotion"] == "angry").to_numpy() * 0.5
-    rows, name = speaker_rows(meta, "emotion")
+    rows, name = speaker_rows(meta, SPEC, "emotion")
     assert name == "repeated-measures F on speaker x level cells" and len(rows.codes) == 12 * 8
     values = rows.values(x)
     result = blocked_f(values, rows)
@@ -136,7 +136,7 @@ def test_speaker_general_f_equals_statsmodels_and_scipy():
     np.testing.assert_allclose(np.sort(values[rows.blocks == 0, 0]), np.sort(fit.params.to_numpy()[:8]),
                                rtol=1e-10)
     # intensity: per speaker, strong - normal averaged over the seven emotions that have both
-    rows_i, name_i = speaker_rows(meta, "intensity")
+    rows_i, name_i = speaker_rows(meta, SPEC, "intensity")
     assert name_i == "paired t over speakers (F = t^2)"
     intensity = blocked_f(rows_i.values(x), rows_i)
     both = meta.assign(y=x[:, 1])[meta["emotion"] != "neutral"]
@@ -146,7 +146,7 @@ def test_speaker_general_f_equals_statsmodels_and_scipy():
     assert intensity.f[1] == pytest.approx(t.statistic**2, rel=1e-9)
     assert intensity.p[1] == pytest.approx(t.pvalue, rel=1e-7)
     # sex: one row per speaker
-    rows_g, name_g = speaker_rows(meta, "gender")
+    rows_g, name_g = speaker_rows(meta, SPEC, "gender")
     gender = blocked_f(rows_g.values(x), rows_g)
     means = meta.assign(y=x[:, 0]).groupby("actor").agg(y=("y", "mean"), gender=("gender", "first"))
     t = stats.ttest_ind(means.y[means.gender == "female"], means.y[means.gender == "male"])
@@ -198,7 +198,7 @@ def test_speaker_general_f_with_missing_cells_equals_statsmodels():
     keep &= ~((meta["actor"] == 4) & meta["emotion"].isin(["sad", "calm", "happy"])).to_numpy()
     meta = meta[keep].reset_index(drop=True)
     x = noise_units(meta, 2, seed=11)
-    rows, _ = speaker_rows(meta, "emotion")
+    rows, _ = speaker_rows(meta, SPEC, "emotion")
     assert len(rows.codes) < 12 * 8
     values = rows.values(x)
     result = blocked_f(values, rows)
@@ -237,7 +237,7 @@ def run_selectivity(meta: pd.DataFrame, x: np.ndarray, permutations: int = 199) 
                           "neuron": np.arange(x.shape[1], dtype=np.int32)})
     matrix = ActivationMatrix(clip_ids=meta["clip_id"].tolist(), units=units, values=x)
     settings = StatsSettings(permutations=permutations, mixed_top_units=0, replication_top=10)
-    return selectivity(matrix, meta, settings)[0]
+    return selectivity(matrix, meta, SPEC, settings)[0]
 
 
 @pytest.mark.parametrize("kind", ["intercepts", "intercepts_unbalanced", "slopes", "slopes_unbalanced"])
@@ -302,7 +302,7 @@ def planted():
                           "neuron": np.tile(np.arange(1000), 2).astype(np.int32)})
     matrix = ActivationMatrix(clip_ids=meta["clip_id"].tolist(), units=units, values=x)
     table, replication, _ = selectivity(
-        matrix, meta, StatsSettings(permutations=199, mixed_top_units=3, replication_top=10))
+        matrix, meta, SPEC, StatsSettings(permutations=199, mixed_top_units=3, replication_top=10))
     return meta, matrix, table, replication
 
 
@@ -383,7 +383,7 @@ def test_selection_picks_the_planted_unit_and_matched_controls(planted):
     meta, matrix, table, _ = planted
     settings = SelectionSettings(top_k=2, random_controls=3, seed=1,
                                  explicit=[{"site": "hidden", "layer": 2, "neuron": 5}])
-    chosen, notes = select_units(matrix, meta, table, settings)
+    chosen, notes = select_units(matrix, meta, table, SPEC, settings)
     assert notes == []
     top_sad = chosen[(chosen["reason"] == "top_k") & (chosen["emotion"] == "sad") & (chosen["layer"] == 1)]
     assert top_sad.iloc[0]["neuron"] == 0 and top_sad.iloc[0]["rank"] == 1
@@ -392,7 +392,7 @@ def test_selection_picks_the_planted_unit_and_matched_controls(planted):
     assert sorted(controls.groupby("layer").size().tolist()) == [3, 3]
     for layer, picked in chosen[chosen["reason"] != "random_control"].groupby("layer"):
         assert set(controls[controls["layer"] == layer]["neuron"]).isdisjoint(picked["neuron"])
-    again, _ = select_units(matrix, meta, table, settings)
+    again, _ = select_units(matrix, meta, table, SPEC, settings)
     pd.testing.assert_frame_equal(chosen, again)
     with pytest.raises(ValueError, match=r"selection.explicit\[0\]"):
-        select_units(matrix, meta, table, SelectionSettings(explicit=[{"layer": 7, "neuron": 0}]))
+        select_units(matrix, meta, table, SPEC, SelectionSettings(explicit=[{"layer": 7, "neuron": 0}]))

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from speechneurons.datasets.ravdess import SPEC
 from speechneurons.shards import shard_clips
 from speechneurons.tables import clip_unit_table, condition_table
 
@@ -28,7 +29,11 @@ def test_shards_partition_the_clips_deterministically():
 def clips() -> pd.DataFrame:
     return pd.DataFrame({
         "clip_id": ["a", "b", "c", "d"],
+        "speaker": [1, 3, 1, 2],
         "actor": [1, 3, 1, 2],
+        "modality": ["audio-only"] * 4,
+        "vocal_channel": ["speech"] * 4,
+        "emotion_code": [3, 3, 3, 4],
         "statement": [1, 2, 1, 1],
         "repetition": [1, 1, 2, 1],
         "emotion": ["happy", "happy", "happy", "sad"],
@@ -47,10 +52,10 @@ def summaries() -> pd.DataFrame:
 
 
 def test_condition_table_statistics(clips, summaries):
-    table = condition_table(clip_unit_table(summaries, clips))
+    table = condition_table(clip_unit_table(summaries, clips, SPEC), SPEC)
     happy = table[table["emotion"] == "happy"].iloc[0]
     values = np.array([1.0, 2.0, 6.0])
-    assert (happy["n_clips"], happy["n_actors"]) == (3, 2)
+    assert (happy["n_clips"], happy["n_speakers"]) == (3, 2)
     assert happy["mean_total"] == pytest.approx(3.0)
     assert happy["std_total"] == pytest.approx(values.std(ddof=1))
     assert happy["sem_total"] == pytest.approx(values.std(ddof=1) / np.sqrt(3))
@@ -63,7 +68,9 @@ def test_condition_table_statistics(clips, summaries):
 
 def test_clip_unit_table_refuses_unknown_clips(clips, summaries):
     with pytest.raises(KeyError, match="not in clips.parquet"):
-        clip_unit_table(summaries, clips[clips["clip_id"] != "d"])
-    merged = clip_unit_table(summaries, clips)
-    assert list(merged.columns[:7]) == ["clip_id", "actor", "statement", "repetition",
-                                        "emotion", "gender", "intensity"]
+        clip_unit_table(summaries, clips[clips["clip_id"] != "d"], SPEC)
+    merged = clip_unit_table(summaries, clips, SPEC)
+    # generic columns first (speaker, the factors in the spec's order), then RAVDESS's own
+    assert list(merged.columns[:11]) == ["clip_id", "speaker", "emotion", "gender", "intensity",
+                                         "statement", "actor", "modality", "vocal_channel",
+                                         "emotion_code", "repetition"]

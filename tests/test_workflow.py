@@ -108,7 +108,8 @@ def test_selectivity_and_selection_tables(demo_run):
     for column in ["site", "layer", "neuron", "factor", "F", "p_F", "kruskal_H", "eta2", "omega2",
                    "cohens_d", "preferred_level", "preference_d", "F_speaker", "p_speaker",
                    "p_perm", "q_perm", "q_speaker", "selective", "eta2_half_a", "eta2_half_b",
-                   "replicated", "mixed_p", "actor_icc", "F_within_speakers", "df_speaker_den"]:
+                   "replicated", "mixed_p", "speaker_icc", "F_within_speakers", "df_speaker_den",
+                   "n_speakers"]:
         assert column in table.columns, column
     # 8 clips of 6 actors: only actors 1 and 12 say two emotions, none says both intensities;
     # a speaker-general test exists only where there are residual degrees of freedom
@@ -148,22 +149,22 @@ def test_ablation_and_aggregate_tables(demo_run):
     assert len(clip_units) == 8 * n_units
     assert clip_units["voiced_share"].between(0, 1).all()
     assert set(SUMMARY_SCHEMA) <= set(clip_units.columns)
-    assert {"actor", "emotion", "gender", "intensity"} <= set(clip_units.columns)
+    assert {"speaker", "actor", "emotion", "gender", "intensity"} <= set(clip_units.columns)
 
     conditions = pd.read_parquet(work / f"{RUN}/tables/{COMBO}/condition_summary.parquet")
     # the 8 clips fill 8 distinct (emotion, gender, intensity) cells
     assert len(conditions) == n_units * 8
     assert conditions["n_clips"].eq(1).all()
     for column in ["site", "layer", "neuron", "emotion", "gender", "intensity", "n_clips",
-                   "n_actors", "mean_total", "std_total", "sem_total", "mean_abs_mass"]:
+                   "n_speakers", "mean_total", "std_total", "sem_total", "mean_abs_mass"]:
         assert column in conditions.columns
 
 
 def test_figures_and_report(demo_run):
     work, _, _, _ = demo_run
     figures = [f"{RUN}/figures/{COMBO}/{name}" for name in (
-        "clip_attribution.png", "emotion_comparison.png", "temporal_profiles.png",
-        "gender_contrasts.png", "intensity_effects.png")]
+        "clip_attribution.png", "level_comparison.png", "temporal_profiles.png",
+        "group_contrasts.png", "graded_effects.png")]
     figures += [f"{RUN}/figures/selectivity_heatmap.png", f"{RUN}/figures/unit_distributions.png"]
     for name in figures:
         png = work / name
@@ -174,6 +175,7 @@ def test_figures_and_report(demo_run):
     # one section per emotion in the demo, each with its audio and curve
     assert listening.count("<audio") == 4 and listening.count("data:audio/wav;base64,") == 4
     html = (work / "results/report.html").read_text()
+    # categories in the corpus's words (RAVDESS: emotion, gender, intensity)
     for category in ["1 Layer specialisation", "2 Emotion encoding", "3 Temporal patterns",
                      "4 Gender differences", "5 Intensity effects", "Listening to the evidence"]:
         assert category in html, category
@@ -186,15 +188,15 @@ def test_question_tables(demo_run):
     expected = {
         "layer_specialisation": ["site", "layer", "factor", "n_units", "n_selective", "share_selective",
                                  "median_eta2", "median_omega2"],
-        f"{COMBO}/emotion_encoding": ["emotion", "site", "layer", "neuron", "rank", "activation_d",
+        f"{COMBO}/target_encoding": ["emotion", "site", "layer", "neuron", "rank", "activation_d",
                                       "attribution_d", "attribution_p", "attribution_q", "eta2", "q_speaker"],
         f"{COMBO}/temporal_profiles": ["site", "layer", "emotion", "alignment", "bin", "bin_start",
-                                       "bin_end", "mean_share", "ci_low", "ci_high", "n_actors"],
+                                       "bin_end", "mean_share", "ci_low", "ci_high", "n_speakers"],
         f"{COMBO}/voicing": ["site", "layer", "emotion", "mean_voiced_share", "mean_voiced_time_share",
                              "enrichment", "p", "q"],
-        f"{COMBO}/gender_contrasts": ["site", "layer", "neuron", "attribution_diff", "attribution_d",
+        f"{COMBO}/group_contrasts": ["site", "layer", "neuron", "contrast", "attribution_diff", "attribution_d",
                                       "attribution_p", "attribution_q", "activation_d", "activation_q"],
-        f"{COMBO}/intensity_effects": ["measure", "site", "layer", "neuron", "n_pairs", "mean_diff",
+        f"{COMBO}/graded_effects": ["measure", "contrast", "site", "layer", "neuron", "n_pairs", "mean_diff",
                                        "dz", "p", "q"],
     }
     for name, columns in expected.items():
@@ -202,7 +204,7 @@ def test_question_tables(demo_run):
         assert set(columns) <= set(table.columns), name
     layers = pd.read_parquet(work / f"{RUN}/tables/layer_specialisation.parquet")
     assert len(layers) == 5 * 4  # (hidden 0-2, ffn 1-2) x 4 factors
-    emotion = pd.read_parquet(work / f"{RUN}/tables/{COMBO}/emotion_encoding.parquet")
+    emotion = pd.read_parquet(work / f"{RUN}/tables/{COMBO}/target_encoding.parquet")
     assert len(emotion) == 2 * 4 * 5  # top 2 per (site, layer) and emotion
     temporal = pd.read_parquet(work / f"{RUN}/tables/{COMBO}/temporal_profiles.parquet")
     everything = temporal[(temporal["site"] == "all") & (temporal["alignment"] == "normalised")]

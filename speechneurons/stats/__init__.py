@@ -1,1 +1,1 @@
-"""Selectivity statistics: which units care about emotion, sex and intensity, and is it real."""
+"""Selectivity statistics: which units care about each factor of a corpus, and is it real."""

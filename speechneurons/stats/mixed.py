@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 
+from speechneurons.datasets.spec import SPEAKER
+
 #: what ``mixed_model`` says about the fit a p-value comes from
 SLOPE_MODEL = "speaker intercept + speaker x factor slope"
 BOUNDARY_MODEL = SLOPE_MODEL + " (a variance at zero: not converged)"
@@ -44,7 +46,7 @@ def _fit(formula: str, data: pd.DataFrame, speaker: str, factor: str, slope: boo
 
 
 def fit_mixed(values: np.ndarray, meta: pd.DataFrame, factor: str, covariates: Sequence[str],
-              speaker: str = "actor") -> dict:
+              speaker: str = SPEAKER) -> dict:
     """Fit one unit's model and test ``factor`` (joint Wald test of its coefficients).
 
     covariates: the other within-speaker factors, fixed effects (those with

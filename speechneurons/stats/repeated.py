@@ -1,27 +1,28 @@
 """Speaker-general tests: the speaker is the unit of replication.
 
-A claim that a unit "responds to emotion" is a claim about speakers not
+A claim that a unit "responds to a factor" is a claim about speakers not
 recorded, so speakers' own ways of expressing each level (a speaker x level
 interaction, a random slope) must count as noise, not as evidence. The tests
 here work on one row per speaker and level (a *cell*) or one row per speaker:
 
-- a factor that varies **within** speakers (emotion, intensity, statement):
-  per speaker, the value of each level, adjusted by least squares for the
-  speaker's other within-speaker factors (so that RAVDESS neutral, recorded
-  at normal intensity only, is compared at the same intensity mix as the
-  other emotions; with a balanced design this is the plain cell mean). The
+- a factor that varies **within** speakers (what was said, how, how
+  strongly): per speaker, the value of each level, adjusted by least squares
+  for the speaker's other within-speaker factors (so that a level recorded
+  at one level of another factor only is compared at the same mix of that
+  factor as the other levels; with a balanced design this is the plain cell
+  mean). The
   factor is then tested on the cells against the speaker x level interaction:
   the additive model ``cell ~ speaker + level`` fitted by least squares, F of
   ``level`` after ``speaker``. With every cell present this is the
   repeated-measures ANOVA (Winer 1971), for two levels the paired t over
   speakers (F = t^2); speakers missing a level contribute through the cells
   they have, and a speaker with one cell contributes nothing.
-- a factor that varies **between** speakers (sex): one row per speaker, its
+- a factor that varies **between** speakers (such as sex): one row per speaker, its
   mean over clips; one-way F over speakers.
 
-When the cells of a level vary more than those of another (RAVDESS neutral
-has half the clips of the other emotions), the repeated-measures F is
-liberal (sphericity fails): measured on RAVDESS-shaped nulls, 5.4 % of
+When the cells of a level vary more than those of another (a level with
+half the clips of the others), the repeated-measures F is liberal
+(sphericity fails): measured on nulls of the bundled corpus's shape, 5.4 % of
 8,000 units at p < 0.05. The p-value therefore multiplies both degrees of
 freedom by the Huynh-Feldt epsilon (Huynh & Feldt 1976, with Lecoutre's
 1991 correction, as R's afex uses), estimated per unit from the speakers
@@ -128,7 +129,7 @@ def speaker_means(codes: np.ndarray, n_levels: int, speakers: np.ndarray) -> Row
 
 
 def clip_rows(codes: np.ndarray, n_levels: int, speakers: np.ndarray) -> Rows:
-    """Every clip its own row, blocked by speaker: the actor-blocked F of clips."""
+    """Every clip its own row, blocked by speaker: the speaker-blocked F of clips."""
     codes = np.asarray(codes)
     return Rows(None, codes, np.unique(speakers, return_inverse=True)[1], n_levels)
 

@@ -1,16 +1,15 @@
 """Selectivity of every unit for every factor, with speaker-general significance.
 
-For each unit and factor (emotion, gender, intensity; statement as a
-nuisance): descriptive statistics over clips (F, Kruskal-Wallis, eta squared,
-omega squared, Cohen's d, the preferred level and its one-vs-rest d), and a
+For each unit and factor of the corpus's spec: descriptive statistics over
+clips (F, Kruskal-Wallis, eta squared, omega squared, Cohen's d, the preferred level and its one-vs-rest d), and a
 speaker-general test (:mod:`speechneurons.stats.repeated`): the factor
 against the speaker x factor interaction for factors that vary within
 speakers, the F on speaker means for factors that vary between them, each
 with its permutation p and Benjamini-Hochberg q-values across all units of
-the factor. The actor-blocked F of clips stays as a descriptive column
+the factor. The speaker-blocked F of clips stays as a descriptive column
 (``F_within_speakers``): it asks whether *these* speakers' clips differ. The
 top units get a mixed model with a random slope; replication tests units
-chosen on one half of the actors (balanced by gender) on the other half.
+chosen on one half of the speakers (balanced by the group factor) on the other half.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import pandas as pd
 from scipy.stats import false_discovery_control, spearmanr
 
 from speechneurons.activations import ActivationMatrix
-from speechneurons.datasets.ravdess import EMOTIONS
+from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.stats.mixed import SLOPE_MODEL, fit_mixed
 from speechneurons.stats.oneway import cohens_d, kruskal, oneway
 from speechneurons.stats.repeated import (Rows, blocked_f, clip_rows, permutation_pvalues,
@@ -32,21 +31,10 @@ from speechneurons.tables import empty_table
 
 log = logging.getLogger(__name__)
 
-#: the column that names the speaker (the unit of replication)
-SPEAKER = "actor"
-#: factor -> (varies "within" or "between" speakers, level order; the contrast of d is second - first)
-FACTORS = {
-    "emotion": ("within", list(EMOTIONS.values())),
-    "gender": ("between", ["male", "female"]),
-    "intensity": ("within", ["normal", "strong"]),
-    "statement": ("within", [1, 2]),
-}
-
-
 #: Columns and dtypes of ``selectivity.parquet`` (also of the empty table of a design too thin to test).
 SELECTIVITY_SCHEMA = {
     "site": "str", "layer": "int32", "neuron": "int32", "factor": "str", "n_clips": "int64",
-    "n_actors": "int64", "n_levels": "int64", "F": "float64", "p_F": "float64",
+    "n_speakers": "int64", "n_levels": "int64", "F": "float64", "p_F": "float64",
     "kruskal_H": "float64", "p_kruskal": "float64", "eta2": "float64", "omega2": "float64",
     "cohens_d": "float64", "contrast": "str", "preferred_level": "str", "preference_d": "float64",
     "speaker_test": "str", "F_speaker": "float64", "df_speaker_num": "int32",
@@ -54,11 +42,11 @@ SELECTIVITY_SCHEMA = {
     "permutation_scheme": "str", "F_within_speakers": "float64", "p_within_speakers": "float64",
     "q_speaker": "float64", "q_perm": "float64", "selective": "bool", "eta2_half_a": "float64",
     "eta2_half_b": "float64", "selected_half_a": "bool", "p_perm_half_b": "float64",
-    "replicated": "bool", "mixed_p": "float64", "mixed_model": "str", "actor_icc": "float64",
+    "replicated": "bool", "mixed_p": "float64", "mixed_model": "str", "speaker_icc": "float64",
 }
 #: Columns and dtypes of ``replication.parquet``.
 REPLICATION_SCHEMA = {
-    "factor": "str", "actors_half_a": "int64", "actors_half_b": "int64", "n_selected": "int64",
+    "factor": "str", "speakers_half_a": "int64", "speakers_half_b": "int64", "n_selected": "int64",
     "n_replicated": "int64", "replication_rate": "float64", "spearman_eta2_halves": "float64",
 }
 
@@ -74,8 +62,8 @@ class StatsSettings:
     replication_top: int = 100
 
 
-def _codes(meta: pd.DataFrame, factor: str) -> tuple[np.ndarray, list]:
-    order = [level for level in FACTORS[factor][1] if level in set(meta[factor])]
+def _codes(meta: pd.DataFrame, spec: CorpusSpec, factor: str) -> tuple[np.ndarray, list]:
+    order = [level for level in spec.levels(factor) if level in set(meta[factor])]
     lookup = {level: i for i, level in enumerate(order)}
     return meta[factor].map(lookup).to_numpy(), order
 
@@ -89,23 +77,23 @@ def bh(p: np.ndarray) -> np.ndarray:
     return q
 
 
-def within_factors(meta: pd.DataFrame) -> list[str]:
+def within_factors(meta: pd.DataFrame, spec: CorpusSpec) -> list[str]:
     """The within-speaker factors with at least two levels in ``meta``."""
-    return [f for f, (kind, _) in FACTORS.items() if kind == "within" and meta[f].nunique() > 1]
+    return [f for f in spec.within() if meta[f].nunique() > 1]
 
 
-def speaker_rows(meta: pd.DataFrame, factor: str) -> tuple[Rows, str]:
+def speaker_rows(meta: pd.DataFrame, spec: CorpusSpec, factor: str) -> tuple[Rows, str]:
     """The rows of the speaker-general test of ``factor`` and the test's name.
 
     Within-speaker factors: one cell per (speaker, level), adjusted inside
     each speaker for the other within-speaker factors. Between-speaker
     factors: one row per speaker.
     """
-    codes, order = _codes(meta, factor)
+    codes, order = _codes(meta, spec, factor)
     speakers = meta[SPEAKER].to_numpy()
-    if FACTORS[factor][0] == "between":
+    if spec.factor(factor).varies == "between":
         return speaker_means(codes, len(order), speakers), "F on speaker means"
-    others = [f for f in within_factors(meta) if f != factor]
+    others = [f for f in within_factors(meta, spec) if f != factor]
     nuisance = np.stack([pd.factorize(meta[f])[0] for f in others], axis=1) if others else None
     rows = within_speaker_cells(codes, len(order), speakers, nuisance)
     if rows.unadjusted:
@@ -116,12 +104,12 @@ def speaker_rows(meta: pd.DataFrame, factor: str) -> tuple[Rows, str]:
     return rows, name
 
 
-def speaker_test(x: np.ndarray, meta: pd.DataFrame, factor: str, permutations: int,
-                 seed: int) -> tuple[dict, str]:
+def speaker_test(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, factor: str,
+                 permutations: int, seed: int) -> tuple[dict, str]:
     """The speaker-general F, its p and permutation p for every column of x [clips, units]."""
-    rows, name = speaker_rows(meta, factor)
+    rows, name = speaker_rows(meta, spec, factor)
     values = rows.values(x)
-    result = blocked_f(values, rows, sphericity=FACTORS[factor][0] == "within")
+    result = blocked_f(values, rows, sphericity=spec.factor(factor).varies == "within")
     return {
         "F_speaker": result.f,
         "df_speaker_num": np.int32(result.df_level),
@@ -132,26 +120,26 @@ def speaker_test(x: np.ndarray, meta: pd.DataFrame, factor: str, permutations: i
     }, name
 
 
-def factor_statistics(x: np.ndarray, meta: pd.DataFrame, factor: str,
+def factor_statistics(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, factor: str,
                       settings: StatsSettings, seed_offset: int = 0) -> pd.DataFrame | None:
     """All statistics of one factor for every column of x [clips, units]; None if one level.
 
     Descriptive, over clips: F and p_F (naive: clips as if independent),
     Kruskal-Wallis, eta2, omega2, Cohen's d, preference, and for
-    within-speaker factors the actor-blocked F of clips (F_within_speakers).
+    within-speaker factors the speaker-blocked F of clips (F_within_speakers).
     Speaker-general: F_speaker / p_speaker, p_perm and their BH q.
     ``selective``: q_speaker < alpha and p_perm < alpha.
     """
-    codes, order = _codes(meta, factor)
+    codes, order = _codes(meta, spec, factor)
     if len(order) < 2:
         return None
     result = oneway(x, codes, len(order))
     h, p_h = kruskal(x, codes, len(order))
     d_each = np.stack([cohens_d(x, codes == level) for level in range(len(order))])
     preferred = np.argmax(np.where(np.isnan(result.level_means), -np.inf, result.level_means), axis=0)
-    general, test_name = speaker_test(x, meta, factor, settings.permutations,
+    general, test_name = speaker_test(x, meta, spec, factor, settings.permutations,
                                       settings.seed + seed_offset)
-    within = FACTORS[factor][0] == "within"
+    within = spec.factor(factor).varies == "within"
     if within:
         blocked = blocked_f(x, clip_rows(codes, len(order), meta[SPEAKER].to_numpy()))
         f_within, p_within = blocked.f, blocked.p
@@ -188,42 +176,43 @@ def factor_statistics(x: np.ndarray, meta: pd.DataFrame, factor: str,
     return table
 
 
-def split_actors(meta: pd.DataFrame, seed: int) -> tuple[set, set]:
-    """Two halves of the actors, each with half of the male and half of the female actors."""
+def split_speakers(meta: pd.DataFrame, spec: CorpusSpec, seed: int) -> tuple[set, set]:
+    """Two halves of the speakers, each with half of every level of the group factor (if any)."""
     rng = np.random.default_rng(seed)
     half_a, half_b = set(), set()
-    for _, actors in meta.groupby("gender")["actor"]:
-        shuffled = rng.permutation(np.unique(actors.to_numpy()))
+    strata = (meta[spec.group].fillna("unknown") if spec.group else pd.Series("all", index=meta.index))
+    for _, speakers in meta.groupby(strata.to_numpy())[SPEAKER]:
+        shuffled = rng.permutation(np.unique(speakers.to_numpy()))
         half_a |= set(shuffled[: len(shuffled) // 2])
         half_b |= set(shuffled[len(shuffled) // 2 :])
     return half_a, half_b
 
 
-def replicate(x: np.ndarray, meta: pd.DataFrame, factor: str, settings: StatsSettings
-              ) -> tuple[pd.DataFrame, dict] | None:
-    """Select the top units on half A of the actors (speaker-general F); test them on half B.
+def replicate(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, factor: str,
+              settings: StatsSettings) -> tuple[pd.DataFrame, dict] | None:
+    """Select the top units on half A of the speakers (speaker-general F); test them on half B.
 
     replicated: q (BH over the selected units, speaker-general p on half B) and
     the half-B permutation p both below alpha.
     """
-    half_a, half_b = split_actors(meta, settings.seed)
-    in_a = meta["actor"].isin(half_a).to_numpy()
-    in_b = meta["actor"].isin(half_b).to_numpy()
-    codes_a, order_a = _codes(meta[in_a], factor)
-    codes_b, order_b = _codes(meta[in_b], factor)
+    half_a, half_b = split_speakers(meta, spec, settings.seed)
+    in_a = meta[SPEAKER].isin(half_a).to_numpy()
+    in_b = meta[SPEAKER].isin(half_b).to_numpy()
+    codes_a, order_a = _codes(meta[in_a], spec, factor)
+    codes_b, order_b = _codes(meta[in_b], spec, factor)
     if len(order_a) < 2 or len(order_b) < 2:
         return None
     eta_a = oneway(x[in_a], codes_a, len(order_a)).eta2
     eta_b = oneway(x[in_b], codes_b, len(order_b)).eta2
-    rows_a, _ = speaker_rows(meta[in_a], factor)
+    rows_a, _ = speaker_rows(meta[in_a], spec, factor)
     f_a = blocked_f(rows_a.values(x[in_a]), rows_a).f
     top = np.argsort(-np.nan_to_num(f_a, nan=-1))[: settings.replication_top]
-    rows_b, _ = speaker_rows(meta[in_b], factor)
+    rows_b, _ = speaker_rows(meta[in_b], spec, factor)
     values_b = rows_b.values(x[in_b][:, top])
     p_b = np.full(x.shape[1], np.nan)
     p_b[top] = permutation_pvalues(values_b, rows_b, settings.permutations, settings.seed + 7)
     q_b = np.full(x.shape[1], np.nan)
-    q_b[top] = bh(blocked_f(values_b, rows_b, sphericity=FACTORS[factor][0] == "within").p)
+    q_b[top] = bh(blocked_f(values_b, rows_b, sphericity=spec.factor(factor).varies == "within").p)
     columns = pd.DataFrame({
         "eta2_half_a": eta_a,
         "eta2_half_b": eta_b,
@@ -235,8 +224,8 @@ def replicate(x: np.ndarray, meta: pd.DataFrame, factor: str, settings: StatsSet
     varied = ok.sum() > 2 and np.ptp(eta_a[ok]) > 0 and np.ptp(eta_b[ok]) > 0
     summary = {
         "factor": factor,
-        "actors_half_a": len(half_a),
-        "actors_half_b": len(half_b),
+        "speakers_half_a": len(half_a),
+        "speakers_half_b": len(half_b),
         "n_selected": len(top),
         "n_replicated": int(columns["replicated"].sum()),
         "replication_rate": float(columns["replicated"].sum() / max(len(top), 1)),
@@ -245,9 +234,9 @@ def replicate(x: np.ndarray, meta: pd.DataFrame, factor: str, settings: StatsSet
     return columns, summary
 
 
-def add_mixed_models(table: pd.DataFrame, x: np.ndarray, meta: pd.DataFrame, factor: str,
-                     top: int) -> None:
-    """Columns mixed_p, mixed_model, actor_icc: a mixed model for the ``top`` units by F_speaker.
+def add_mixed_models(table: pd.DataFrame, x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec,
+                     factor: str, top: int) -> None:
+    """Columns mixed_p, mixed_model, speaker_icc: a mixed model for the ``top`` units by F_speaker.
 
     Within-speaker factors only (a between-speaker factor has no slope); the
     other within-speaker factors are fixed covariates (see
@@ -255,14 +244,14 @@ def add_mixed_models(table: pd.DataFrame, x: np.ndarray, meta: pd.DataFrame, fac
     """
     table["mixed_p"] = np.nan
     table["mixed_model"] = ""
-    table["actor_icc"] = np.nan
-    if FACTORS[factor][0] != "within" or top <= 0:
+    table["speaker_icc"] = np.nan
+    if spec.factor(factor).varies != "within" or top <= 0:
         return
-    covariates = within_factors(meta)
+    covariates = within_factors(meta, spec)
     order = np.argsort(-table["F_speaker"].fillna(-1).to_numpy(), kind="stable")
     for unit in order[:top]:
         fit = fit_mixed(x[:, unit], meta, factor, covariates, SPEAKER)
-        table.loc[unit, ["mixed_p", "mixed_model", "actor_icc"]] = [
+        table.loc[unit, ["mixed_p", "mixed_model", "speaker_icc"]] = [
             fit["p"], fit["model"], fit["speaker_icc"]]
     for model, count in table["mixed_model"][table["mixed_model"] != SLOPE_MODEL].value_counts().items():
         if model:
@@ -270,29 +259,36 @@ def add_mixed_models(table: pd.DataFrame, x: np.ndarray, meta: pd.DataFrame, fac
                         model)
 
 
-def selectivity(matrix: ActivationMatrix, clips: pd.DataFrame,
+def selectivity(matrix: ActivationMatrix, clips: pd.DataFrame, spec: CorpusSpec,
                 settings: StatsSettings = StatsSettings()
                 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """(selectivity: one row per unit and factor; replication summary per factor; notes).
+    """(selectivity: one row per unit and factor of ``spec``; replication summary per factor; notes).
 
     A design too thin for a statistic never raises: a factor with one level
     is left out, a test without residual degrees of freedom is NaN, and
-    ``notes`` says so in sentences for the log and the report. With no
-    factor of two levels both tables are empty (with their columns).
+    ``notes`` says so in sentences for the log and the report. Clips whose
+    level of a between-speaker factor is unknown (missing) are left out of
+    that factor's tests only. With no factor of two levels both tables are
+    empty (with their columns).
     """
-    meta = clips.set_index("clip_id").loc[matrix.clip_ids].reset_index()
-    x = matrix.values
+    all_meta = clips.set_index("clip_id").loc[matrix.clip_ids].reset_index()
     tables, summaries, notes = [], [], []
-    for offset, factor in enumerate(FACTORS):
-        table = factor_statistics(x, meta, factor, settings, seed_offset=offset)
+    for offset, factor in enumerate(spec.factor_names):
+        known = all_meta[factor].notna().to_numpy()
+        meta, x = all_meta[known].reset_index(drop=True), matrix.values[known]
+        if not known.all():
+            notes.append(f"{factor}: {int((~known).sum())} clip(s) of unknown {factor} left out of "
+                         "its tests")
+        table = factor_statistics(x, meta, spec, factor, settings, seed_offset=offset)
         if table is None:
             levels = sorted(map(str, meta[factor].unique()))
-            notes.append(f"{factor}: not tested, the {len(meta)} clip(s) have one level ({', '.join(levels)})")
+            notes.append(f"{factor}: not tested, the {len(meta)} clip(s) have one level ({', '.join(levels)})"
+                         if len(meta) else f"{factor}: not tested, no clip has a known {factor}")
             continue
         table.insert(1, "n_clips", len(meta))
-        table.insert(2, "n_actors", meta[SPEAKER].nunique())
+        table.insert(2, "n_speakers", meta[SPEAKER].nunique())
         if table["df_speaker_den"].iloc[0] < 1:
-            if FACTORS[factor][0] == "within":
+            if spec.factor(factor).varies == "within":
                 varied = int(meta.groupby(SPEAKER)[factor].nunique().gt(1).sum())
                 why = (f"{varied} speaker(s) with two of its levels leave no degrees of freedom "
                        f"for the speaker x {factor} interaction it is tested against")
@@ -301,14 +297,14 @@ def selectivity(matrix: ActivationMatrix, clips: pd.DataFrame,
                        f"speakers of the same {factor}")
             notes.append(f"{factor}: no speaker-general test (F_speaker, p_perm, selective): {why}; "
                          "descriptive columns only")
-        replication = replicate(x, meta, factor, settings)
+        replication = replicate(x, meta, spec, factor, settings)
         if replication is not None:
             columns, summary = replication
             table = pd.concat([table, columns], axis=1)
             summaries.append(summary)
         else:
-            notes.append(f"{factor}: no replication, a half of the actors lacks two of its levels")
-        add_mixed_models(table, x, meta, factor, settings.mixed_top_units)
+            notes.append(f"{factor}: no replication, a half of the speakers lacks two of its levels")
+        add_mixed_models(table, x, meta, spec, factor, settings.mixed_top_units)
         tables.append(pd.concat([matrix.units.reset_index(drop=True), table], axis=1))
         log.info("%s: %d of %d units selective at q < %g", factor, int(table["selective"].sum()),
                  len(table), settings.fdr_alpha)

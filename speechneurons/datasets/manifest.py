@@ -1,0 +1,118 @@
+"""Any corpus without code: a CSV or TSV that lists the clips, and a design in the config.
+
+For a corpus of one's own recordings, or one whose names carry no metadata.
+The config declares it (``dataset.manifest``)::
+
+    dataset:
+      name: manifest
+      root: /data/my-corpus             # audio paths in the table are relative to this
+      manifest:
+        file: clips.tsv                 # relative to root, or absolute; .tsv = tab-separated
+        path_column: path               # default path
+        speaker_column: talker          # default speaker
+        clip_id_column: null            # default: the path without its suffix
+        factors:                        # column -> ordered levels and how it varies
+          mood: {levels: [relaxed, tense], varies: within}
+          sex: {levels: [f, m], varies: between}
+          loudness: {levels: [soft, loud], varies: within}
+        target: mood                    # levels that get their top units
+        group: sex                      # question 4 (null: not asked)
+        graded: {factor: loudness, low: soft, high: loud}   # question 5 (null: not asked)
+        extra_columns: [age]            # other columns to keep in clips.parquet
+
+Each row becomes a clip, or a rejected file with the reason: a path that
+does not exist, a level the design does not declare, no speaker. Levels
+that are numbers in the table match numbers in the design.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from speechneurons.datasets.spec import SPEAKER, CorpusSpec, Factor
+
+LAYOUT = "the rows of dataset.manifest.file, each naming an audio file under dataset.root"
+#: columns of the clips table the manifest cannot bring in as extra columns
+_RESERVED = {"clip_id", "path", SPEAKER, "sample_rate", "channels", "num_frames", "duration_s"}
+
+
+def make_spec(options: dict) -> CorpusSpec:
+    """The design ``dataset.manifest`` declares; ValueError names the key that is wrong."""
+    if not options.get("factors"):
+        raise ValueError("dataset.manifest.factors: declare at least one factor "
+                         "(column: {levels: [...], varies: within|between})")
+    factors = []
+    for name, factor in options["factors"].items():
+        if name in _RESERVED or name in options.get("extra_columns", ()):
+            raise ValueError(f"dataset.manifest.factors.{name}: {name!r} is a column the index "
+                             "writes itself, or an extra column too; rename the factor")
+        try:
+            factors.append(Factor(name, tuple(factor["levels"]), factor["varies"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"dataset.manifest.factors.{name}: {err}") from err
+    graded = options.get("graded")
+    try:
+        return CorpusSpec(
+            name="manifest", factors=tuple(factors), target=options.get("target", ""),
+            group=options.get("group"),
+            graded=(graded["factor"], graded["low"], graded["high"]) if graded else None,
+            extra_columns=tuple(options.get("extra_columns", ())),
+        )
+    except (KeyError, ValueError) as err:
+        raise ValueError(f"dataset.manifest: {err}") from err
+
+
+def read_table(root: Path, options: dict) -> pd.DataFrame:
+    """The manifest as strings, numbers where a column is all numbers; errors name the file."""
+    path = Path(options["file"])
+    path = path if path.is_absolute() else root / path
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset.manifest.file: {path} is not a file")
+    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    needed = [options.get("path_column", "path"), options.get("speaker_column", "speaker"),
+              *options["factors"], *options.get("extra_columns", ())]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise ValueError(f"dataset.manifest.file {path}: no column(s) {missing}; "
+                         f"it has {list(table.columns)}")
+    return table
+
+
+def _level(text: str, levels: tuple):
+    """The declared level written as ``text`` in the table (levels may be numbers)."""
+    lookup = {str(level): level for level in levels}
+    if text not in lookup:
+        raise ValueError(f"{text!r} is not a declared level ({', '.join(lookup)})")
+    return lookup[text]
+
+
+def describe(root: Path, options: dict) -> Iterator[tuple[str, dict | str]]:
+    """Per row of the manifest: (path relative to root, metadata or why the row is rejected)."""
+    spec = make_spec(options)
+    table = read_table(root, options)
+    path_column = options.get("path_column", "path")
+    speaker_column = options.get("speaker_column", "speaker")
+    id_column = options.get("clip_id_column")
+    for number, row in enumerate(table.to_dict("records"), start=2):
+        rel = row[path_column]
+        where = f"manifest line {number}"
+        if not (root / rel).is_file():
+            yield rel, f"{where}: no file {rel} under dataset.root"
+            continue
+        if not row[speaker_column].strip():
+            yield rel, f"{where}: no speaker in column {speaker_column}"
+            continue
+        found = {SPEAKER: row[speaker_column].strip(), **{c: row[c] for c in spec.extra_columns}}
+        # the path without its suffix unless a column gives ids: stems may repeat across folders
+        found["clip_id"] = row[id_column] if id_column else Path(rel).with_suffix("").as_posix()
+        try:
+            for factor in spec.factors:
+                found[factor.name] = _level(row[factor.name].strip(), factor.levels)
+        except ValueError as err:
+            yield rel, f"{where}: {factor.name} {err}"
+            continue
+        yield rel, found

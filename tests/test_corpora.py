@@ -1,0 +1,148 @@
+"""Every corpus file: a tree in its own naming scheme indexes to exact counts, levels and reasons."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from corpus_trees import MANIFEST, TREES, cremad
+from speechneurons.datasets import available, load_corpus
+from speechneurons.datasets.index import IndexFilters, build_index, clip_columns, scan
+from speechneurons.datasets.spec import CorpusSpec, Factor
+
+#: per corpus: speakers, and the levels of each factor found in its tree
+EXPECTED = {
+    "cremad": ({"1001", "1002", "1003", "1004"},
+               {"emotion": {"anger", "happy", "neutral"}, "sex": {"male", "female"},
+                "level": {"LO", "HI", "XX"}, "sentence": {"IEO", "DFA"}}),
+    "tess": ({"OAF", "YAF"}, {"emotion": {"angry", "happy", "neutral", "pleasant_surprise"},
+                              "sex": {"female"}}),
+    "savee": ({"DC", "JE", "JK", "KL"}, {"emotion": {"anger", "happiness", "neutral", "sadness"},
+                                          "sex": {"male"}}),
+    "emodb": ({"03", "08", "09", "10"}, {"emotion": {"anger", "happiness", "neutral"},
+                                          "sex": {"male", "female"}, "text": {"a01", "a02"}}),
+    "manifest": ({"t1", "t2", "t3", "t4"}, {"mood": {"relaxed", "tense"}, "sex": {"f", "m"},
+                                             "loudness": {"soft", "loud"}}),
+}
+
+
+def options(name: str) -> dict:
+    return MANIFEST if name == "manifest" else {}
+
+
+def test_every_corpus_module_is_found_by_name():
+    assert available() == ["cremad", "emodb", "manifest", "ravdess", "savee", "tess"]
+    with pytest.raises(KeyError, match="no corpus 'emodd' \\(did you mean 'emodb'\\?\\)"):
+        load_corpus("emodd")
+
+
+@pytest.mark.parametrize("name", sorted(TREES))
+def test_tree_indexes_exactly(name, tmp_path):
+    root, valid, bad = TREES[name](tmp_path / name)
+    corpus = load_corpus(name, options(name))
+    clips, rejected = scan(corpus, root, progress=False)
+    assert list(clips.columns) == clip_columns(corpus.spec)
+    assert len(clips) == valid and clips["clip_id"].is_unique
+    reasons = dict(zip(rejected["path"], rejected["reason"]))
+    assert set(reasons) == set(bad), reasons
+    for path, fragment in bad.items():
+        assert fragment in reasons[path], (path, reasons[path])
+    speakers, levels = EXPECTED[name]
+    assert set(clips["speaker"].astype(str)) == speakers
+    for factor, found in levels.items():
+        assert set(clips[factor]) == found, factor
+        assert found <= set(corpus.spec.levels(factor))
+    # every clip of a within-speaker factor's speaker... and a between factor is constant per speaker
+    for factor in corpus.spec.factors:
+        if factor.varies == "between":
+            assert clips.groupby("speaker")[factor.name].nunique(dropna=False).eq(1).all()
+    assert (clips["duration_s"] == 0.5).all() and (clips["sample_rate"] == 16_000).all()
+
+
+def test_cremad_sex_and_age_come_from_the_demographics(tmp_path):
+    root, _, _ = cremad(tmp_path / "with")
+    clips, _ = scan(load_corpus("cremad"), root, progress=False)
+    by_speaker = clips.groupby("speaker").first()
+    assert by_speaker["sex"].to_dict() == {"1001": "male", "1002": "female", "1003": "male",
+                                           "1004": "female"}
+    assert by_speaker["age"].to_dict() == {"1001": 30.0, "1002": 31.0, "1003": 32.0, "1004": 33.0}
+    root, _, _ = cremad(tmp_path / "without", demographics=False)
+    clips, _ = scan(load_corpus("cremad"), root, progress=False)
+    assert clips["sex"].isna().all() and clips["age"].isna().all() and len(clips) == 32
+    # 8 clips per speaker: IEO anger and happy at LO and HI, neutral XX; DFA all three at XX
+    assert clips.groupby(["speaker", "sentence"]).size().unstack().eq(pd.Series(
+        {"DFA": 3, "IEO": 5})).all().all()
+
+
+def test_filters_speak_in_each_corpus_factors(tmp_path):
+    root, _, _ = TREES["emodb"](tmp_path)
+    corpus = load_corpus("emodb")
+    index = build_index(corpus, root, IndexFilters.from_config(
+        {"sex": ["female"], "emotion": ["anger", "neutral"]}, corpus.spec), progress=False)
+    assert len(index.clips) == 2 * 2 * 2 and set(index.clips["speaker"]) == {"08", "09"}
+    assert "emotion: 2 value(s), anger 4, neutral 4" in index.notes
+    with pytest.raises(KeyError, match="dataset.filters.gender: not a filter of corpus emodb"):
+        IndexFilters.from_config({"gender": ["female"]}, corpus.spec)
+    with pytest.raises(ValueError, match=re.escape("dataset.filters.emotion: ['angry'] not among")):
+        IndexFilters.from_config({"emotion": ["angry"]}, corpus.spec)
+    capped = build_index(corpus, root, IndexFilters.from_config({"max_per_cell": 1}, corpus.spec),
+                         progress=False)
+    assert len(capped.clips) == 3 * 2  # one per (emotion, sex) cell
+
+
+def test_a_folder_of_another_corpus_says_what_it_expected(tmp_path):
+    root, _, _ = TREES["tess"](tmp_path)
+    from speechneurons.datasets.index import NoValidClipsError
+
+    with pytest.raises(NoValidClipsError, match="no valid savee audio file found .*expected DC_a01.wav"):
+        build_index(load_corpus("savee"), root, progress=False)
+
+
+def test_manifest_declares_its_design_and_errors_name_the_key(tmp_path):
+    spec = load_corpus("manifest", MANIFEST).spec
+    assert spec.factor_names == ["mood", "sex", "loudness"] and spec.within() == ["mood", "loudness"]
+    assert (spec.target, spec.group, spec.graded) == ("mood", "sex", ("loudness", "soft", "loud"))
+    with pytest.raises(ValueError, match="dataset.manifest: corpus manifest: target 'tone' is not a factor"):
+        load_corpus("manifest", {**MANIFEST, "target": "tone"})
+    with pytest.raises(ValueError, match="dataset.manifest.factors.sex: factor sex: varies must be"):
+        load_corpus("manifest", {**MANIFEST, "factors": {
+            **MANIFEST["factors"], "sex": {"levels": ["f", "m"], "varies": "across"}}})
+    with pytest.raises(ValueError, match="group 'mood' must vary between speakers"):
+        load_corpus("manifest", {**MANIFEST, "group": "mood"})
+    root, _, _ = TREES["manifest"](tmp_path)
+    (root / "other.csv").write_text("file,talker\nrec/extra.wav,t1\n")
+    with pytest.raises(ValueError, match=r"other.csv: no column\(s\) \['mood', 'sex', 'loudness', "
+                                         r"'session'\]"):
+        scan(load_corpus("manifest", {**MANIFEST, "file": "other.csv"}), root, progress=False)
+    clips, _ = scan(load_corpus("manifest", MANIFEST), root, progress=False)
+    assert set(clips["session"]) == {"day1", "day2"}
+
+
+def test_spec_checks_its_roles():
+    emotion = Factor("emotion", ("a", "b"), "within")
+    with pytest.raises(ValueError, match="levels repeat"):
+        Factor("x", ("a", "a"), "within")
+    with pytest.raises(ValueError, match="graded .* must name a within-speaker factor and two of its"):
+        CorpusSpec("c", (emotion,), target="emotion", graded=("emotion", "a", "z"))
+
+
+def test_no_ravdess_vocabulary_outside_its_own_file(repo):
+    """The generic code speaks in the spec's factors: grep finds no RAVDESS emotion or factor name
+    in the package (outside datasets/), the scripts, the rules, the schema or the report texts."""
+    words = ["emotions?", "actors?", "genders?", "intensity", "intensities", "statements?",
+             "repetitions?", "vocal_channel", "modality", "neutral", "calm", "happy", "sad", "angry",
+             "fearful", "disgust", "surprised"]
+    pattern = re.compile(r"(?<![a-z])(" + "|".join(words) + r")(?![a-z])", re.IGNORECASE)
+    generic = [p for p in (repo / "speechneurons").rglob("*.py") if p.parent.name != "datasets"]
+    generic += [repo / "speechneurons/datasets" / f for f in ("__init__.py", "spec.py", "index.py",
+                                                              "manifest.py")]
+    generic += [*(repo / "scripts").glob("*.py"), *(repo / "rules").glob("*.smk"),
+                repo / "Snakefile", *(repo / "schemas").glob("*.yaml"), *(repo / "report").glob("*.rst")]
+    hits = [f"{p.relative_to(repo)}:{n}: {line.strip()}" for p in generic
+            for n, line in enumerate(p.read_text().splitlines(), start=1) if pattern.search(line)]
+    assert hits == []
+    # and the test can fail: the corpus's own file is full of them
+    assert pattern.search((repo / "speechneurons/datasets/ravdess.py").read_text())

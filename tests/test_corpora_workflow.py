@@ -1,0 +1,70 @@
+"""The whole DAG on every corpus's tiny tree, with that corpus's shipped config (config/<name>.yaml)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+
+from corpus_trees import MANIFEST, TREES
+from test_workflow import snakemake
+
+pytestmark = pytest.mark.workflow
+COMBO = "baseline~zero/segment_ms~20/reduction~mean"
+
+#: per corpus: (report category of question 4, of question 5, what the problems page must say)
+ASKED = {
+    "cremad": ("4 Sex differences", "5 Level effects", None),
+    "emodb": ("4 Sex differences", "5 Graded effects",
+              "question 5 is not asked: corpus emodb has no graded factor"),
+    "tess": ("4 Sex differences", "5 Graded effects",
+             "question 4 is not asked: the clips hold 1 level(s) of sex (female)"),
+    "savee": ("4 Sex differences", "5 Graded effects",
+              "question 4 is not asked: the clips hold 1 level(s) of sex (male)"),
+    "manifest": ("4 Sex differences", "5 Loudness effects", None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TREES))
+def test_corpus_runs_the_whole_dag(name, tmp_path, repo, tiny_model_dir):
+    root, valid, bad = TREES[name](tmp_path / "data")
+    shipped = yaml.safe_load((repo / "config" / f"{name}.yaml").read_text())
+    shipped["dataset"]["root"] = str(root)
+    if name == "manifest":
+        assert shipped["dataset"]["manifest"] == {**MANIFEST, "file": "clips.tsv"}
+    # the tiny model and small settings; everything else as shipped
+    shipped["model"] = {"name_or_path": str(tiny_model_dir), "build_tiny": False}
+    shipped["compute"] = {"shards": 1, "device": "cpu"}
+    shipped["activations"] = {"sites": ["hidden"]}
+    shipped["stats"] = {"permutations": 99, "mixed_top_units": 2, "replication_top": 5}
+    shipped["selection"] = {"top_k": 1, "random_controls": 1}
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(shipped, sort_keys=False))
+    (tmp_path / "config.yaml").write_text((repo / "config.yaml").read_text())
+    snakemake(tmp_path, repo, "--cores", "2", configs=("study.yaml",))
+    snakemake(tmp_path, repo, "--cores", "1", "--report", "results/report.html", configs=("study.yaml",))
+
+    clips = pd.read_parquet(tmp_path / "results/index/clips.parquet")
+    rejected = pd.read_parquet(tmp_path / "results/index/rejected.parquet")
+    assert len(clips) == valid and set(rejected["path"]) == set(bad)
+    run = tmp_path / f"results/model~{tiny_model_dir.name}"
+    selectivity = pd.read_parquet(run / "tables/selectivity.parquet")
+    spec_factors = list(dict.fromkeys(selectivity["factor"]))
+    target = "mood" if name == "manifest" else "emotion"
+    assert spec_factors[0] == target and selectivity["n_speakers"].max() == clips["speaker"].nunique()
+    chosen = pd.read_parquet(run / "tables/selected_units.parquet")
+    assert set(chosen.loc[chosen["reason"] == "top_k", target]) == set(clips[target])
+    encoding = pd.read_parquet(run / f"tables/{COMBO}/target_encoding.parquet")
+    assert set(encoding[target]) == set(clips[target])
+    html = (tmp_path / "results/report.html").read_text()
+    group, graded, note = ASKED[name]
+    for category in [f"2 {target.capitalize()} encoding", group, graded]:
+        assert category in html, category
+    problems = (run / "figures/problems.html").read_text()
+    groups = pd.read_parquet(run / f"tables/{COMBO}/group_contrasts.parquet")
+    effects = pd.read_parquet(run / f"tables/{COMBO}/graded_effects.parquet")
+    if note is None:  # both questions asked, and answered for every ablated unit
+        assert len(groups) == chosen[["layer", "neuron"]].drop_duplicates().shape[0]
+        assert set(effects["measure"]) == {"attribution", "activation"}
+    else:
+        assert note in problems
+        assert (groups.empty if note.startswith("question 4") else effects.empty)
