@@ -31,7 +31,7 @@ from scipy import stats
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from speechneurons.activations import ActivationMatrix  # noqa: E402
+from speechneurons.cache import ActivationMatrix  # noqa: E402
 from speechneurons.datasets.ravdess import SPEC, full_design  # noqa: E402
 from speechneurons.stats.mixed import fit_mixed  # noqa: E402
 from speechneurons.stats.repeated import blocked_f  # noqa: E402

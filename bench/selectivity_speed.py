@@ -25,7 +25,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from speechneurons.activations import ActivationMatrix  # noqa: E402
+from speechneurons.cache import ActivationMatrix  # noqa: E402
 from speechneurons.datasets.ravdess import SPEC, full_design  # noqa: E402
 from speechneurons.stats.selectivity import StatsSettings, selectivity  # noqa: E402
 

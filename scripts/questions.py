@@ -4,7 +4,7 @@ import pandas as pd
 
 from speechneurons import provenance
 from speechneurons.ablation.store import iter_curves
-from speechneurons.activations import activation_matrix
+from speechneurons.cache import activation_matrix
 from speechneurons.datasets import load_corpus
 from speechneurons.logs import log_to_file
 from speechneurons.questions import answer_questions

@@ -4,7 +4,7 @@ import logging
 
 import pandas as pd
 
-from speechneurons.activations import activation_matrix
+from speechneurons.cache import activation_matrix
 from speechneurons import provenance
 from speechneurons.datasets import load_corpus
 from speechneurons.logs import log_to_file

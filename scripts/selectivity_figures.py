@@ -5,7 +5,7 @@ import json
 import pandas as pd
 
 from speechneurons import provenance
-from speechneurons.activations import activation_matrix
+from speechneurons.cache import activation_matrix
 from speechneurons.datasets import load_corpus
 from speechneurons.figures import plot_selectivity_heatmap, plot_unit_distributions, save_figure, unit_label
 from speechneurons.logs import log_to_file

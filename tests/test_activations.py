@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from speechneurons.ablation.store import read_units, write_unit_arrays
-from speechneurons.activations import ACTIVATION_SCHEMA, activation_matrix, pooled_activations
+from speechneurons.activations import pooled_activations
+from speechneurons.cache import ACTIVATION_SCHEMA, activation_matrix
 from speechneurons.audio import load_waveform
 
 CLIPS = pd.DataFrame({

@@ -25,6 +25,10 @@ ASKED = {
 }
 
 
+#: corpora whose report is rendered too (a report costs a Snakemake run; these two show every case)
+REPORTED = {"cremad", "tess"}
+
+
 @pytest.mark.parametrize("name", sorted(TREES))
 def test_corpus_runs_the_whole_dag(name, tmp_path, repo, tiny_model_dir):
     root, valid, bad = TREES[name](tmp_path / "data")
@@ -41,7 +45,9 @@ def test_corpus_runs_the_whole_dag(name, tmp_path, repo, tiny_model_dir):
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(shipped, sort_keys=False))
     (tmp_path / "config.yaml").write_text((repo / "config.yaml").read_text())
     snakemake(tmp_path, repo, "--cores", "2", configs=("study.yaml",))
-    snakemake(tmp_path, repo, "--cores", "1", "--report", "results/report.html", configs=("study.yaml",))
+    if name in REPORTED:
+        snakemake(tmp_path, repo, "--cores", "1", "--report", "results/report.html",
+                  configs=("study.yaml",))
 
     clips = pd.read_parquet(tmp_path / "results/index/clips.parquet")
     rejected = pd.read_parquet(tmp_path / "results/index/rejected.parquet")
@@ -55,10 +61,11 @@ def test_corpus_runs_the_whole_dag(name, tmp_path, repo, tiny_model_dir):
     assert set(chosen.loc[chosen["reason"] == "top_k", target]) == set(clips[target])
     encoding = pd.read_parquet(run / f"tables/{COMBO}/target_encoding.parquet")
     assert set(encoding[target]) == set(clips[target])
-    html = (tmp_path / "results/report.html").read_text()
     group, graded, note = ASKED[name]
-    for category in [f"2 {target.capitalize()} encoding", group, graded]:
-        assert category in html, category
+    if name in REPORTED:  # report categories in the corpus's words
+        html = (tmp_path / "results/report.html").read_text()
+        for category in [f"2 {target.capitalize()} encoding", group, graded]:
+            assert category in html, category
     problems = (run / "figures/problems.html").read_text()
     groups = pd.read_parquet(run / f"tables/{COMBO}/group_contrasts.parquet")
     effects = pd.read_parquet(run / f"tables/{COMBO}/graded_effects.parquet")

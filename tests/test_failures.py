@@ -11,7 +11,8 @@ import pytest
 from audio_files import write_tone
 from speechneurons.ablation.engine import Units
 from speechneurons.ablation.run import AblationSettings, ablate_clips, selected_units
-from speechneurons.activations import ActivationMatrix, pooled_activations
+from speechneurons.activations import pooled_activations
+from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.ravdess import SPEC, full_design
 from speechneurons.failures import FAILED_SCHEMA
 from speechneurons.problems import combination_of, failed_clips, problems_page

@@ -10,7 +10,7 @@ from scipy import stats
 from statsmodels.stats.anova import AnovaRM, anova_lm
 from statsmodels.stats.multitest import multipletests
 
-from speechneurons.activations import ActivationMatrix
+from speechneurons.cache import ActivationMatrix
 from speechneurons.stats.mixed import SLOPE_MODEL, fit_mixed
 from speechneurons.stats.oneway import cohens_d, kruskal, oneway
 from speechneurons.datasets.ravdess import SPEC, full_design

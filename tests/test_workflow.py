@@ -19,7 +19,7 @@ import yaml
 from audio_files import write_tone
 from speechneurons.ablation.store import ATTRIBUTION_SCHEMA, SEGMENT_SCHEMA, read_attributions
 from speechneurons.ablation.summary import SUMMARY_SCHEMA
-from speechneurons.activations import ACTIVATION_SCHEMA
+from speechneurons.cache import ACTIVATION_SCHEMA
 from speechneurons.audio import load_waveform
 from speechneurons.datasets.ravdess import CLIP_COLUMNS
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from speechneurons.activations import ActivationMatrix
+from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.spec import CorpusSpec
 from speechneurons.stats.oneway import cohens_d
 

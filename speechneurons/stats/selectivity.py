@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import false_discovery_control, spearmanr
 
-from speechneurons.activations import ActivationMatrix
+from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.stats.mixed import SLOPE_MODEL, fit_mixed
 from speechneurons.stats.oneway import cohens_d, kruskal, oneway
