@@ -116,3 +116,33 @@ def run_until_captured(
     if missing:
         raise RuntimeError(f"the forward pass never reached {sorted(missing)}")
     return store
+
+
+@contextmanager
+def intervene(model: torch.nn.Module, site: str, layer: int, neurons: torch.Tensor,
+              values: torch.Tensor) -> Iterator[None]:
+    """Set units ``neurons`` of (site, layer) to ``values`` [len(neurons)] at every frame.
+
+    A forward (pre-)hook registered before any reader's hooks, so readers of
+    the same (site, layer) see the knocked-out values and deeper layers
+    compute from them (knock-out: zero or the corpus mean).
+    """
+    module, where = _module_for(model, site, layer)
+
+    def replace(tensor: torch.Tensor) -> torch.Tensor:
+        out = tensor.clone()
+        out[..., neurons] = values.to(out.dtype)
+        return out
+
+    if where == "input":
+        handle = module.register_forward_pre_hook(
+            lambda m, args: (replace(args[0]), *args[1:]))
+    elif where == "layer":
+        handle = module.register_forward_hook(
+            lambda m, a, out: ((replace(out[0]), *out[1:]) if isinstance(out, tuple) else replace(out)))
+    else:
+        handle = module.register_forward_hook(lambda m, a, out: replace(out))
+    try:
+        yield
+    finally:
+        handle.remove()

@@ -1,0 +1,232 @@
+"""Where in the network each factor lives: linear probes evaluated on speakers they never saw.
+
+Per (site, layer) and factor of the corpus, a standardised multinomial
+logistic regression (scikit-learn) is trained on the pooled activations of
+some speakers and scored on the others: outer folds are grouped by speaker
+(no speaker in both train and test; for a between-speaker factor every
+test fold holds each level), and the regularisation strength C is chosen by
+an inner grouped cross-validation on the training speakers only (nested CV). The score is balanced accuracy (mean recall over levels; chance = 1 / levels),
+with a 95 % t-interval over folds. The null relabels clips within each
+speaker (a within-speaker factor) or relabels speakers (a between-speaker
+factor), refits with each fold's chosen C, and gives a permutation p. A
+speaker-identity probe, scored over clips of speakers it has seen (folds
+over clips), is the control: it says how much speaker information the layer
+carries. This follows layer-wise probing of self-supervised speech models
+(Pasad et al. 2021; Li et al. 2022), with held-out speakers as the test.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from speechneurons.cache import ActivationMatrix
+from speechneurons.datasets.spec import SPEAKER, CorpusSpec
+
+#: the row of the speaker-identity control in ``probes.parquet``
+SPEAKER_PROBE = "speaker identity (control)"
+PROBE_COLUMNS = ["site", "layer", "factor", "folds_grouped_by", "n_clips", "n_speakers", "n_levels",
+                 "n_folds", "chance", "balanced_accuracy", "ci_low", "ci_high", "median_C",
+                 "null_mean", "null_q95", "p_perm", "permutations"]
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """The ``probes`` section of the config."""
+
+    folds: int = 5
+    inner_folds: int = 3
+    Cs: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)
+    permutations: int = 20
+    max_iter: int = 300
+    seed: int = 0
+
+
+def probe_model(C: float, settings: ProbeSettings) -> Pipeline:
+    """Standardise, then multinomial logistic regression with strength C."""
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=settings.max_iter))
+
+
+def speaker_folds(labels: np.ndarray, speakers: np.ndarray, n_folds: int, within: bool, seed: int
+                  ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) clip indices with no speaker on both sides.
+
+    Speakers are dealt round robin into folds after a seeded shuffle; for a
+    between-speaker factor, level by level, so that every test fold holds
+    each level (the number of folds is then at most the fewest speakers of
+    a level).
+    """
+    rng = np.random.default_rng(seed)
+    names = np.unique(speakers)
+    if within:
+        strata = [names]
+    else:
+        level = pd.Series(labels).groupby(speakers).first()
+        strata = [level.index[level == v].to_numpy() for v in np.unique(level.to_numpy())]
+    n = min(n_folds, min(len(s) for s in strata))
+    fold_of: dict = {}
+    dealt = 0
+    for stratum in strata:
+        for speaker in rng.permutation(stratum):
+            fold_of[speaker] = dealt % n
+            dealt += 1
+    which = np.array([fold_of[s] for s in speakers])
+    return [(np.flatnonzero(which != k), np.flatnonzero(which == k)) for k in range(n)]
+
+
+def fit_probe(x: np.ndarray, labels: np.ndarray, speakers: np.ndarray, within: bool,
+              settings: ProbeSettings, seed: int) -> Pipeline:
+    """A probe whose C is chosen by grouped CV on these clips' speakers (the training speakers)."""
+    inner = speaker_folds(labels, speakers, settings.inner_folds, within, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        if len(inner) < 2 or len(settings.Cs) == 1:
+            return probe_model(settings.Cs[len(settings.Cs) // 2], settings).fit(x, labels)
+        search = GridSearchCV(probe_model(1.0, settings), {"logisticregression__C": list(settings.Cs)},
+                              cv=inner, scoring="balanced_accuracy", refit=True)
+        return search.fit(x, labels).best_estimator_
+
+
+def score(labels: np.ndarray, predicted: np.ndarray) -> float:
+    """Balanced accuracy (mean recall over the levels present in ``labels``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return float(balanced_accuracy_score(labels, predicted))
+
+
+def _refit(model: Pipeline, x: np.ndarray, labels: np.ndarray, settings: ProbeSettings) -> Pipeline:
+    C = model.named_steps["logisticregression"].C
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return probe_model(C, settings).fit(x, labels)
+
+
+def relabel(labels: np.ndarray, speakers: np.ndarray, within: bool, rng: np.random.Generator
+            ) -> np.ndarray:
+    """Labels under the null: shuffled within each speaker, or whole speakers' labels shuffled."""
+    out = labels.copy()
+    if within:
+        for speaker in np.unique(speakers):
+            rows = np.flatnonzero(speakers == speaker)
+            out[rows] = labels[rng.permutation(rows)]
+        return out
+    names, first = np.unique(speakers, return_index=True)
+    shuffled = dict(zip(names, labels[first][rng.permutation(len(names))]))
+    return np.array([shuffled[s] for s in speakers], dtype=labels.dtype)
+
+
+def t_interval(values: np.ndarray) -> tuple[float, float]:
+    """95 % t-interval of the mean of independent values (NaN with fewer than two)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return np.nan, np.nan
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return float(values.mean() - half), float(values.mean() + half)
+
+
+def probe_factor(x: np.ndarray, labels: np.ndarray, speakers: np.ndarray, within: bool,
+                 settings: ProbeSettings, seed: int) -> dict:
+    """Held-out-speaker balanced accuracy of one factor from x [clips, units], and its null."""
+    folds = speaker_folds(labels, speakers, settings.folds, within, seed)
+    scores, models = [], []
+    for k, (train, test) in enumerate(folds):
+        model = fit_probe(x[train], labels[train], speakers[train], within, settings, seed + k)
+        models.append(model)
+        scores.append(score(labels[test], model.predict(x[test])))
+    rng = np.random.default_rng(seed)
+    null = []
+    for _ in range(settings.permutations):
+        shuffled = relabel(labels, speakers, within, rng)
+        fold_scores = []
+        for model, (train, test) in zip(models, folds):
+            if len(np.unique(shuffled[train])) < 2:
+                continue
+            refit = _refit(model, x[train], shuffled[train], settings)
+            fold_scores.append(score(shuffled[test], refit.predict(x[test])))
+        null.append(np.mean(fold_scores) if fold_scores else np.nan)
+    null = np.asarray(null, dtype=float)
+    observed = float(np.mean(scores))
+    low, high = t_interval(np.asarray(scores))
+    return {
+        "n_folds": len(folds), "balanced_accuracy": observed, "ci_low": low, "ci_high": high,
+        "median_C": float(np.median([m.named_steps["logisticregression"].C for m in models])),
+        "null_mean": float(np.nanmean(null)) if len(null) else np.nan,
+        "null_q95": float(np.nanquantile(null, 0.95)) if len(null) else np.nan,
+        "p_perm": float((1 + np.sum(null >= observed)) / (1 + len(null))) if len(null) else np.nan,
+        "permutations": len(null),
+    }
+
+
+def speaker_probe(x: np.ndarray, speakers: np.ndarray, settings: ProbeSettings, seed: int) -> dict:
+    """Balanced accuracy of naming the speaker, folds over clips (every speaker on both sides)."""
+    counts = pd.Series(speakers).value_counts()
+    n = int(min(settings.folds, counts.min()))
+    if len(counts) < 2 or n < 2:
+        return {"n_folds": 0}
+    scores, Cs = [], []
+    for k, (train, test) in enumerate(StratifiedKFold(n, shuffle=True, random_state=seed).split(
+            x, speakers)):
+        # inner folds over clips too: the clips' positions stand in for speakers
+        model = fit_probe(x[train], speakers[train], np.arange(len(train)) % n, True, settings, seed + k)
+        Cs.append(model.named_steps["logisticregression"].C)
+        scores.append(score(speakers[test], model.predict(x[test])))
+    low, high = t_interval(np.asarray(scores))
+    return {"n_folds": n, "balanced_accuracy": float(np.mean(scores)), "ci_low": low,
+            "ci_high": high, "median_C": float(np.median(Cs)), "permutations": 0}
+
+
+def layer_probes(matrix: ActivationMatrix, clips: pd.DataFrame, spec: CorpusSpec,
+                 settings: ProbeSettings = ProbeSettings(), progress: bool = True
+                 ) -> tuple[pd.DataFrame, list[str]]:
+    """(one row per (site, layer, factor) plus the speaker control: :data:`PROBE_COLUMNS`; notes).
+
+    A factor with one level in the clips, or with fewer than two speakers
+    to hold out, is not probed, and ``notes`` says so.
+    """
+    from tqdm.auto import tqdm
+
+    meta = clips.set_index("clip_id").loc[matrix.clip_ids].reset_index()
+    speakers = meta[SPEAKER].astype(str).to_numpy()
+    rows, notes, factors = [], [], []
+    for factor in spec.factor_names:
+        known = meta[factor].notna().to_numpy()
+        labels = meta[factor].astype(str).to_numpy()
+        n_levels = len(np.unique(labels[known]))
+        n_speakers = len(np.unique(speakers[known]))
+        if n_levels < 2 or n_speakers < 2:
+            notes.append(f"probes: {factor} not probed ({n_levels} level(s), {n_speakers} speaker(s) "
+                         "with a known level; held-out-speaker folds need two of each)")
+            continue
+        factors.append((factor, known, labels, n_levels, spec.factor(factor).varies == "within"))
+    groups = list(matrix.units.groupby(["site", "layer"], sort=True).groups.items())
+    for offset, ((site, layer), index) in enumerate(tqdm(groups, desc="probes", unit="layer",
+                                                           disable=not progress)):
+        x = matrix.values[:, index.to_numpy()].astype(np.float64)
+        for f, (factor, known, labels, n_levels, within) in enumerate(factors):
+            result = probe_factor(x[known], labels[known], speakers[known], within, settings,
+                                  settings.seed + 1000 * offset + f)
+            rows.append({"site": site, "layer": int(layer), "factor": factor,
+                         "folds_grouped_by": SPEAKER, "n_clips": int(known.sum()),
+                         "n_speakers": len(np.unique(speakers[known])), "n_levels": n_levels,
+                         "chance": 1.0 / n_levels, **result})
+        control = speaker_probe(x, speakers, settings, settings.seed + 1000 * offset + 999)
+        if control["n_folds"]:
+            rows.append({"site": site, "layer": int(layer), "factor": SPEAKER_PROBE,
+                         "folds_grouped_by": "clip", "n_clips": len(speakers),
+                         "n_speakers": len(np.unique(speakers)),
+                         "n_levels": len(np.unique(speakers)),
+                         "chance": 1.0 / len(np.unique(speakers)), **control})
+    if not any(r["factor"] == SPEAKER_PROBE for r in rows):
+        notes.append("probes: no speaker-identity control (a speaker needs two clips per fold)")
+    return pd.DataFrame(rows, columns=PROBE_COLUMNS), notes

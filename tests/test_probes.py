@@ -1,0 +1,141 @@
+"""Probes and knock-out with planted truth: where a factor lives, and whether removing units hurts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from speechneurons.cache import ActivationMatrix
+from speechneurons.datasets.ravdess import SPEC, full_design
+from speechneurons.knockout import KnockoutSettings, knockout_effects, knockout_sets
+from speechneurons.probes import ProbeSettings, layer_probes, probe_factor, relabel, speaker_folds
+
+EMOTIONS = ["neutral", "happy", "sad", "angry"]
+
+
+def design() -> pd.DataFrame:
+    return full_design(actors=range(1, 13), emotions=EMOTIONS)
+
+
+def matrix_of(meta: pd.DataFrame, blocks: list[np.ndarray]) -> ActivationMatrix:
+    width = blocks[0].shape[1]
+    units = pd.DataFrame({"site": "hidden", "layer": np.repeat(np.arange(len(blocks)), width).astype("int32"),
+                          "neuron": np.tile(np.arange(width), len(blocks)).astype("int32")})
+    return ActivationMatrix(meta["clip_id"].tolist(), units, np.hstack(blocks).astype(np.float32))
+
+
+def test_folds_hold_out_speakers_and_every_group_level():
+    meta = design()
+    speakers = meta["speaker"].to_numpy()
+    for within, factor in [(True, "emotion"), (False, "gender")]:
+        folds = speaker_folds(meta[factor].to_numpy(), speakers, 5, within, seed=3)
+        assert len(folds) == 5
+        assert sorted(np.concatenate([test for _, test in folds])) == list(range(len(meta)))
+        for train, test in folds:
+            assert set(speakers[train]).isdisjoint(speakers[test])
+            if not within:
+                assert set(meta[factor].to_numpy()[test]) == {"male", "female"}
+    # nulls: within keeps each speaker's labels (shuffled), between swaps whole speakers
+    rng = np.random.default_rng(0)
+    labels = meta["emotion"].to_numpy()
+    shuffled = relabel(labels, speakers, True, rng)
+    assert (pd.Series(shuffled).groupby(speakers).value_counts().sort_index()
+            == pd.Series(labels).groupby(speakers).value_counts().sort_index()).all()
+    sexes = relabel(meta["gender"].to_numpy(), speakers, False, rng)
+    assert pd.Series(sexes).groupby(speakers).nunique().eq(1).all()
+    assert sorted(sexes) == sorted(meta["gender"])
+
+
+def test_probes_peak_at_the_layer_that_carries_the_factor():
+    meta = design()
+    rng = np.random.default_rng(1)
+    emotion = pd.get_dummies(meta["emotion"])[EMOTIONS].to_numpy(float)
+    speaker = rng.normal(size=(13, 16))[meta["speaker"]]
+    blocks = [rng.normal(size=(len(meta), 16)) + speaker for _ in range(4)]
+    blocks[2][:, :4] += 1.5 * emotion  # layer 2 carries emotion
+    table, notes = layer_probes(matrix_of(meta, blocks), meta, SPEC, ProbeSettings(permutations=19),
+                                progress=False)
+    assert notes == []
+    emo = table[table["factor"] == "emotion"].set_index("layer")
+    assert emo["balanced_accuracy"].idxmax() == 2
+    assert emo.loc[2, "ci_low"] > 0.35 and emo.loc[2, "p_perm"] == pytest.approx(1 / 20)
+    others = emo.drop(index=2)
+    assert (others["balanced_accuracy"] < 0.32).all() and (others["p_perm"] > 0.05).sum() >= 2
+    assert (emo["chance"] == 0.25).all() and (emo.loc[2, "median_C"] in ProbeSettings().Cs)
+    control = table[table["factor"].str.startswith("speaker identity")]
+    assert len(control) == 4 and (control["balanced_accuracy"] > 0.8).all()  # speakers are easy here
+    assert (control["folds_grouped_by"] == "clip").all() and (emo["folds_grouped_by"] == "speaker").all()
+
+
+def test_probe_under_the_null_is_at_chance_and_its_interval_covers_it():
+    """40 null layers (speaker intercepts and speaker x emotion slopes, no mean effect)."""
+    meta = design()
+    labels, speakers = meta["emotion"].to_numpy(), meta["speaker"].to_numpy()
+    rng = np.random.default_rng(2)
+    emotion = pd.get_dummies(meta["emotion"])[EMOTIONS].to_numpy(float)
+    scores, covered = [], 0
+    for rep in range(40):
+        slopes = rng.normal(0, 0.3, size=(13, 4, 8))[meta["speaker"]]  # each speaker its own pattern
+        x = (rng.normal(size=(13, 8))[meta["speaker"]] + np.einsum("ce,cek->ck", emotion, slopes)
+             + rng.normal(size=(len(meta), 8)))
+        result = probe_factor(x, labels, speakers, True, ProbeSettings(permutations=0, Cs=(0.1,)), rep)
+        scores.append(result["balanced_accuracy"])
+        covered += result["ci_low"] <= 0.25 <= result["ci_high"]
+    assert np.mean(scores) == pytest.approx(0.25, abs=0.02)
+    assert covered >= 34  # 95 % intervals: at least 85 % of 40
+
+
+def test_knocking_out_a_planted_unit_hurts_its_own_level_and_matched_random_units_do_not():
+    meta = design()
+    rng = np.random.default_rng(3)
+    emotion = pd.get_dummies(meta["emotion"])[EMOTIONS].to_numpy(float)
+    layer1 = rng.normal(size=(len(meta), 16))
+    layer1[:, :4] += 2.0 * emotion  # unit k carries emotion k
+    weights, noise = np.eye(16) + 0.1 * rng.normal(size=(16, 16)), rng.normal(size=(len(meta), 16))
+
+    def forward(x1):  # layer 2 computes from layer 1, as a model would
+        return x1 @ weights + 0.3 * noise
+
+    matrix = matrix_of(meta, [rng.normal(size=(len(meta), 16)), layer1, forward(layer1)])
+    selected = pd.DataFrame({"site": "hidden", "layer": np.int32(1), "neuron": np.arange(4, dtype="int32"),
+                             "reason": "top_k", "emotion": EMOTIONS, "rank": 1})
+    sets = knockout_sets(selected, matrix, SPEC, KnockoutSettings(random_sets=3))
+    assert len(sets) == 4 * 4 and set(sets["condition"]) == {"selected", "random"}
+    randoms = sets[sets["condition"] == "random"]
+    assert all(set(n).isdisjoint(range(4)) for n in randoms["neurons"])  # never a selected unit
+    knocked = {}
+    for s in sets.itertuples(index=False):
+        assert s.values == pytest.approx(layer1[:, s.neurons].mean(axis=0).tolist(), abs=1e-5)
+        changed = layer1.copy()
+        changed[:, s.neurons] = s.values
+        knocked[s.set_id] = np.hstack([changed, forward(changed)]).astype(np.float32)
+    per_fold, summary = knockout_effects(matrix, knocked, sets, meta, SPEC,
+                                         ProbeSettings(permutations=0))
+    assert set(summary["probe_layer"]) == {1, 2} and (summary["n_folds"] == 5).all()
+    assert (summary["own_loss_selected"] > 0.2).all()
+    assert (summary["own_loss_random"].abs() < 0.1).all()
+    assert (summary["ci_low"] > 0).all() and (summary["p"] < 0.05).all()
+    assert len(per_fold) == 16 * 5 * 2
+
+
+def test_intervention_sets_units_in_the_forward_pass_of_every_family(tmp_path):
+    from speechneurons.models import build_tiny_model, load_speech_model
+    from speechneurons.models.units import intervene
+
+    for family in ["wavlm", "hubert", "wav2vec2"]:
+        model = load_speech_model(str(build_tiny_model(tmp_path / family, family, 0)), device="cpu")
+        wave = torch.from_numpy(np.random.default_rng(0).normal(size=(1, 8000)).astype(np.float32))
+        wanted = [("hidden", 1), ("hidden", 2)]
+        with torch.inference_mode():
+            base = model.read(wave, wanted)
+            with intervene(model.model, "hidden", 1, torch.tensor([3, 5]), torch.tensor([0.5, -1.0])):
+                knocked = model.read(wave, wanted)
+            again = model.read(wave, wanted)  # the hook is gone afterwards
+        layer1 = knocked[("hidden", 1)][0]
+        assert (layer1[:, 3] == 0.5).all() and (layer1[:, 5] == -1.0).all(), family
+        untouched = [i for i in range(layer1.shape[1]) if i not in (3, 5)]
+        assert torch.equal(layer1[:, untouched], base[("hidden", 1)][0][:, untouched]), family
+        assert not torch.allclose(knocked[("hidden", 2)], base[("hidden", 2)]), family
+        assert torch.equal(again[("hidden", 2)], base[("hidden", 2)]), family
