@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= 2
 
-.PHONY: setup demo test test-slurm clean-results
+.PHONY: setup demo test test-slurm test-browser clean-results
 
 $(BIN)/snakemake: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: setup
 ## The demo through a real one-node Slurm on localhost (root; installs Debian's slurm + munge).
 test-slurm: setup
 	SPEECHNEURONS_SLURM_TEST=1 $(BIN)/python -m pytest -q tests/test_slurm.py
+
+## The unit browser in headless Chromium, no console error (root; installs Debian's chromium if missing).
+test-browser: setup
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	SPEECHNEURONS_BROWSER_TEST=1 $(BIN)/python -m pytest -q tests/test_browser.py
 
 clean-results:
 	rm -rf results .snakemake

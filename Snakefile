@@ -1,6 +1,7 @@
 # speechneurons: which parts of a speech clip drive which neurons of WavLM.
 # index -> activations[shard] -> selectivity -> select_units
 #       -> ablation[combination, shard] -> aggregate -> figures
+#       -> probes; knockout_activations[shard] -> knockout; unit_browser[combination]
 # The logic lives in the speechneurons package; rules/ only describe the DAG.
 
 
@@ -16,6 +17,7 @@ include: "rules/ablation.smk"
 include: "rules/aggregate.smk"
 include: "rules/figures.smk"
 include: "rules/questions.smk"
+include: "rules/probes.smk"
 include: "rules/problems.smk"
 
 

@@ -36,6 +36,9 @@ FIGURES = config["figures"]
 ACTIVATIONS_CFG = config["activations"]
 STATS = config["stats"]
 SELECTION = config["selection"]
+PROBES_CFG = config["probes"]
+KNOCKOUT_CFG = config["knockout"]
+BROWSER_CFG = config["browser"]
 
 # The study's models: `models` (a list), else `model` (one). Each writes under results/model~<name>/.
 _model_list = config.get("models") or ([config["model"]] if config.get("model") else [])
@@ -96,8 +99,16 @@ FIG_LEVELS = f"{RUN}/figures/{COMBO}/level_comparison.png"
 Q2_CATEGORY = f"2 {SPEC.target.capitalize()} encoding"
 Q4_CATEGORY = f"4 {SPEC.group.capitalize()} differences" if SPEC.group else "4 Group differences"
 Q5_CATEGORY = f"5 {SPEC.graded[0].capitalize()} effects" if SPEC.graded else "5 Graded effects"
+PROBES = f"{RUN}/tables/probes.parquet"
+FIG_PROBES = f"{RUN}/figures/probes_by_layer.png"
+KNOCKOUT_SHARD = f"{RUN}/knockout/shard-{{shard}}.safetensors"
+KNOCKOUT = f"{RUN}/tables/knockout.parquet"
+KNOCKOUT_FOLDS = f"{RUN}/tables/knockout_folds.parquet"
+FIG_KNOCKOUT = f"{RUN}/figures/knockout.png"
+UNIT_BROWSER = f"{RUN}/figures/{COMBO}/unit_browser.html"
 # the one output that reads every model
 FIG_MODELS = "results/figures/models_by_layer.png"
+FIG_MODELS_PROBES = "results/figures/probes_by_model.png"
 
 wildcard_constraints:
     model="|".join(map(re.escape, MODEL_NAMES)),
@@ -137,6 +148,13 @@ def model_ref(wildcards, input):
     return input.model if model["build_tiny"] else model["name_or_path"]
 
 
+def browser_tables(wildcards):
+    """The probe and knock-out tables the unit browser shows, where the config asks for them."""
+    tables = {"probes": PROBES} if PROBES_CFG["enabled"] else {}
+    tables.update({"knockout": KNOCKOUT} if KNOCKOUT_CFG["enabled"] else {})
+    return {name: path.format(model=wildcards.model) for name, path in tables.items()}
+
+
 def model_revision(wildcards):
     return MODELS[wildcards.model]["revision"]
 
@@ -163,6 +181,8 @@ def noted_tables():
     """name -> path of every table whose notes or emptiness the problems page reports."""
     tables = {"selectivity": SELECTIVITY, "selected_units": SELECTED_UNITS,
               "layer_specialisation": LAYER_SPECIALISATION}
+    tables.update({"probes": PROBES} if PROBES_CFG["enabled"] else {})
+    tables.update({"knockout": KNOCKOUT} if KNOCKOUT_CFG["enabled"] else {})
     for question in QUESTION_TABLES:
         for path in combos(QUESTION.replace("{question}", question)):
             tables[path.removeprefix(f"{RUN}/tables/").removesuffix(".parquet")] = path
@@ -192,8 +212,12 @@ def all_outputs():
             *combos(LISTENING),
             FAILED_CLIPS,
             PROBLEMS_PAGE,
+            *([PROBES, FIG_PROBES] if PROBES_CFG["enabled"] else []),
+            *([KNOCKOUT, FIG_KNOCKOUT] if KNOCKOUT_CFG["enabled"] else []),
+            *(combos(UNIT_BROWSER) if BROWSER_CFG["enabled"] else []),
         ]),
         FIG_MODELS,
+        FIG_MODELS_PROBES,
     ]
 
 

@@ -109,11 +109,15 @@ rule listening:
 
 rule models_by_layer:
     input:
-        expand(LAYER_SPECIALISATION, model=MODEL_NAMES),
+        layers=expand(LAYER_SPECIALISATION, model=MODEL_NAMES),
+        probes=expand(PROBES, model=MODEL_NAMES) if PROBES_CFG["enabled"] else [],
     output:
         figure=report(FIG_MODELS, caption="../report/models_by_layer.rst",
                       category="1 Layer specialisation", subcategory="all models"),
         pdf=pdf(FIG_MODELS),
+        probes=report(FIG_MODELS_PROBES, caption="../report/probes_by_model.rst",
+                      category="1 Layer specialisation", subcategory="all models"),
+        probes_pdf=pdf(FIG_MODELS_PROBES),
     params:
         models=MODEL_NAMES,
         code=code_version("models_by_layer"),

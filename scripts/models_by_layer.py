@@ -1,11 +1,11 @@
-"""Snakemake adapter: layer specialisation of every model of the study in one figure (rule models_by_layer)."""
+"""Snakemake adapter: layer specialisation and probes of every model of the study (rule models_by_layer)."""
 
 import json
 
 import pandas as pd
 
 from speechneurons import provenance
-from speechneurons.figures import plot_cross_model, save_figure
+from speechneurons.figures import not_drawn, plot_cross_model, plot_probes_by_model, save_figure
 from speechneurons.logs import log_to_file
 from speechneurons.questions import models_by_layer
 
@@ -13,5 +13,11 @@ sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 record = provenance.build(sm.rule, sm.params, wildcards=sm.wildcards)
 metadata = {"Software": "speechneurons", "Description": json.dumps(record, sort_keys=True)}
-tables = {name: pd.read_parquet(path) for name, path in zip(sm.params.models, sm.input)}
+tables = {name: pd.read_parquet(path) for name, path in zip(sm.params.models, sm.input.layers)}
 save_figure(plot_cross_model(models_by_layer(tables)), sm.output.figure, metadata)
+if sm.input.probes:
+    probes = {name: pd.read_parquet(path) for name, path in zip(sm.params.models, sm.input.probes)}
+    save_figure(plot_probes_by_model(models_by_layer(probes)), sm.output.probes, metadata)
+else:
+    save_figure(not_drawn("probes across models", "probes.enabled is false in the config"),
+                sm.output.probes, metadata)

@@ -29,9 +29,21 @@ def _module_file(root: Path, module: str) -> Path | None:
     return None
 
 
+#: (file, sha256 of its bytes, root) -> the package modules it imports: each file is parsed once
+_PARSED: dict[tuple[str, str, str], set[str]] = {}
+
+
 def _imported_modules(source: Path, root: Path) -> set[str]:
     """Dotted names of the package modules that ``source`` imports (any depth in the file)."""
-    tree = ast.parse(source.read_text(), filename=str(source))
+    data = source.read_bytes()
+    key = (str(source), hashlib.sha256(data).hexdigest(), str(root))
+    if key not in _PARSED:
+        _PARSED[key] = _parse_imports(data.decode(), source, root)
+    return set(_PARSED[key])
+
+
+def _parse_imports(text: str, source: Path, root: Path) -> set[str]:
+    tree = ast.parse(text, filename=str(source))
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

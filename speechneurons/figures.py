@@ -305,3 +305,77 @@ def plot_cross_model(layers: pd.DataFrame) -> plt.Figure:
         sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     fig.tight_layout()
     return fig
+
+
+def plot_probes(probes: pd.DataFrame) -> plt.Figure:
+    """Held-out-speaker balanced accuracy by layer, a line per factor (and the speaker control),
+    95 % bands over folds, chance dashed; one panel per site."""
+    if probes.empty:
+        return not_drawn("probes by layer", "no factor could be probed (see the problems page)")
+    sites = list(dict.fromkeys(probes["site"]))
+    fig, axes = plt.subplots(1, len(sites), figsize=(6.5 * len(sites), 4.2), squeeze=False, sharey=True)
+    for ax, site in zip(axes[0], sites):
+        part = probes[probes["site"] == site]
+        for i, (factor, rows) in enumerate(part.groupby("factor", sort=False)):
+            rows = rows.sort_values("layer")
+            colour = f"C{i}"
+            ax.plot(rows["layer"], rows["balanced_accuracy"], marker="o", color=colour, label=factor)
+            ax.fill_between(rows["layer"], rows["ci_low"], rows["ci_high"], color=colour, alpha=0.15)
+            ax.plot(rows["layer"], rows["chance"], ls="--", lw=0.8, color=colour)
+        ax.set_xlabel(f"{site} layer")
+        ax.set_ylim(0, 1.02)  # bands of few folds can reach past what accuracy can be
+        ax.set_title(f"{site}: probes on held-out speakers (dashed: chance)")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axes[0, 0].set_ylabel("balanced accuracy")
+    axes[0, -1].legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    return fig
+
+
+def plot_knockout(summary: pd.DataFrame, spec: CorpusSpec) -> plt.Figure:
+    """Per knocked layer (panel, probed at that layer): own-level recall loss of the selected units
+    and of matched random units, per target level (the paired test is in knockout.parquet)."""
+    if summary.empty:
+        return not_drawn("knock-out", "no hidden-layer unit was selected for the target factor, so "
+                         "nothing was knocked out")
+    own = summary[summary["probe_layer"] == summary["layer"]]
+    layers = sorted(own["layer"].unique())
+    fig, axes = plt.subplots(1, len(layers), figsize=(4.2 * len(layers), 4), squeeze=False, sharey=True)
+    for ax, layer in zip(axes[0], layers):
+        rows = own[own["layer"] == layer]
+        order = [str(v) for v in spec.levels(spec.target) if str(v) in set(rows["level"].astype(str))]
+        rows = rows.set_index(rows["level"].astype(str)).loc[order]
+        position = np.arange(len(order))
+        ax.bar(position - 0.2, rows["own_loss_selected"], width=0.4, label="selected units")
+        ax.bar(position + 0.2, rows["own_loss_random"], width=0.4, color="0.6", label="matched random")
+        ax.set_xticks(position, order, rotation=45)
+        ax.axhline(0, color="0.5", lw=0.5)
+        ax.set_title(f"hidden layer {layer}")
+    axes[0, 0].set_ylabel(f"own-{spec.target} recall loss, held-out speakers")
+    axes[0, -1].legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_probes_by_model(probes: pd.DataFrame) -> plt.Figure:
+    """Per factor (panel): held-out-speaker balanced accuracy by layer, one line per model (and
+    site), 95 % bands over folds, chance dashed. ``probes``: probes rows with a ``model`` column."""
+    if probes.empty:
+        return not_drawn("probes compared across models", "no model has a probe table with rows")
+    factors = list(dict.fromkeys(probes["factor"]))
+    fig, axes = plt.subplots(1, len(factors), figsize=(3.8 * len(factors), 3.8), squeeze=False, sharey=True)
+    for ax, factor in zip(axes[0], factors):
+        part = probes[probes["factor"] == factor]
+        for i, ((model, site), rows) in enumerate(part.groupby(["model", "site"], sort=False)):
+            rows = rows.sort_values("layer")
+            ax.plot(rows["layer"], rows["balanced_accuracy"], marker="o", color=f"C{i}", label=f"{model} {site}")
+            ax.fill_between(rows["layer"], rows["ci_low"], rows["ci_high"], color=f"C{i}", alpha=0.15)
+        ax.plot(sorted(part["layer"].unique()), [part["chance"].iloc[0]] * part["layer"].nunique(), ls="--",
+                color="0.4", lw=0.8)
+        ax.set_title(factor, fontsize=9)
+        ax.set_xlabel("layer")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axes[0, 0].set_ylabel("balanced accuracy, held-out speakers")
+    axes[0, -1].legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    return fig

@@ -152,7 +152,9 @@ def knockout_effects(matrix: ActivationMatrix, knocked: dict[str, np.ndarray], s
     labels = meta[spec.target].astype(str).to_numpy()
     speakers = meta[SPEAKER].astype(str).to_numpy()
     levels = [str(v) for v in spec.levels(spec.target) if str(v) in set(labels)]
-    folds = speaker_folds(labels, speakers, settings.folds, True, settings.seed)
+    folds = [(train, test) for train, test in speaker_folds(labels, speakers, settings.folds, True,
+                                                             settings.seed)
+             if len(np.unique(labels[train])) > 1]
     hidden = matrix.units[matrix.units["site"] == "hidden"]
     rows = []
     for probe_layer in range(int(sets["layer"].min()), int(hidden["layer"].max()) + 1) if len(sets) else []:

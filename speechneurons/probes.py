@@ -86,12 +86,14 @@ def speaker_folds(labels: np.ndarray, speakers: np.ndarray, n_folds: int, within
 
 def fit_probe(x: np.ndarray, labels: np.ndarray, speakers: np.ndarray, within: bool,
               settings: ProbeSettings, seed: int) -> Pipeline:
-    """A probe whose C is chosen by grouped CV on these clips' speakers (the training speakers)."""
+    """A probe whose C is chosen by grouped CV on these clips' speakers (the training speakers);
+    the middle C when there are too few speakers (or levels per inner fold) to choose."""
     inner = speaker_folds(labels, speakers, settings.inner_folds, within, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", UserWarning)
-        if len(inner) < 2 or len(settings.Cs) == 1:
+        thin = any(len(np.unique(labels[train])) < 2 for train, _ in inner)
+        if len(inner) < 2 or len(settings.Cs) == 1 or thin:
             return probe_model(settings.Cs[len(settings.Cs) // 2], settings).fit(x, labels)
         search = GridSearchCV(probe_model(1.0, settings), {"logisticregression__C": list(settings.Cs)},
                               cv=inner, scoring="balanced_accuracy", refit=True)
@@ -138,7 +140,12 @@ def t_interval(values: np.ndarray) -> tuple[float, float]:
 def probe_factor(x: np.ndarray, labels: np.ndarray, speakers: np.ndarray, within: bool,
                  settings: ProbeSettings, seed: int) -> dict:
     """Held-out-speaker balanced accuracy of one factor from x [clips, units], and its null."""
-    folds = speaker_folds(labels, speakers, settings.folds, within, seed)
+    folds = [(train, test) for train, test in speaker_folds(labels, speakers, settings.folds, within, seed)
+             if len(np.unique(labels[train])) > 1]  # a fold whose training clips hold one level teaches nothing
+    if not folds:
+        return {"n_folds": 0, "balanced_accuracy": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                "median_C": np.nan, "null_mean": np.nan, "null_q95": np.nan, "p_perm": np.nan,
+                "permutations": 0}
     scores, models = [], []
     for k, (train, test) in enumerate(folds):
         model = fit_probe(x[train], labels[train], speakers[train], within, settings, seed + k)
@@ -216,6 +223,9 @@ def layer_probes(matrix: ActivationMatrix, clips: pd.DataFrame, spec: CorpusSpec
         for f, (factor, known, labels, n_levels, within) in enumerate(factors):
             result = probe_factor(x[known], labels[known], speakers[known], within, settings,
                                   settings.seed + 1000 * offset + f)
+            if result["n_folds"] == 0 and offset == 0:
+                notes.append(f"probes: {factor} not probed, no fold's training speakers hold two of "
+                             "its levels")
             rows.append({"site": site, "layer": int(layer), "factor": factor,
                          "folds_grouped_by": SPEAKER, "n_clips": int(known.sum()),
                          "n_speakers": len(np.unique(speakers[known])), "n_levels": n_levels,

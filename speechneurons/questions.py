@@ -77,7 +77,7 @@ def layer_specialisation(selectivity: pd.DataFrame) -> pd.DataFrame:
 
 
 def models_by_layer(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """The layer_specialisation tables of several models, one table with a ``model`` column."""
+    """Per-model tables (layer_specialisation, probes) as one table with a ``model`` column."""
     frames = [table.assign(model=name) for name, table in tables.items() if not table.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["model", "site", "layer", "factor", "share_selective", "median_eta2"])

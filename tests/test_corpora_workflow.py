@@ -42,6 +42,9 @@ def test_corpus_runs_the_whole_dag(name, tmp_path, repo, tiny_model_dir):
     shipped["activations"] = {"sites": ["hidden"]}
     shipped["stats"] = {"permutations": 99, "mixed_top_units": 2, "replication_top": 5}
     shipped["selection"] = {"top_k": 1, "random_controls": 1}
+    shipped["probes"] = {"folds": 2, "inner_folds": 2, "permutations": 4}
+    # knock-out (a forward pass per clip and unit set) runs on the corpus that asks every question
+    shipped["knockout"] = {"enabled": name == "cremad", "random_sets": 1}
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(shipped, sort_keys=False))
     (tmp_path / "config.yaml").write_text((repo / "config.yaml").read_text())
     snakemake(tmp_path, repo, "--cores", "2", configs=("study.yaml",))
@@ -69,6 +72,12 @@ def test_corpus_runs_the_whole_dag(name, tmp_path, repo, tiny_model_dir):
     problems = (run / "figures/problems.html").read_text()
     groups = pd.read_parquet(run / f"tables/{COMBO}/group_contrasts.parquet")
     effects = pd.read_parquet(run / f"tables/{COMBO}/graded_effects.parquet")
+    probes = pd.read_parquet(run / "tables/probes.parquet")
+    assert set(probes["factor"]) - {"speaker identity (control)"} <= set(spec_factors)
+    assert (run / f"figures/{COMBO}/unit_browser.html").exists()
+    if name == "cremad":
+        knockout = pd.read_parquet(run / "tables/knockout.parquet")
+        assert set(knockout["level"]) <= set(clips["emotion"]) and len(knockout)
     if note is None:  # both questions asked, and answered for every ablated unit
         assert len(groups) == chosen[["layer", "neuron"]].drop_duplicates().shape[0]
         assert set(effects["measure"]) == {"attribution", "activation"}

@@ -59,6 +59,8 @@ def test_normalize_equals_the_feature_extractor(tiny_model_dir, tiny_model):
 
 def test_unreachable_hub_name_says_which_key(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # huggingface_hub reads the variable once, on import: set what it read too (else 20 s of retries)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(ModelLoadError, match=r"model.name_or_path='microsoft/wavlm-base-plus'.*HF_HUB_OFFLINE=1"):
         load_speech_model("microsoft/wavlm-base-plus", revision="main")

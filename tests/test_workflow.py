@@ -165,7 +165,8 @@ def test_figures_and_report(demo_run):
     figures = [f"{RUN}/figures/{COMBO}/{name}" for name in (
         "clip_attribution.png", "level_comparison.png", "temporal_profiles.png",
         "group_contrasts.png", "graded_effects.png")]
-    figures += [f"{RUN}/figures/selectivity_heatmap.png", f"{RUN}/figures/unit_distributions.png"]
+    figures += [f"{RUN}/figures/selectivity_heatmap.png", f"{RUN}/figures/unit_distributions.png",
+                f"{RUN}/figures/probes_by_layer.png", f"{RUN}/figures/knockout.png"]
     for name in figures:
         png = work / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
@@ -174,6 +175,15 @@ def test_figures_and_report(demo_run):
     listening = (work / f"{RUN}/figures/{COMBO}/listening.html").read_text()
     # one section per emotion in the demo, each with its audio and curve
     assert listening.count("<audio") == 4 and listening.count("data:audio/wav;base64,") == 4
+    browser = (work / f"{RUN}/figures/{COMBO}/unit_browser.html").read_text()
+    # config: 6 units, 2 clips each, every one with its audio and curve
+    assert browser.count("<article>") == 6 and browser.count("data:audio/wav;base64,") == 12
+    assert "http://" not in browser and "https://" not in browser
+    probes = pd.read_parquet(work / f"{RUN}/tables/probes.parquet")
+    assert set(probes["layer"]) == {0, 1, 2} and set(probes["factor"]) <= {"emotion", "gender", "intensity",
+                                                                            "statement"}
+    knockout = pd.read_parquet(work / f"{RUN}/tables/knockout.parquet")
+    assert set(knockout["level"]) <= {"neutral", "happy", "sad", "angry"} and len(knockout)
     html = (work / "results/report.html").read_text()
     # categories in the corpus's words (RAVDESS: emotion, gender, intensity)
     for category in ["1 Layer specialisation", "2 Emotion encoding", "3 Temporal patterns",
@@ -227,7 +237,7 @@ def test_a_figure_key_reruns_only_the_figures(demo_run, repo):
     work, _, _, _ = demo_run
     name = write_override(work, "figure-only.yaml", {"figures": {"site": "hidden"}})
     plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
-    assert plan == {"figures": 1, "listening": 1, "all": 1}
+    assert plan == {"figures": 1, "listening": 1, "all": 1}  # the browser chooses no example unit
 
 
 def test_a_new_segment_length_runs_only_its_own_jobs(demo_run, repo):
@@ -235,14 +245,15 @@ def test_a_new_segment_length_runs_only_its_own_jobs(demo_run, repo):
     name = write_override(work, "segments.yaml", {"ablation": {"segment_ms": [20, 40]}})
     plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
     per_combo = {"ablation": 2, "aggregate": 1, "figures": 1, "questions": 1, "question_figures": 1,
-                 "listening": 1}
+                 "listening": 1, "unit_browser": 1}
     # problems gathers every combination's failed clips and notes, so it follows too
     assert plan == {**per_combo, "problems": 1, "all": 1}
     name = write_override(work, "stats.yaml", {"stats": {"permutations": 500}})
     plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
+    # the selection carries the statistics' q-values, so the knock-out of its units follows too
     assert plan == {"selectivity": 1, "select_units": 1, "layer_specialisation": 1,
                     "selectivity_figures": 1, **per_combo, "problems": 1, "models_by_layer": 1,
-                    "all": 1}
+                    "knockout_activations": 2, "knockout": 1, "all": 1}
 
 
 def test_every_table_carries_its_provenance(demo_run):
@@ -403,13 +414,16 @@ def test_a_second_model_runs_only_its_own_jobs_and_is_compared_by_layer(demo_run
     plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=("override.yaml", "two-models.yaml")))
     one_model = {"tiny_model": 1, "activations": 2, "selectivity": 1, "select_units": 1,
                  "layer_specialisation": 1, "selectivity_figures": 1, "ablation": 2, "aggregate": 1,
-                 "figures": 1, "questions": 1, "question_figures": 1, "listening": 1, "problems": 1}
+                 "figures": 1, "questions": 1, "question_figures": 1, "listening": 1, "problems": 1,
+                 "probes": 1, "knockout_activations": 2, "knockout": 1, "unit_browser": 1}
     assert plan == {**one_model, "models_by_layer": 1, "all": 1}
-    # the same two models from scratch, in a folder of their own (the demo's stays as it was)
+    # the same two models from scratch, in a folder of their own (the demo's stays as it was), as far
+    # as the figures that compare them: activations, selectivity and probes of both
     shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
     shutil.copy(work / "override.yaml", tmp_path / "override.yaml")
     (tmp_path / "two-models.yaml").write_text(yaml.safe_dump(models))
-    snakemake(tmp_path, repo, "--cores", "2", configs=("override.yaml", "two-models.yaml"))
+    snakemake(tmp_path, repo, "--cores", "2", "results/figures/models_by_layer.png",
+              configs=("override.yaml", "two-models.yaml"))
     from speechneurons.provenance import read_provenance
 
     for name in ("tiny-wavlm", "tiny-hubert"):
@@ -422,8 +436,10 @@ def test_a_second_model_runs_only_its_own_jobs_and_is_compared_by_layer(demo_run
                                   check_exact=True)
     hubert = pd.read_parquet(tmp_path / "results/model~tiny-hubert/tables/selectivity.parquet")
     assert not hubert[["F"]].equals(pd.read_parquet(work / f"{RUN}/tables/selectivity.parquet")[["F"]])
-    figure = tmp_path / "results/figures/models_by_layer.png"
-    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.with_suffix(".pdf").exists()
+    for name in ("models_by_layer", "probes_by_model"):
+        figure = tmp_path / f"results/figures/{name}.png"
+        assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.with_suffix(".pdf").exists()
+    assert len(pd.read_parquet(tmp_path / "results/model~tiny-hubert/tables/probes.parquet"))
 
 
 def test_models_must_have_distinct_names(repo, tmp_path):

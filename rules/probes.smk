@@ -1,0 +1,111 @@
+# Where each factor lives (probes on held-out speakers) and whether the model uses the selected
+# units (knock-out against matched random units); the unit browser is in questions.smk.
+
+
+rule probes:
+    input:
+        clips=INDEX_CLIPS,
+        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+    output:
+        table=PROBES,
+        figure=report(FIG_PROBES, caption="../report/probes.rst",
+                      category="1 Layer specialisation", subcategory=model_label()),
+        figure_pdf=pdf(FIG_PROBES),
+    params:
+        corpus=CORPUS,
+        sites=PROBES_CFG["sites"],
+        folds=PROBES_CFG["folds"],
+        inner_folds=PROBES_CFG["inner_folds"],
+        Cs=PROBES_CFG["Cs"],
+        permutations=PROBES_CFG["permutations"],
+        max_iter=PROBES_CFG["max_iter"],
+        seed=PROBES_CFG["seed"],
+        code=code_version("probes"),
+    threads: COMPUTE["threads"]
+    log:
+        f"{LOGS}/probes.log",
+    script:
+        "../scripts/probes.py"
+
+
+rule knockout_activations:
+    input:
+        clips=INDEX_CLIPS,
+        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+        selected=SELECTED_UNITS,
+        model=model_input,
+    output:
+        KNOCKOUT_SHARD,
+    params:
+        corpus=CORPUS,
+        root=DATASET["root"],
+        model=model_ref,
+        revision=model_revision,
+        device=COMPUTE["device"],
+        shard=lambda wildcards: int(wildcards.shard),
+        num_shards=COMPUTE["shards"],
+        value=KNOCKOUT_CFG["value"],
+        random_sets=KNOCKOUT_CFG["random_sets"],
+        nearest=KNOCKOUT_CFG["nearest"],
+        seed=KNOCKOUT_CFG["seed"],
+        code=code_version("knockout_activations"),
+    threads: COMPUTE["threads"]
+    log:
+        f"{LOGS}/knockout/shard-{{shard}}.log",
+    script:
+        "../scripts/knockout_activations.py"
+
+
+rule knockout:
+    input:
+        clips=INDEX_CLIPS,
+        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+        selected=SELECTED_UNITS,
+        shards=expand(KNOCKOUT_SHARD, shard=SHARDS, allow_missing=True),
+    output:
+        table=KNOCKOUT,
+        folds=KNOCKOUT_FOLDS,
+        figure=report(FIG_KNOCKOUT, caption="../report/knockout.rst",
+                      category=Q2_CATEGORY, subcategory=model_label()),
+        figure_pdf=pdf(FIG_KNOCKOUT),
+    params:
+        corpus=CORPUS,
+        value=KNOCKOUT_CFG["value"],
+        random_sets=KNOCKOUT_CFG["random_sets"],
+        nearest=KNOCKOUT_CFG["nearest"],
+        seed=KNOCKOUT_CFG["seed"],
+        folds=PROBES_CFG["folds"],
+        inner_folds=PROBES_CFG["inner_folds"],
+        Cs=PROBES_CFG["Cs"],
+        max_iter=PROBES_CFG["max_iter"],
+        probe_seed=PROBES_CFG["seed"],
+        code=code_version("knockout"),
+    threads: COMPUTE["threads"]
+    log:
+        f"{LOGS}/knockout.log",
+    script:
+        "../scripts/knockout.py"
+
+
+rule unit_browser:
+    input:
+        unpack(browser_tables),
+        clips=INDEX_CLIPS,
+        selected=SELECTED_UNITS,
+        selectivity=SELECTIVITY,
+        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+        attributions=expand(ATTRIBUTIONS, shard=SHARDS, allow_missing=True),
+        segments=expand(SEGMENTS, shard=SHARDS, allow_missing=True),
+    output:
+        report(UNIT_BROWSER, caption="../report/unit_browser.rst",
+               category="Listening to the evidence", subcategory=combo_label()),
+    params:
+        corpus=CORPUS,
+        root=DATASET["root"],
+        units=BROWSER_CFG["units"],
+        clips_per_unit=BROWSER_CFG["clips_per_unit"],
+        code=code_version("unit_browser"),
+    log:
+        f"{LOGS}/unit_browser/{COMBO}.log",
+    script:
+        "../scripts/unit_browser.py"

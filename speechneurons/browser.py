@@ -1,0 +1,123 @@
+"""The unit browser: one self-contained page listing the selected units, each with its evidence.
+
+Per unit (strongest top units first): its activation by every factor of the
+corpus (mean and 95 % interval over speaker means per level), its
+selectivity for the target factor, the probe and knock-out numbers of its
+layer, and its top-activating clips with audio players and attribution
+curves (a cursor follows playback, as on the listening page). Everything is
+inline (base64 audio and images, no network).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from speechneurons.cache import ActivationMatrix
+from speechneurons.datasets.spec import SPEAKER, CorpusSpec
+from speechneurons.listen import PAGE
+from speechneurons.probes import t_interval
+
+UNIT = ["site", "layer", "neuron"]
+
+
+def browser_units(selected: pd.DataFrame, spec: CorpusSpec, most: int) -> pd.DataFrame:
+    """The top units to show: strongest one-vs-rest d first, each unit once, at most ``most``."""
+    top = selected[selected["reason"] == "top_k"].sort_values("score", ascending=False)
+    return top.drop_duplicates(UNIT).head(most).reset_index(drop=True)
+
+
+def top_clips(matrix: ActivationMatrix, site: str, layer: int, neuron: int, count: int) -> list[str]:
+    """The ``count`` clips on which the unit's pooled activation is largest."""
+    values = matrix.values[:, matrix.column(site, layer, neuron)]
+    return [matrix.clip_ids[i] for i in np.argsort(-values, kind="stable")[:count]]
+
+
+def factor_panels(values: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, title: str) -> str:
+    """PNG (base64) of the unit's activation by each factor: speaker means per level, mean and 95 %
+    t-interval over speakers."""
+    factors = [f for f in spec.factors if meta[f.name].nunique() > 1]
+    fig, axes = plt.subplots(1, max(len(factors), 1), figsize=(3.2 * max(len(factors), 1), 2.6),
+                             squeeze=False)
+    frame = meta.assign(value=values)
+    for ax, factor in zip(axes[0], factors):
+        levels = [v for v in factor.levels if v in set(frame[factor.name])]
+        for i, level in enumerate(levels):
+            per_speaker = frame[frame[factor.name] == level].groupby(SPEAKER)["value"].mean().to_numpy()
+            low, high = t_interval(per_speaker)
+            ax.errorbar([i], [per_speaker.mean()], yerr=[[per_speaker.mean() - low if np.isfinite(low) else 0],
+                                                        [high - per_speaker.mean() if np.isfinite(high) else 0]],
+                        fmt="o", color="C0", capsize=3)
+        ax.set_xticks(range(len(levels)), [str(v) for v in levels], rotation=45, fontsize=8)
+        ax.set_title(factor.name, fontsize=9)
+    if not factors:
+        axes[0, 0].axis("off")
+    axes[0, 0].set_ylabel("pooled activation", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _numbers(rows: dict[str, str]) -> str:
+    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows.items())
+    return f"<table class=numbers>{cells}</table>"
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and not np.isfinite(value)) else (
+        f"{value:.{digits}g}" if isinstance(value, float) else str(value))
+
+
+def unit_numbers(unit: pd.Series, spec: CorpusSpec, selectivity: pd.DataFrame, probes: pd.DataFrame,
+                 knockout: pd.DataFrame) -> dict[str, str]:
+    """The unit's selectivity, its layer's probe and its set's knock-out, as label -> text."""
+    key = (selectivity["site"] == unit["site"]) & (selectivity["layer"] == unit["layer"]) & (
+        selectivity["neuron"] == unit["neuron"]) & (selectivity["factor"] == spec.target)
+    out = {f"top unit for {spec.target}": f"{unit[spec.target]} (rank {unit['rank']}, "
+                                            f"one-vs-rest d {_fmt(unit['score'])})"}
+    if key.any():
+        row = selectivity[key].iloc[0]
+        out[f"{spec.target} selectivity"] = (f"eta2 {_fmt(row['eta2'])}, speaker-general q "
+                                             f"{_fmt(row['q_speaker'])}, selective: {bool(row['selective'])}")
+    probe = probes[(probes["site"] == unit["site"]) & (probes["layer"] == unit["layer"])
+                   & (probes["factor"] == spec.target)] if len(probes) else probes
+    if len(probe):
+        row = probe.iloc[0]
+        out[f"probe for {spec.target} at this layer"] = (
+            f"balanced accuracy {_fmt(row['balanced_accuracy'])} [{_fmt(row['ci_low'])}, "
+            f"{_fmt(row['ci_high'])}], chance {_fmt(row['chance'])}, p_perm {_fmt(row['p_perm'])}")
+    knock = knockout[(knockout["layer"] == unit["layer"]) & (knockout["probe_layer"] == unit["layer"])
+                     & (knockout["level"].astype(str) == str(unit[spec.target]))] \
+        if len(knockout) and unit["site"] == "hidden" else knockout.iloc[0:0]
+    if len(knock):
+        row = knock.iloc[0]
+        out["knock-out of its level's units"] = (
+            f"own-level recall loss {_fmt(row['own_loss_selected'])} (matched random "
+            f"{_fmt(row['own_loss_random'])}); specificity difference "
+            f"{_fmt(row['specificity_difference'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}], "
+            f"p {_fmt(row['p'])}")
+    return out
+
+
+def unit_article(label: str, numbers: dict[str, str], panels: str, clip_sections: list[str]) -> str:
+    """One unit's block of the page."""
+    return (f"<article><h2>{html.escape(label)}</h2>{_numbers(numbers)}"
+            f"<img class=panels src=\"data:image/png;base64,{panels}\" alt=\"activation by factor\">"
+            + "".join(clip_sections) + "</article>")
+
+
+def browser_page(title: str, description: str, articles: list[str]) -> str:
+    """The whole page: the listening page's player and cursor, one article per unit."""
+    style = ("<style>article{border-top:2px solid #ccc;margin-top:2em} table.numbers{font-size:90%}"
+             " table.numbers th{text-align:left;padding-right:1em} img.panels{max-width:100%}</style>")
+    page = PAGE.format(title=html.escape(title), description=html.escape(description),
+                       sections="\n".join(articles) or "<p>No unit was selected.</p>")
+    return page.replace("</head>", style + "</head>", 1)
