@@ -48,6 +48,7 @@ rule knockout_activations:
         random_sets=KNOCKOUT_CFG["random_sets"],
         nearest=KNOCKOUT_CFG["nearest"],
         seed=KNOCKOUT_CFG["seed"],
+        layers=KNOCKOUT_CFG["layers"],
         code=code_version("knockout_activations"),
     threads: COMPUTE["threads"]
     log:
@@ -74,6 +75,7 @@ rule knockout:
         random_sets=KNOCKOUT_CFG["random_sets"],
         nearest=KNOCKOUT_CFG["nearest"],
         seed=KNOCKOUT_CFG["seed"],
+        layers=KNOCKOUT_CFG["layers"],
         folds=PROBES_CFG["folds"],
         inner_folds=PROBES_CFG["inner_folds"],
         Cs=PROBES_CFG["Cs"],

@@ -21,7 +21,8 @@ spec = load_corpus(p.corpus["name"], p.corpus["manifest"]).spec
 matrix = activation_matrix(sm.input.activations, "mean", sites=["hidden"])
 sets = knockout_sets(pd.read_parquet(sm.input.selected), matrix,
                      spec, KnockoutSettings(value=p.value, random_sets=p.random_sets,
-                                            nearest=p.nearest, seed=p.seed))
+                                            nearest=p.nearest, seed=p.seed,
+                                            layers=None if p.layers == "all" else tuple(p.layers)))
 # the shards' rows, put back in the activation matrix's clip order
 parts: dict[str, list] = {s: [] for s in sets["set_id"]}
 clip_ids: list[str] = []

@@ -20,7 +20,8 @@ torch.set_num_threads(sm.threads)
 p = sm.params
 spec = load_corpus(p.corpus["name"], p.corpus["manifest"]).spec
 matrix = activation_matrix(sm.input.activations, "mean", sites=["hidden"])
-settings = KnockoutSettings(value=p.value, random_sets=p.random_sets, nearest=p.nearest, seed=p.seed)
+settings = KnockoutSettings(value=p.value, random_sets=p.random_sets, nearest=p.nearest, seed=p.seed,
+                            layers=None if p.layers == "all" else tuple(p.layers))
 sets = knockout_sets(pd.read_parquet(sm.input.selected), matrix, spec, settings)
 clips = shard_clips(pd.read_parquet(sm.input.clips), p.shard, p.num_shards).sort_values("clip_id")
 clips = clips[clips["clip_id"].isin(matrix.clip_ids)]  # a clip that failed in the cache has no baseline

@@ -44,13 +44,15 @@ class KnockoutSettings:
     random_sets: int = 3
     nearest: int = 5  # a control unit is drawn among the this many closest in variance
     seed: int = 0
+    layers: tuple[int, ...] | None = None  # hidden layers to knock out in; None: every selected one
 
 
 def knockout_sets(selected: pd.DataFrame, matrix: ActivationMatrix, spec: CorpusSpec,
                   settings: KnockoutSettings) -> pd.DataFrame:
     """One row per unit set to knock out: :data:`SET_COLUMNS`.
 
-    Per hidden layer and target level, the level's top_k units (condition
+    Per hidden layer (of ``layers``, else every one with selected units)
+    and target level, the level's top_k units (condition
     ``selected``) and ``random_sets`` sets of as many other units of that
     layer (``random``), each unit drawn among the ``nearest`` units that
     no level selected at that layer, closest to a selected one in log variance of its pooled
@@ -61,6 +63,8 @@ def knockout_sets(selected: pd.DataFrame, matrix: ActivationMatrix, spec: Corpus
         raise ValueError(f"knockout.value: {settings.value!r} is not mean or zero")
     rng = np.random.default_rng(settings.seed)
     top = selected[(selected["reason"] == "top_k") & (selected["site"] == "hidden")]
+    if settings.layers is not None:
+        top = top[top["layer"].isin(list(settings.layers))]
     rows = []
     for (layer, level), chosen in top.groupby(["layer", spec.target], sort=True):
         units = matrix.units[(matrix.units["site"] == "hidden") & (matrix.units["layer"] == layer)]

@@ -139,3 +139,20 @@ def test_intervention_sets_units_in_the_forward_pass_of_every_family(tmp_path):
         assert torch.equal(layer1[:, untouched], base[("hidden", 1)][0][:, untouched]), family
         assert not torch.allclose(knocked[("hidden", 2)], base[("hidden", 2)]), family
         assert torch.equal(again[("hidden", 2)], base[("hidden", 2)]), family
+
+
+def test_knockout_layers_restrict_the_sets():
+    meta = design()
+    rng = np.random.default_rng(4)
+    matrix = matrix_of(meta, [rng.normal(size=(len(meta), 16)) for _ in range(3)])
+    selected = pd.DataFrame({"site": "hidden", "layer": np.array([1, 1, 2, 2], dtype="int32"),
+                             "neuron": np.array([0, 1, 0, 1], dtype="int32"), "reason": "top_k",
+                             "emotion": ["happy", "sad", "happy", "sad"], "rank": 1})
+    every = knockout_sets(selected, matrix, SPEC, KnockoutSettings(random_sets=2))
+    assert sorted(set(every["layer"])) == [1, 2] and len(every) == 2 * 2 * 3
+    only = knockout_sets(selected, matrix, SPEC, KnockoutSettings(random_sets=2, layers=(2,)))
+    assert set(only["layer"]) == {2} and len(only) == 2 * 3
+    assert (knockout_sets(selected, matrix, SPEC, KnockoutSettings(value="zero"))["values"]
+            .map(lambda v: set(v) == {0.0}).all())
+    with pytest.raises(ValueError, match="knockout.value: 'median'"):
+        knockout_sets(selected, matrix, SPEC, KnockoutSettings(value="median"))
