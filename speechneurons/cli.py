@@ -143,7 +143,7 @@ def analyze(args: argparse.Namespace) -> tuple[Path, Path]:
     label = unit_label(args.site, layer, args.neuron)
     first = chosen["clip_id"].iloc[0]
     stem = (f"compare_{args.site}{layer}_n{args.neuron}" if args.compare
-            else f"{chosen[target].iloc[0]}_{args.site}{layer}_n{args.neuron}_{first}")
+            else f"{chosen[target].iloc[0]}_{args.site}{layer}_n{args.neuron}_{first}".replace("/", "_"))
     if args.compare:
         figure = plot_clip_panels(panels, model.sample_rate, f"{label}: one clip per {target}")
     else:

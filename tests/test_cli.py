@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from audio_files import write_tone
+from corpus_trees import TREES
 from speechneurons.audio import load_waveform
 from speechneurons.cli import main
 
@@ -59,3 +60,15 @@ def test_console_script_is_installed(demo_root, tiny_model_dir, tmp_path):
                            str(tiny_model_dir), "--out", str(tmp_path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "figure:" in done.stdout
+
+
+def test_another_corpus_by_name_with_its_own_flags(tmp_path, tiny_model_dir):
+    root, _, _ = TREES["emodb"](tmp_path / "emodb")
+    code = main(["analyze", "--corpus", "emodb", "--root", str(root), "--compare", "--sex", "female",
+                 "--text", "a01", "--hidden-layer", "1", "--neuron", "2", "--model", str(tiny_model_dir),
+                 "--out", str(tmp_path / "out")])
+    assert code == 0
+    table = pd.read_parquet(next((tmp_path / "out").glob("compare_*.parquet")))
+    assert sorted(table["emotion"].unique()) == ["anger", "happiness", "neutral"]
+    assert set(table["sex"]) == {"female"} and set(table["text"]) == {"a01"}
+    assert set(table["speaker"]) <= {"08", "09"}
