@@ -307,6 +307,14 @@ def plot_cross_model(layers: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def _accuracy_line(ax: plt.Axes, rows: pd.DataFrame, colour: str, label: str) -> pd.DataFrame:
+    """One probe curve: balanced accuracy by layer with its 95 % band; returns the rows by layer."""
+    rows = rows.sort_values("layer")
+    ax.plot(rows["layer"], rows["balanced_accuracy"], marker="o", color=colour, label=label)
+    ax.fill_between(rows["layer"], rows["ci_low"], rows["ci_high"], color=colour, alpha=0.15)
+    return rows
+
+
 def plot_probes(probes: pd.DataFrame) -> plt.Figure:
     """Held-out-speaker balanced accuracy by layer, a line per factor (and the speaker control),
     95 % bands over folds, chance dashed; one panel per site."""
@@ -317,11 +325,8 @@ def plot_probes(probes: pd.DataFrame) -> plt.Figure:
     for ax, site in zip(axes[0], sites):
         part = probes[probes["site"] == site]
         for i, (factor, rows) in enumerate(part.groupby("factor", sort=False)):
-            rows = rows.sort_values("layer")
-            colour = f"C{i}"
-            ax.plot(rows["layer"], rows["balanced_accuracy"], marker="o", color=colour, label=factor)
-            ax.fill_between(rows["layer"], rows["ci_low"], rows["ci_high"], color=colour, alpha=0.15)
-            ax.plot(rows["layer"], rows["chance"], ls="--", lw=0.8, color=colour)
+            rows = _accuracy_line(ax, rows, f"C{i}", factor)
+            ax.plot(rows["layer"], rows["chance"], ls="--", lw=0.8, color=f"C{i}")
         ax.set_xlabel(f"{site} layer")
         ax.set_ylim(0, 1.02)  # bands of few folds can reach past what accuracy can be
         ax.set_title(f"{site}: probes on held-out speakers (dashed: chance)")
@@ -367,9 +372,7 @@ def plot_probes_by_model(probes: pd.DataFrame) -> plt.Figure:
     for ax, factor in zip(axes[0], factors):
         part = probes[probes["factor"] == factor]
         for i, ((model, site), rows) in enumerate(part.groupby(["model", "site"], sort=False)):
-            rows = rows.sort_values("layer")
-            ax.plot(rows["layer"], rows["balanced_accuracy"], marker="o", color=f"C{i}", label=f"{model} {site}")
-            ax.fill_between(rows["layer"], rows["ci_low"], rows["ci_high"], color=f"C{i}", alpha=0.15)
+            _accuracy_line(ax, rows, f"C{i}", f"{model} {site}")
         ax.plot(sorted(part["layer"].unique()), [part["chance"].iloc[0]] * part["layer"].nunique(), ls="--",
                 color="0.4", lw=0.8)
         ax.set_title(factor, fontsize=9)
