@@ -138,29 +138,38 @@ def speech_bounds(segments: pd.DataFrame) -> tuple[float, float]:
     return float(voiced["start_s"].min()), float(voiced["end_s"].max())
 
 
+def overlap_weights(starts: np.ndarray, ends: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """[segments, bins]: the fraction of each segment [start, end) that falls in each bin."""
+    low = np.maximum(starts[:, None], edges[None, :-1])
+    high = np.minimum(ends[:, None], edges[None, 1:])
+    width = np.maximum(ends - starts, 1e-12)[:, None]
+    return np.clip(high - low, 0.0, None) / width
+
+
 def clip_profiles(curve: np.ndarray, segments: pd.DataFrame) -> dict[str, np.ndarray]:
     """[units, segments] attributions -> per alignment, the share of |attribution| per bin.
 
     Each unit's absolute curve is normalised to sum 1 over the clip, then
-    averaged over units and summed into the alignment's bins: a profile
-    says where in time the clip's attribution lies ([bins], NaN where no
-    segment falls in a bin).
+    averaged over units; each segment's share is spread over the bins it
+    overlaps, in proportion to the overlap, so profiles from 20 ms and
+    1,000 ms segments are on one time grid. A profile says where in time
+    the clip's attribution lies ([bins], NaN where no segment reaches a bin).
     """
     magnitude = np.abs(curve.astype(np.float64))
     totals = magnitude.sum(axis=1, keepdims=True)
     share = np.divide(magnitude, totals, out=np.zeros_like(magnitude), where=totals > 0)
     per_segment = share[(totals[:, 0] > 0)].mean(axis=0) if (totals > 0).any() else np.zeros(curve.shape[1])
-    middle = ((segments["start_s"] + segments["end_s"]) / 2).to_numpy()
-    duration = float(segments["end_s"].max())
+    starts, ends = segments["start_s"].to_numpy(float), segments["end_s"].to_numpy(float)
+    duration = float(ends.max())
     onset, offset = speech_bounds(segments)
-    positions = {"normalised": middle / duration, "onset": middle - onset, "offset": middle - offset}
+    spans = {"normalised": (starts / duration, ends / duration), "onset": (starts - onset, ends - onset),
+             "offset": (starts - offset, ends - offset)}
     out = {}
     for alignment, (edges, _) in ALIGNMENTS.items():
-        where = np.digitize(positions[alignment], edges) - 1
-        inside = (where >= 0) & (where < len(edges) - 1)
-        profile = np.bincount(where[inside], weights=per_segment[inside], minlength=len(edges) - 1)
-        counted = np.bincount(where[inside], minlength=len(edges) - 1)
-        out[alignment] = np.where(counted > 0, profile, np.nan)
+        weights = overlap_weights(*spans[alignment], edges)  # NaN spans (no speech) weigh nothing
+        weights = np.nan_to_num(weights, nan=0.0)
+        profile = per_segment @ weights
+        out[alignment] = np.where(weights.sum(axis=0) > 0, profile, np.nan)
     return out
 
 

@@ -144,3 +144,22 @@ def test_graded_without_pairs_is_an_empty_table_with_columns_and_a_note():
     assert table.empty and {"measure", "mean_diff", "dz", "p", "q"} <= set(table.columns)
     assert notes == ["question 5: no speaker recorded both intensity normal and strong with the same "
                      "emotion, statement"]
+
+
+def test_profiles_of_short_and_long_segments_share_one_time_grid():
+    """A clip whose attribution is even over time: 20 ms and 1,000 ms segments give the same profile,
+    every bin filled (the issue: at 1,000 ms, bins were empty and one held 0.65 of the mass)."""
+    profiles = {}
+    for length in (0.02, 1.0):
+        starts = np.arange(0, 3.0 - 1e-9, length)
+        segments = pd.DataFrame({"segment": np.arange(len(starts)), "start_s": starts,
+                                 "end_s": starts + length, "voiced": True})
+        curve = np.full((2, len(starts)), length)  # attribution proportional to the span: even in time
+        profiles[length] = questions.clip_profiles(curve, segments)
+    short, long = profiles[0.02]["normalised"], profiles[1.0]["normalised"]
+    assert not np.isnan(long).any() and long == pytest.approx(np.full(20, 0.05))
+    assert short == pytest.approx(long)
+    assert profiles[1.0]["onset"][:5] == pytest.approx([np.nan] * 5, nan_ok=True)  # before onset
+    # a 1 s segment straddling bins splits its share by overlap
+    weights = questions.overlap_weights(np.array([0.0]), np.array([1.0]), np.array([0.0, 0.25, 0.5, 2.0]))
+    assert weights[0] == pytest.approx([0.25, 0.25, 0.5])
