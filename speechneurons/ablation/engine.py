@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -145,6 +145,50 @@ def is_out_of_memory(err: BaseException) -> bool:
     return isinstance(err, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
+def gated_forward(x: torch.Tensor, base: torch.Tensor, sample_segment: torch.Tensor,
+                  values: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The function Captum ablates: gates [batch, segments] in {0, 1} -> unit values [batch, units].
+
+    ``x`` and ``base`` are [samples]; ``sample_segment`` [samples] names each
+    sample's segment; where a segment's gate is 0 its samples come from
+    ``base``. ``values`` maps audio [batch, samples] to [batch, units].
+    """
+    def forward(gates: torch.Tensor) -> torch.Tensor:
+        keep = gates[:, sample_segment] != 0
+        return values(torch.where(keep, x.unsqueeze(0), base.unsqueeze(0)))
+
+    return forward
+
+
+def attribute_segments(forward: Callable[[torch.Tensor], torch.Tensor], num_segments: int,
+                       device: torch.device, perturbations_per_eval: int = 16,
+                       show_progress: bool = False) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(original [units], attributions [units, segments], batch used) of a gated forward function.
+
+    Captum ``FeatureAblation`` on all-ones gates with baseline 0: one segment
+    off at a time. On running out of memory the batch is halved and the call
+    retried (logged); the result does not depend on it.
+    """
+    gates = torch.ones(1, num_segments, device=device)
+    batch = max(1, int(perturbations_per_eval))
+    while True:
+        try:
+            with torch.no_grad():
+                original = forward(gates)[0]
+                attributions = FeatureAblation(forward).attribute(
+                    gates, baselines=0.0, perturbations_per_eval=batch, show_progress=show_progress
+                )
+            return original, attributions.reshape(-1, num_segments), batch
+        except Exception as err:  # noqa: BLE001 - only memory errors are retried
+            if not is_out_of_memory(err) or batch == 1:
+                raise
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            log.warning("out of memory at perturbations_per_eval=%d; retrying with %d",
+                        batch, batch // 2)
+            batch //= 2
+
+
 def ablate_clip(
     model: SpeechModel,
     waveform: torch.Tensor,
@@ -170,34 +214,12 @@ def ablate_clip(
     x = waveform.to(model.device)
     base = torch.zeros_like(x) if baseline is None else baseline.to(model.device, x.dtype)
     reduce = make_reduction(reduction, model.frames_per_second)
-    sample_segment = segments.sample_to_segment(model.device)
-
-    def forward(gates: torch.Tensor) -> torch.Tensor:
-        """Gates [batch, segments] in {0, 1} -> unit values [batch, units]."""
-        keep = gates[:, sample_segment] != 0
-        audio = torch.where(keep, x.unsqueeze(0), base.unsqueeze(0))
-        return unit_values(model, audio, units, reduce)
-
-    gates = torch.ones(1, len(segments), device=model.device)
-    batch = max(1, int(perturbations_per_eval))
-    while True:
-        try:
-            with torch.no_grad():
-                original = forward(gates)[0]
-                attributions = FeatureAblation(forward).attribute(
-                    gates, baselines=0.0, perturbations_per_eval=batch, show_progress=show_progress
-                )
-            break
-        except Exception as err:  # noqa: BLE001 - only memory errors are retried
-            if not is_out_of_memory(err) or batch == 1:
-                raise
-            if model.device.type == "cuda":
-                torch.cuda.empty_cache()
-            log.warning("out of memory at perturbations_per_eval=%d; retrying with %d",
-                        batch, batch // 2)
-            batch //= 2
+    forward = gated_forward(x, base, segments.sample_to_segment(model.device),
+                            lambda audio: unit_values(model, audio, units, reduce))
+    original, attributions, batch = attribute_segments(forward, len(segments), model.device,
+                                                       perturbations_per_eval, show_progress)
     return ClipAttribution(
-        attributions=attributions.reshape(len(units), len(segments)).cpu(),
+        attributions=attributions.cpu(),
         original=original.cpu(),
         perturbations_per_eval=batch,
     )
