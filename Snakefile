@@ -2,6 +2,7 @@
 # index -> activations[shard] -> selectivity -> select_units
 #       -> ablation[combination, shard] -> aggregate -> figures
 #       -> probes; knockout_activations[shard] -> knockout; unit_browser[combination]
+#       -> reliability_{agreement,deletion,randomisation,bootstrap} -> reliability_report
 # The logic lives in the speechneurons package; rules/ only describe the DAG.
 
 
@@ -18,6 +19,7 @@ include: "rules/aggregate.smk"
 include: "rules/figures.smk"
 include: "rules/questions.smk"
 include: "rules/probes.smk"
+include: "rules/reliability.smk"
 include: "rules/problems.smk"
 
 

@@ -39,6 +39,7 @@ SELECTION = config["selection"]
 PROBES_CFG = config["probes"]
 KNOCKOUT_CFG = config["knockout"]
 BROWSER_CFG = config["browser"]
+RELIABILITY_CFG = config["reliability"]
 
 # The study's models: `models` (a list), else `model` (one). Each writes under results/model~<name>/.
 _model_list = config.get("models") or ([config["model"]] if config.get("model") else [])
@@ -106,6 +107,19 @@ KNOCKOUT = f"{RUN}/tables/knockout.parquet"
 KNOCKOUT_FOLDS = f"{RUN}/tables/knockout_folds.parquet"
 FIG_KNOCKOUT = f"{RUN}/figures/knockout.png"
 UNIT_BROWSER = f"{RUN}/figures/{COMBO}/unit_browser.html"
+# how far to trust the attributions (rules/reliability.smk)
+REL = f"{RUN}/tables/reliability"
+REL_AGREEMENT_UNITS = f"{REL}/agreement_units.parquet"
+REL_AGREEMENT = f"{REL}/agreement.parquet"
+REL_DELETION = f"{REL}/deletion.parquet"
+REL_DELETION_CURVES = f"{REL}/deletion_curves.parquet"
+REL_RANDOMISATION = f"{REL}/randomisation.parquet"
+REL_RANDOMISATION_UNITS = f"{REL}/randomisation_units.parquet"
+REL_BOOTSTRAP_UNITS = f"{REL}/bootstrap_units.parquet"
+REL_BOOTSTRAP = f"{REL}/bootstrap.parquet"
+FIG_RELIABILITY = f"{RUN}/figures/reliability.png"
+RELIABILITY_PAGE = f"{RUN}/figures/reliability.html"
+RELIABILITY_CATEGORY = "How far to trust these results"
 # the one output that reads every model
 FIG_MODELS = "results/figures/models_by_layer.png"
 FIG_MODELS_PROBES = "results/figures/probes_by_model.png"
@@ -172,6 +186,24 @@ def combos(pattern, **more):
     )
 
 
+def combination_settings():
+    """Every ablation parameter combination as a dict, the first of each list first."""
+    return [{"baseline": b, "segment_ms": int(s), "reduction": r}
+            for b in ABLATION["baselines"] for s in ABLATION["segment_ms"] for r in ABLATION["reductions"]]
+
+
+def combination_files(wildcards):
+    """Every combination's settings with its attribution and segment shards (this model's)."""
+    return [{**c, "attributions": expand(ATTRIBUTIONS, shard=SHARDS, model=wildcards.model, **c),
+             "segments": expand(SEGMENTS, shard=SHARDS, model=wildcards.model, **c)}
+            for c in combination_settings()]
+
+
+def first_combination_segments(wildcards):
+    """The segment index of the first combination: the clips the ablation could read."""
+    return expand(SEGMENTS, shard=SHARDS, model=wildcards.model, **combination_settings()[0])
+
+
 def per_model(patterns):
     """``patterns`` expanded over every model of the study."""
     return expand(patterns, model=MODEL_NAMES)
@@ -215,6 +247,7 @@ def all_outputs():
             *([PROBES, FIG_PROBES] if PROBES_CFG["enabled"] else []),
             *([KNOCKOUT, FIG_KNOCKOUT] if KNOCKOUT_CFG["enabled"] else []),
             *(combos(UNIT_BROWSER) if BROWSER_CFG["enabled"] else []),
+            *([FIG_RELIABILITY, RELIABILITY_PAGE] if RELIABILITY_CFG["enabled"] else []),
         ]),
         FIG_MODELS,
         FIG_MODELS_PROBES,

@@ -45,6 +45,10 @@ def test_corpus_runs_the_whole_dag(name, tmp_path, repo, tiny_model_dir):
     shipped["probes"] = {"folds": 2, "inner_folds": 2, "permutations": 4}
     # knock-out (a forward pass per clip and unit set) runs on the corpus that asks every question
     shipped["knockout"] = {"enabled": name == "cremad", "random_sets": 1}
+    # one ablation combination (the demo config's lists would give four); the reliability checks run
+    # on one corpus whose speakers differ in a group factor (the bootstrap then stratifies by it)
+    shipped.setdefault("ablation", {}).update({"baselines": ["zero"], "segment_ms": [20]})
+    shipped["reliability"] = {"enabled": name == "emodb", "bootstrap": {"resamples": 20}}
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(shipped, sort_keys=False))
     (tmp_path / "config.yaml").write_text((repo / "config.yaml").read_text())
     snakemake(tmp_path, repo, "--cores", "2", configs=("study.yaml",))
@@ -78,6 +82,10 @@ def test_corpus_runs_the_whole_dag(name, tmp_path, repo, tiny_model_dir):
     if name == "cremad":
         knockout = pd.read_parquet(run / "tables/knockout.parquet")
         assert set(knockout["level"]) <= set(clips["emotion"]) and len(knockout)
+    if name == "emodb":  # the bootstrap resamples speakers within each sex, in EmoDB's own levels
+        kept = pd.read_parquet(run / "tables/reliability/bootstrap_units.parquet")
+        assert set(kept["emotion"]) == set(clips["emotion"]) and kept["kept"].between(0, 1).all()
+        assert "Model randomisation" in (run / "figures/reliability.html").read_text()
     if note is None:  # both questions asked, and answered for every ablated unit
         assert len(groups) == chosen[["layer", "neuron"]].drop_duplicates().shape[0]
         assert set(effects["measure"]) == {"attribution", "activation"}

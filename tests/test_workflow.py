@@ -28,6 +28,9 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 COMBO = "baseline~zero/segment_ms~20/reduction~mean"
 RUN = "results/model~tiny-wavlm"  # the demo's one model
 UNITS = 3 * 32 + 2 * 64  # hidden layers 0..2 x 32, ffn layers 1..2 x 64
+# the demo's 2 baselines x 2 segment lengths; tests that need no comparison run the first one only
+COMBOS = 4
+ONE_COMBINATION = {"ablation": {"baselines": ["zero"], "segment_ms": [20]}, "reliability": {"enabled": False}}
 
 
 def snakemake(workdir: Path, repo: Path, *args: str, configs=("override.yaml",)
@@ -193,6 +196,35 @@ def test_figures_and_report(demo_run):
         assert Path(name).name in html
 
 
+def test_the_report_says_how_far_to_trust_the_results(demo_run):
+    """Two baselines x two segment lengths: agreement per pair of settings, deletion curves on the
+    configured sample, the cascade over every layer, the bootstrap of every top-k unit, a page."""
+    work, _, _, _ = demo_run
+    tables = {p.stem: pd.read_parquet(p) for p in (work / f"{RUN}/tables/reliability").glob("*.parquet")}
+    agreement = tables["agreement"]
+    assert sorted(set(zip(agreement["setting"], agreement["a"], agreement["b"]))) == [
+        ("baseline", "zero", "noise-snr20"), ("segment_ms", "20", "100")]
+    # every pair, every (site, layer): 5 site-layers x (2 baseline pairs + 2 length pairs)
+    assert len(agreement) == 5 * 4 and agreement["median_rho"].between(-1, 1).all()
+    deletion = tables["deletion"]  # config: 2 clips x 4 units per combination
+    assert len(deletion) == COMBOS * 2 * 4 and deletion[["area_between", "additivity_gap"]].notna().all().all()
+    curves = tables["deletion_curves"]  # 5 steps: fractions 0, 0.2, ..., 1
+    assert sorted(curves["fraction"].unique()) == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    cascade = tables["randomisation"]
+    assert sorted(cascade["randomised_from"].unique()) == [0, 1, 2]
+    assert len(tables["randomisation_units"]) == 4
+    selected = pd.read_parquet(work / f"{RUN}/tables/selected_units.parquet")
+    assert len(tables["bootstrap_units"]) == (selected["reason"] == "top_k").sum()
+    assert tables["bootstrap"]["mean_jaccard"].between(0, 1).all()
+    page = (work / f"{RUN}/figures/reliability.html").read_text()
+    for heading in ("Across settings", "Deletion and additivity", "Model randomisation",
+                    "Stability over speakers", "Cost"):
+        assert f"<h2>{heading}</h2>" in page
+    assert "baseline (zero vs noise-snr20): median rank correlation" in page
+    html = (work / "results/report.html").read_text()
+    assert "How far to trust these results" in html and "reliability.png" in html
+
+
 def test_question_tables(demo_run):
     work, _, _, _ = demo_run
     expected = {
@@ -237,23 +269,27 @@ def test_a_figure_key_reruns_only_the_figures(demo_run, repo):
     work, _, _, _ = demo_run
     name = write_override(work, "figure-only.yaml", {"figures": {"site": "hidden"}})
     plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
-    assert plan == {"figures": 1, "listening": 1, "all": 1}  # the browser chooses no example unit
+    assert plan == {"figures": COMBOS, "listening": COMBOS, "all": 1}  # the browser chooses no example unit
 
 
 def test_a_new_segment_length_runs_only_its_own_jobs(demo_run, repo):
     work, _, _, _ = demo_run
-    name = write_override(work, "segments.yaml", {"ablation": {"segment_ms": [20, 40]}})
+    name = write_override(work, "segments.yaml", {"ablation": {"segment_ms": [20, 100, 40]}})
     plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
     per_combo = {"ablation": 2, "aggregate": 1, "figures": 1, "questions": 1, "question_figures": 1,
                  "listening": 1, "unit_browser": 1}
-    # problems gathers every combination's failed clips and notes, so it follows too
-    assert plan == {**per_combo, "problems": 1, "all": 1}
+    # 40 ms under both baselines; problems gathers every combination's failed clips and notes, and the
+    # agreement and deletion checks compare every combination, so they follow too
+    assert plan == {**{k: 2 * v for k, v in per_combo.items()}, "problems": 1, "reliability_agreement": 1,
+                    "reliability_deletion": 1, "reliability_report": 1, "all": 1}
     name = write_override(work, "stats.yaml", {"stats": {"permutations": 500}})
     plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
     # the selection carries the statistics' q-values, so the knock-out of its units follows too
+    reliability = {f"reliability_{check}": 1 for check in ("agreement", "deletion", "randomisation",
+                                                           "bootstrap", "report")}
     assert plan == {"selectivity": 1, "select_units": 1, "layer_specialisation": 1,
-                    "selectivity_figures": 1, **per_combo, "problems": 1, "models_by_layer": 1,
-                    "knockout_activations": 2, "knockout": 1, "all": 1}
+                    "selectivity_figures": 1, **{k: COMBOS * v for k, v in per_combo.items()}, "problems": 1,
+                    "models_by_layer": 1, "knockout_activations": 2, "knockout": 1, **reliability, "all": 1}
 
 
 def test_every_table_carries_its_provenance(demo_run):
@@ -269,18 +305,20 @@ def test_every_table_carries_its_provenance(demo_run):
             model = record["model"]
             assert model["name_or_path"] == "results/models/tiny-wavlm"
             assert len(model["weight_sha256"]) == 64
-    summary = read_provenance(next((work / f"{RUN}/ablation").rglob("summary/shard-0.parquet")))
+    summary = read_provenance(work / f"{RUN}/ablation/{COMBO}/summary/shard-0.parquet")
     assert summary["wildcards"] == {"model": "tiny-wavlm", "baseline": "zero", "segment_ms": "20", "reduction": "mean",
                                     "shard": "0"}
     assert summary["params"]["perturbations_per_eval"] == 16 and len(summary["params"]["code"]) == 16
 
 
 def test_killed_mid_ablation_then_rerun_gives_identical_tables(demo_run, repo, tmp_path):
-    """SIGKILL the whole workflow during ablation, rerun with --rerun-incomplete:
-    every table equals the uninterrupted run's (and so two runs of a config agree)."""
+    """SIGKILL the whole workflow during ablation, rerun with --rerun-incomplete: every table
+    equals the uninterrupted run's (and so two runs of a config agree). One combination of the
+    demo's four, so every table it writes is also one of the demo's."""
     work, data, _, _ = demo_run
     shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
-    shutil.copy(work / "override.yaml", tmp_path / "override.yaml")
+    write_override(work, "one-combination.yaml", ONE_COMBINATION)
+    shutil.copy(work / "one-combination.yaml", tmp_path / "override.yaml")
     cmd = [SNAKEMAKE, "-s", str(repo / "Snakefile"), "--configfile", "config.yaml", "override.yaml",
            "--cores", "2"]
     run = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -298,13 +336,14 @@ def test_killed_mid_ablation_then_rerun_gives_identical_tables(demo_run, repo, t
     snakemake(tmp_path, repo, "--unlock")
     snakemake(tmp_path, repo, "--cores", "2", "--rerun-incomplete")
     expected, got = all_tables(work), all_tables(tmp_path)
-    assert got.keys() == expected.keys()
-    for name, table in expected.items():
-        pd.testing.assert_frame_equal(got[name], table, check_exact=True, obj=name)
+    assert got.keys() <= expected.keys() and f"{RUN}/tables/{COMBO}/clip_unit_summary.parquet" in got
+    assert len(got) >= 20
+    for name, table in got.items():
+        pd.testing.assert_frame_equal(table, expected[name], check_exact=True, obj=name)
     from safetensors.numpy import load_file
 
-    for path in sorted((work / f"{RUN}/ablation").rglob("*.safetensors")):
-        mine, theirs = load_file(path), load_file(tmp_path / path.relative_to(work))
+    for path in sorted((tmp_path / f"{RUN}/ablation").rglob("*.safetensors")):
+        mine, theirs = load_file(path), load_file(work / path.relative_to(tmp_path))
         assert mine.keys() == theirs.keys()
         for clip in mine:
             np.testing.assert_array_equal(mine[clip], theirs[clip])
@@ -342,7 +381,7 @@ def test_a_clip_that_fails_inside_jobs_is_listed_and_the_study_goes_on(demo_run,
     write_tone(tmp_path / "ravdess" / "Actor_03" / f"{bad}.wav", seconds=200 / 16_000)
     shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
     (tmp_path / "override.yaml").write_text(yaml.safe_dump(
-        {"dataset": {"root": str(tmp_path / "ravdess"), "min_duration_s": 0.0}}))
+        {"dataset": {"root": str(tmp_path / "ravdess"), "min_duration_s": 0.0}, **ONE_COMBINATION}))
     snakemake(tmp_path, repo, "--cores", "2")
     snakemake(tmp_path, repo, "--cores", "1", "--report", "results/report.html")
     failed = pd.read_parquet(tmp_path / f"{RUN}/tables/failed_clips.parquet")
@@ -376,8 +415,9 @@ def test_a_one_clip_study_runs_to_its_report_and_says_what_it_cannot_compute(dem
     shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
     (tmp_path / "override.yaml").write_text(yaml.safe_dump({
         "dataset": {"root": str(tmp_path / "one")},
-        "ablation": {"units_from": "config", "sites": ["hidden"], "layers": [1], "neurons": [0, 1, 2]},
         "stats": {"permutations": 99},
+        "ablation": {"units_from": "config", "sites": ["hidden"], "layers": [1], "neurons": [0, 1, 2],
+                     "baselines": ["zero"], "segment_ms": [20]},
     }))
     snakemake(tmp_path, repo, "--cores", "2")
     snakemake(tmp_path, repo, "--cores", "1", "--report", "results/report.html")
@@ -401,6 +441,11 @@ def test_a_one_clip_study_runs_to_its_report_and_says_what_it_cannot_compute(dem
         assert png.with_suffix(".pdf").exists(), png
     report = (tmp_path / "results/report.html").read_text()
     assert "0 Rejected, failed, not computed" in report and "selectivity_heatmap.png" in report
+    # the reliability checks run on what there is and say what they cannot compare
+    trust = (tmp_path / f"{RUN}/figures/reliability.html").read_text()
+    assert "Not compared: the study has one ablation combination" in trust
+    assert "Not computed: no top-k unit was selected" in trust
+    assert len(pd.read_parquet(tmp_path / f"{RUN}/tables/reliability/deletion.parquet")) == 3  # 3 units x 1 clip
 
 
 def test_a_second_model_runs_only_its_own_jobs_and_is_compared_by_layer(demo_run, repo, tmp_path):
@@ -412,10 +457,13 @@ def test_a_second_model_runs_only_its_own_jobs_and_is_compared_by_layer(demo_run
                           "tiny_family": "hubert", "tiny_seed": 1}]}
     (work / "two-models.yaml").write_text(yaml.safe_dump(models))
     plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=("override.yaml", "two-models.yaml")))
+    per_combo = {"ablation": 2, "aggregate": 1, "figures": 1, "questions": 1, "question_figures": 1,
+                 "listening": 1, "unit_browser": 1}
     one_model = {"tiny_model": 1, "activations": 2, "selectivity": 1, "select_units": 1,
-                 "layer_specialisation": 1, "selectivity_figures": 1, "ablation": 2, "aggregate": 1,
-                 "figures": 1, "questions": 1, "question_figures": 1, "listening": 1, "problems": 1,
-                 "probes": 1, "knockout_activations": 2, "knockout": 1, "unit_browser": 1}
+                 "layer_specialisation": 1, "selectivity_figures": 1, "problems": 1, "probes": 1,
+                 "knockout_activations": 2, "knockout": 1, **{k: COMBOS * v for k, v in per_combo.items()},
+                 **{f"reliability_{check}": 1 for check in ("agreement", "deletion", "randomisation",
+                                                            "bootstrap", "report")}}
     assert plan == {**one_model, "models_by_layer": 1, "all": 1}
     # the same two models from scratch, in a folder of their own (the demo's stays as it was), as far
     # as the figures that compare them: activations, selectivity and probes of both

@@ -1,0 +1,131 @@
+# How far to trust the attributions: agreement across settings, deletion curves and additivity,
+# cascading model randomisation, speaker bootstrap; one figure and one page in the report.
+
+
+rule reliability_agreement:
+    input:
+        attributions=combos(expand(ATTRIBUTIONS, shard=SHARDS, allow_missing=True)),
+        segments=combos(expand(SEGMENTS, shard=SHARDS, allow_missing=True)),
+    output:
+        units=REL_AGREEMENT_UNITS,
+        layers=REL_AGREEMENT,
+    params:
+        combinations=combination_files,
+        code=code_version("reliability_agreement"),
+    log:
+        f"{LOGS}/reliability/agreement.log",
+    script:
+        "../scripts/reliability_agreement.py"
+
+
+rule reliability_deletion:
+    input:
+        clips=INDEX_CLIPS,
+        ablated=first_combination_segments,
+        model=model_input,
+        units=ablation_units_input,
+    output:
+        table=REL_DELETION,
+        curves=REL_DELETION_CURVES,
+    params:
+        root=DATASET["root"],
+        model=model_ref,
+        revision=model_revision,
+        device=COMPUTE["device"],
+        perturbations_per_eval=COMPUTE["perturbations_per_eval"],
+        units_from=ABLATION["units_from"],
+        sites=ABLATION["sites"],
+        layers=ABLATION["layers"],
+        neurons=ABLATION["neurons"],
+        combinations=combination_settings(),
+        ablation_seed=ABLATION["seed"],
+        clips=RELIABILITY_CFG["deletion"]["clips"],
+        units=RELIABILITY_CFG["deletion"]["units"],
+        steps=RELIABILITY_CFG["deletion"]["steps"],
+        random_orders=RELIABILITY_CFG["deletion"]["random_orders"],
+        seed=RELIABILITY_CFG["seed"],
+        code=code_version("reliability_deletion"),
+    threads: COMPUTE["threads"]
+    log:
+        f"{LOGS}/reliability/deletion.log",
+    script:
+        "../scripts/reliability_deletion.py"
+
+
+rule reliability_randomisation:
+    input:
+        clips=INDEX_CLIPS,
+        ablated=first_combination_segments,
+        model=model_input,
+        units=ablation_units_input,
+    output:
+        table=REL_RANDOMISATION,
+        units=REL_RANDOMISATION_UNITS,
+    params:
+        root=DATASET["root"],
+        model=model_ref,
+        revision=model_revision,
+        device=COMPUTE["device"],
+        perturbations_per_eval=COMPUTE["perturbations_per_eval"],
+        units_from=ABLATION["units_from"],
+        sites=ABLATION["sites"],
+        layers=ABLATION["layers"],
+        neurons=ABLATION["neurons"],
+        combination=combination_settings()[0],
+        ablation_seed=ABLATION["seed"],
+        clips=RELIABILITY_CFG["randomisation"]["clips"],
+        units=RELIABILITY_CFG["randomisation"]["units"],
+        cascade_layers=RELIABILITY_CFG["randomisation"]["layers"],
+        threshold=RELIABILITY_CFG["randomisation"]["threshold"],
+        seed=RELIABILITY_CFG["seed"],
+        code=code_version("reliability_randomisation"),
+    threads: COMPUTE["threads"]
+    log:
+        f"{LOGS}/reliability/randomisation.log",
+    script:
+        "../scripts/reliability_randomisation.py"
+
+
+rule reliability_bootstrap:
+    input:
+        clips=INDEX_CLIPS,
+        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+        selected=SELECTED_UNITS,
+    output:
+        units=REL_BOOTSTRAP_UNITS,
+        layers=REL_BOOTSTRAP,
+    params:
+        corpus=CORPUS,
+        statistic=STATS["activation"],
+        top_k=SELECTION["top_k"],
+        resamples=RELIABILITY_CFG["bootstrap"]["resamples"],
+        seed=RELIABILITY_CFG["seed"],
+        code=code_version("reliability_bootstrap"),
+    log:
+        f"{LOGS}/reliability/bootstrap.log",
+    script:
+        "../scripts/reliability_bootstrap.py"
+
+
+rule reliability_report:
+    input:
+        agreement=REL_AGREEMENT,
+        deletion=REL_DELETION,
+        curves=REL_DELETION_CURVES,
+        randomisation=REL_RANDOMISATION,
+        randomisation_units=REL_RANDOMISATION_UNITS,
+        bootstrap_units=REL_BOOTSTRAP_UNITS,
+        bootstrap=REL_BOOTSTRAP,
+    output:
+        figure=report(FIG_RELIABILITY, caption="../report/reliability.rst",
+                      category=RELIABILITY_CATEGORY, subcategory=model_label()),
+        figure_pdf=pdf(FIG_RELIABILITY),
+        page=report(RELIABILITY_PAGE, caption="../report/reliability_page.rst",
+                    category=RELIABILITY_CATEGORY, subcategory=model_label()),
+    params:
+        corpus=CORPUS,
+        code=code_version("reliability_report"),
+    log:
+        f"{LOGS}/reliability/report.log",
+    script:
+        "../scripts/reliability_report.py"

@@ -1,0 +1,32 @@
+"""Snakemake adapter: the report section "How far to trust these results" (rule reliability_report)."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from speechneurons import provenance
+from speechneurons.datasets import load_corpus
+from speechneurons.figures import save_figure
+from speechneurons.logs import log_to_file
+from speechneurons.reliability.summary import findings, plot_reliability, reliability_page
+
+sm = snakemake  # noqa: F821
+log_to_file(sm.log[0])
+p = sm.params
+spec = load_corpus(p.corpus["name"], p.corpus["manifest"]).spec
+t = {name: pd.read_parquet(path) for name, path in sm.input.items()}
+# wall times of the model checks, kept in their provenance so that the tables are reproducible
+seconds = {what: provenance.read_provenance(path)["seconds"]
+           for what, path in (("deletion curves", sm.input.deletion),
+                              ("model randomisation", sm.input.randomisation))}
+notes = [n for path in sm.input for n in provenance.notes_of(path)]
+record = provenance.build(sm.rule, p, provenance.upstream_model([sm.input.deletion]),
+                          wildcards=sm.wildcards, notes=notes)
+metadata = {"Software": "speechneurons", "Description": json.dumps(record, sort_keys=True)}
+save_figure(plot_reliability(t["agreement"], t["curves"], t["randomisation"], t["bootstrap"], spec.target),
+            sm.output.figure, metadata)
+items = findings(t["agreement"], t["deletion"], t["randomisation_units"], t["bootstrap_units"],
+                 t["bootstrap"], seconds)
+Path(sm.output.page).write_text(reliability_page(
+    f"How far to trust these results: model {sm.wildcards.model}", items, sorted(set(notes))))
