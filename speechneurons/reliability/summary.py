@@ -127,8 +127,9 @@ def findings(agreement: pd.DataFrame, deletion: pd.DataFrame, flags: pd.DataFram
         out.append(("Model randomisation",
                     f"With every weight re-initialised, the sampled units' attributions keep a median rank "
                     f"correlation of {flags['rho_all'].median():.2f} with the trained model's. "
-                    f"{len(flagged)} of {len(flags)} units keep theirs (flagged: they follow the input, "
-                    f"not what the model learnt{': ' + names if names else ''})."))
+                    f"{len(flagged)} of {len(flags)} units keep a correlation of at least the threshold "
+                    f"and are flagged: their attributions follow the input, not what the model "
+                    f"learnt{' (' + names + ')' if names else ''}."))
     if bootstrap_layers.empty:
         out.append(("Stability over speakers", "Not computed: no top-k unit was selected."))
     else:
