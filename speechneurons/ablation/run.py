@@ -12,8 +12,9 @@ import torch
 from tqdm.auto import tqdm
 
 from speechneurons.ablation.baselines import make_baseline
-from speechneurons.ablation.engine import ResolvedUnits, Units, ablate_clip
-from speechneurons.ablation.segments import make_segments, segment_levels_db
+from speechneurons.ablation.engine import ResolvedUnits, Units, ablate_clip, gated_forward, unit_values
+from speechneurons.ablation.reductions import make_reduction
+from speechneurons.ablation.segments import Segments, make_segments, segment_levels_db
 from speechneurons.ablation.store import SEGMENT_SCHEMA
 from speechneurons.ablation.summary import SUMMARY_SCHEMA, summarise
 from speechneurons.audio import load_waveform
@@ -41,6 +42,32 @@ class AblationSettings:
         if isinstance(self.units, pd.DataFrame):
             return ResolvedUnits.from_table(self.units, model, "units")
         return self.units.resolve(model)
+
+
+@dataclass
+class PreparedClip:
+    """One clip as the ablation sees it: waveform and baseline [samples], its segments."""
+
+    clip_id: str
+    waveform: torch.Tensor
+    baseline: torch.Tensor
+    segments: Segments
+
+    def forward(self, model: SpeechModel, units: ResolvedUnits, reduction: str):
+        """gates [batch, segments] -> unit values [batch, units] (see ablation.engine.gated_forward)."""
+        reduce = make_reduction(reduction, model.frames_per_second)
+        return gated_forward(self.waveform.to(model.device), self.baseline.to(model.device),
+                             self.segments.sample_to_segment(model.device),
+                             lambda audio: unit_values(model, audio, units, reduce))
+
+
+def prepare_clip(model: SpeechModel, clip, dataset_root: str | Path, baseline: str, segment_ms: int,
+                 seed: int) -> PreparedClip:
+    """Load ``clip`` (clip_id, path) at the model's rate and build its segments and baseline."""
+    x = torch.from_numpy(load_waveform(Path(dataset_root) / clip.path, model.sample_rate))
+    segments = make_segments(len(x), segment_ms, model.sample_rate, model.hop_samples)
+    base = make_baseline(baseline, x, model.sample_rate, seed, clip.clip_id)
+    return PreparedClip(clip.clip_id, x, base.to(x.dtype), segments)
 
 
 def selected_units(path: str | Path) -> pd.DataFrame:
@@ -90,12 +117,10 @@ def ablate_clips(
     failures = ClipFailures("ablation")
 
     def one_clip(clip) -> int:
-        wave = load_waveform(Path(dataset_root) / clip.path, model.sample_rate)
-        x = torch.from_numpy(wave)
-        segments = make_segments(len(wave), settings.segment_ms, model.sample_rate,
-                                 model.hop_samples)
-        baseline = make_baseline(settings.baseline, x, model.sample_rate, settings.seed, clip.clip_id)
-        result = ablate_clip(model, x, segments, units, baseline=baseline,
+        prepared = prepare_clip(model, clip, dataset_root, settings.baseline, settings.segment_ms,
+                                settings.seed)
+        wave, segments = prepared.waveform.numpy(), prepared.segments
+        result = ablate_clip(model, prepared.waveform, segments, units, baseline=prepared.baseline,
                              reduction=settings.reduction, perturbations_per_eval=batch)
         attr = result.attributions.numpy()
         levels = segment_levels_db(wave, segments)

@@ -7,15 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy import stats
 
-from speechneurons.ablation.baselines import make_baseline
-from speechneurons.ablation.engine import ResolvedUnits, Units, gated_forward, unit_values
-from speechneurons.ablation.reductions import make_reduction
+from speechneurons.ablation.engine import ResolvedUnits, Units
 from speechneurons.ablation.run import selected_units
-from speechneurons.ablation.segments import make_segments
-from speechneurons.audio import load_waveform
 from speechneurons.models import SpeechModel
 
 UNIT = ["site", "layer", "neuron"]
@@ -74,33 +69,6 @@ def row_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     rb -= rb.mean(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         return (ra * rb).sum(axis=1) / np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
-
-
-@dataclass
-class PreparedClip:
-    """One clip made ready for gated forward passes under one combination."""
-
-    clip_id: str
-    waveform: torch.Tensor  # [samples]
-    baseline: torch.Tensor  # [samples]
-    segments: object  # ablation.segments.Segments
-
-    def forward(self, model: SpeechModel, units: ResolvedUnits, reduction: str):
-        """gates [batch, segments] -> unit values [batch, units] (see ablation.engine.gated_forward)."""
-        reduce = make_reduction(reduction, model.frames_per_second)
-        return gated_forward(self.waveform.to(model.device), self.baseline.to(model.device),
-                             self.segments.sample_to_segment(model.device),
-                             lambda audio: unit_values(model, audio, units, reduce))
-
-
-def prepare_clip(model: SpeechModel, clip, dataset_root: str | Path, combo: Combination,
-                 seed: int) -> PreparedClip:
-    """Load ``clip`` (clip_id, path) and build its segments and baseline exactly as the ablation rule."""
-    wave = load_waveform(Path(dataset_root) / clip.path, model.sample_rate)
-    x = torch.from_numpy(wave)
-    segments = make_segments(len(wave), combo.segment_ms, model.sample_rate, model.hop_samples)
-    baseline = make_baseline(combo.baseline, x, model.sample_rate, seed, clip.clip_id)
-    return PreparedClip(clip.clip_id, x, baseline.to(x.dtype), segments)
 
 
 def study_sample(model: SpeechModel, clips_path: str | Path, ablated_segments: list[str | Path],

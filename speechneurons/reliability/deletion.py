@@ -26,8 +26,9 @@ import torch
 from tqdm.auto import tqdm
 
 from speechneurons.ablation.engine import ResolvedUnits, attribute_segments
+from speechneurons.ablation.run import prepare_clip
 from speechneurons.models import SpeechModel
-from speechneurons.reliability.common import UNIT, Combination, prepare_clip
+from speechneurons.reliability.common import UNIT, Combination
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def deletion_check(model: SpeechModel, clips: pd.DataFrame, dataset_root: str | 
     generator = torch.Generator().manual_seed(settings.seed)
     work = [(combo, clip) for combo in combos for clip in clips.itertuples(index=False)]
     for combo, clip in tqdm(work, desc="deletion curves", unit="clip", disable=not progress):
-        prepared = prepare_clip(model, clip, dataset_root, combo, ablation_seed)
+        prepared = prepare_clip(model, clip, dataset_root, combo.baseline, combo.segment_ms, ablation_seed)
         forward = prepared.forward(model, units, combo.reduction)
         original, attributions, batch = attribute_segments(forward, len(prepared.segments), model.device, batch)
         result = deletion_curves(forward, original, attributions, settings.steps, settings.random_orders,

@@ -29,8 +29,9 @@ import torch
 from tqdm.auto import tqdm
 
 from speechneurons.ablation.engine import ResolvedUnits, attribute_segments
+from speechneurons.ablation.run import prepare_clip
 from speechneurons.models import SpeechModel
-from speechneurons.reliability.common import UNIT, Combination, prepare_clip, row_spearman
+from speechneurons.reliability.common import UNIT, Combination, row_spearman
 
 FEATURES = 0  # the step that re-initialises everything below transformer layer 1
 
@@ -82,7 +83,7 @@ def randomisation_check(model: SpeechModel, clips: pd.DataFrame, dataset_root: s
     weight random) and flagged = rho_all >= threshold. ``model`` is not changed.
     """
     unit_table = units.table()
-    prepared = [prepare_clip(model, clip, dataset_root, combo, ablation_seed)
+    prepared = [prepare_clip(model, clip, dataset_root, combo.baseline, combo.segment_ms, ablation_seed)
                 for clip in clips.itertuples(index=False)]
 
     def attributions(m: SpeechModel) -> list[np.ndarray]:
