@@ -76,7 +76,6 @@ rule knockout:
         nearest=KNOCKOUT_CFG["nearest"],
         seed=KNOCKOUT_CFG["seed"],
         layers=KNOCKOUT_CFG["layers"],
-        folds=PROBES_CFG["folds"],
         inner_folds=PROBES_CFG["inner_folds"],
         Cs=PROBES_CFG["Cs"],
         max_iter=PROBES_CFG["max_iter"],

@@ -35,6 +35,10 @@ rule select_units:
         explicit=SELECTION["explicit"],
         random_controls=SELECTION["random_controls"],
         seed=SELECTION["seed"],
+        folds=SELECTION["folds"],
+        require_selective=SELECTION["require_selective"],
+        fdr_alpha=STATS["fdr_alpha"],
+        permutations=STATS["permutations"],
         code=code_version("select_units"),
     log:
         f"{LOGS}/select_units.log",

@@ -23,21 +23,25 @@ sets = knockout_sets(pd.read_parquet(sm.input.selected), matrix,
                      spec, KnockoutSettings(value=p.value, random_sets=p.random_sets,
                                             nearest=p.nearest, seed=p.seed,
                                             layers=None if p.layers == "all" else tuple(p.layers)))
-# the shards' rows, put back in the activation matrix's clip order
+# each set's rows from every shard, put back in the activation matrix's clip order
 parts: dict[str, list] = {s: [] for s in sets["set_id"]}
-clip_ids: list[str] = []
+clip_ids: dict[str, list] = {s: [] for s in sets["set_id"]}
 for path in sm.input.shards:
     with safe_open(path, "np") as f:
-        clip_ids += json.loads(f.metadata()["clip_ids"])
+        ran = json.loads(f.metadata()["set_clips"])
         for s in parts:
             if s in f.keys():
                 parts[s].append(f.get_tensor(s).astype(np.float32))
-order = pd.Series(range(len(clip_ids)), index=clip_ids).loc[matrix.clip_ids].to_numpy()
-knocked = {s: np.vstack(v)[order] for s, v in parts.items() if v}
-settings = ProbeSettings(folds=p.folds, inner_folds=p.inner_folds, Cs=tuple(p.Cs), permutations=0,
+                clip_ids[s] += ran[s]
+knocked = {}
+for s, v in parts.items():
+    if v:
+        where = pd.Series(range(len(clip_ids[s])), index=clip_ids[s])
+        knocked[s] = np.vstack(v)[where.loc[[c for c in matrix.clip_ids if c in where.index]].to_numpy()]
+settings = ProbeSettings(inner_folds=p.inner_folds, Cs=tuple(p.Cs), permutations=0,
                          max_iter=p.max_iter, seed=p.probe_seed)
 per_fold, summary = knockout_effects(matrix, knocked, sets, pd.read_parquet(sm.input.clips), spec, settings)
-notes = [] if len(sets) else ["knock-out: no hidden-layer top_k unit was selected, nothing knocked out"]
+notes = [] if len(sets) else ["knock-out: no hidden-layer cross_fit unit was selected, nothing knocked out"]
 record = provenance.build(sm.rule, p, provenance.upstream_model(sm.input.activations),
                           wildcards=sm.wildcards, notes=notes)
 provenance.write_table(summary, sm.output.table, record)

@@ -29,6 +29,10 @@ arrays = {}
 if len(sets) and len(clips):
     model = load_speech_model(p.model, p.revision, p.device)
     arrays = knocked_activations(model, clips, p.root, sets)
-arrays = {k: v.astype(np.float16) for k, v in arrays.items()}
+arrays = {k: v.astype(np.float16) for k, v in arrays.items() if len(v)}
+# the clips each set ran on: the shard's clips of the set's held-out speakers, in shard order
+speakers = clips["speaker"].astype(str)
+set_clips = {s.set_id: clips.loc[speakers.isin(list(s.held_out)).to_numpy(), "clip_id"].tolist()
+             for s in sets.itertuples(index=False) if s.set_id in arrays}
 save_file(arrays or {"empty": np.zeros((0,), np.float16)}, sm.output[0],
-          metadata={"clip_ids": json.dumps(clips["clip_id"].tolist()), "sets": str(len(sets))})
+          metadata={"set_clips": json.dumps(set_clips), "sets": str(len(sets))})

@@ -29,15 +29,15 @@ else:
     contrast = groups["contrast"].iloc[0] if len(groups) else "group contrast"
     figure = plot_contrast(groups, "activation_d", "attribution_d",
                            (groups["attribution_q"] < alpha) | (groups["activation_q"] < alpha),
-                           f"{spec.group}: {contrast}, per ablated unit (speakers as replicates)",
-                           f"activation: Cohen's d ({contrast})", "attribution: Cohen's d over speakers")
+                           f"{spec.group}: {contrast}, per tested unit (held-out speakers as replicates)",
+                           "activation: Cohen's d over speakers", "attribution: Cohen's d over speakers")
 save_figure(figure, sm.output.groups, metadata)
 
 graded = pd.read_parquet(sm.input.graded)
 if not_asked[5]:
     figure = not_drawn("question 5, graded effects", not_asked[5][0])
 else:
-    wide = graded.pivot_table(index=["site", "layer", "neuron"], columns="measure",
+    wide = graded.pivot_table(index=["fold", "site", "layer", "neuron"], columns="measure",
                               values=["dz", "q"]).reset_index()
     wide.columns = ["_".join(c for c in col if c) for col in wide.columns]
     for column in ["dz_activation", "dz_attribution", "q_activation", "q_attribution"]:

@@ -14,8 +14,9 @@ sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 p = sm.params
 
-settings = SelectionSettings(top_k=p.top_k, explicit=list(p.explicit),
-                             random_controls=p.random_controls, seed=p.seed)
+settings = SelectionSettings(top_k=p.top_k, explicit=list(p.explicit), random_controls=p.random_controls,
+                             seed=p.seed, folds=p.folds, require_selective=p.require_selective,
+                             fdr_alpha=p.fdr_alpha, permutations=p.permutations)
 chosen, notes = select_units(activation_matrix(sm.input.activations, p.statistic),
                              pd.read_parquet(sm.input.clips), pd.read_parquet(sm.input.selectivity),
                              load_corpus(p.corpus["name"], p.corpus["manifest"]).spec, settings)

@@ -32,12 +32,13 @@ from sklearn.preprocessing import StandardScaler
 
 from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
+from speechneurons.stats.fdr import bh
 
 #: the row of the speaker-identity control in ``probes.parquet``
 SPEAKER_PROBE = "speaker identity (control)"
 PROBE_COLUMNS = ["site", "layer", "factor", "folds_grouped_by", "n_clips", "n_speakers", "n_levels",
                  "n_folds", "chance", "balanced_accuracy", "ci_low", "ci_high", "median_C",
-                 "null_mean", "null_q95", "p_perm", "permutations"]
+                 "null_mean", "null_q95", "p_perm", "permutations", "q"]
 
 
 @dataclass(frozen=True)
@@ -107,21 +108,36 @@ def score(labels: np.ndarray, predicted: np.ndarray) -> float:
         return float(balanced_accuracy_score(labels, predicted))
 
 
-def _refit(model: Pipeline, x: np.ndarray, labels: np.ndarray, settings: ProbeSettings) -> Pipeline:
-    C = model.named_steps["logisticregression"].C
+def _fit_at(C: float, x: np.ndarray, labels: np.ndarray, settings: ProbeSettings) -> Pipeline:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return probe_model(C, settings).fit(x, labels)
 
 
+def _refit(model: Pipeline, x: np.ndarray, labels: np.ndarray, settings: ProbeSettings) -> Pipeline:
+    return _fit_at(model.named_steps["logisticregression"].C, x, labels, settings)
+
+
 def relabel(labels: np.ndarray, speakers: np.ndarray, within: bool, rng: np.random.Generator
             ) -> np.ndarray:
-    """Labels under the null: shuffled within each speaker, or whole speakers' labels shuffled."""
+    """Labels under the null: whole (speaker, level) cells relabelled within each speaker, or
+    whole speakers' labels shuffled.
+
+    Within a speaker every clip of a level takes the same new level (a
+    permutation of the speaker's own levels), so a speaker's own pattern
+    across its cells is kept and only its alignment with the labels is
+    broken: the multi-level exchangeability blocks of Winkler et al. (2015).
+    Shuffling single clips instead would break the cells apart and make a
+    speaker's own level pattern (a speaker x level slope) look like signal
+    to the null's disadvantage.
+    """
     out = labels.copy()
     if within:
         for speaker in np.unique(speakers):
             rows = np.flatnonzero(speakers == speaker)
-            out[rows] = labels[rng.permutation(rows)]
+            own = np.unique(labels[rows])
+            mapping = dict(zip(own, own[rng.permutation(len(own))]))
+            out[rows] = [mapping[v] for v in labels[rows]]
         return out
     names, first = np.unique(speakers, return_index=True)
     shuffled = dict(zip(names, labels[first][rng.permutation(len(names))]))
@@ -152,14 +168,21 @@ def probe_factor(x: np.ndarray, labels: np.ndarray, speakers: np.ndarray, within
         models.append(model)
         scores.append(score(labels[test], model.predict(x[test])))
     rng = np.random.default_rng(seed)
+    median_C = float(np.median([m.named_steps["logisticregression"].C for m in models]))
     null = []
-    for _ in range(settings.permutations):
+    for i in range(settings.permutations):
         shuffled = relabel(labels, speakers, within, rng)
+        if within:  # the folds do not depend on the labels: refit each fold with its C
+            pairs = list(zip(models, folds))
+        else:  # folds stratified on the relabelled speakers, as the observed ones were on the true
+            pairs = [(None, f) for f in speaker_folds(shuffled, speakers, settings.folds, False,
+                                                      seed + 7919 * (i + 1))]
         fold_scores = []
-        for model, (train, test) in zip(models, folds):
+        for model, (train, test) in pairs:
             if len(np.unique(shuffled[train])) < 2:
                 continue
-            refit = _refit(model, x[train], shuffled[train], settings)
+            refit = (_refit(model, x[train], shuffled[train], settings) if model is not None else
+                     _fit_at(median_C, x[train], shuffled[train], settings))
             fold_scores.append(score(shuffled[test], refit.predict(x[test])))
         null.append(np.mean(fold_scores) if fold_scores else np.nan)
     null = np.asarray(null, dtype=float)
@@ -167,7 +190,7 @@ def probe_factor(x: np.ndarray, labels: np.ndarray, speakers: np.ndarray, within
     low, high = t_interval(np.asarray(scores))
     return {
         "n_folds": len(folds), "balanced_accuracy": observed, "ci_low": low, "ci_high": high,
-        "median_C": float(np.median([m.named_steps["logisticregression"].C for m in models])),
+        "median_C": median_C,
         "null_mean": float(np.nanmean(null)) if len(null) else np.nan,
         "null_q95": float(np.nanquantile(null, 0.95)) if len(null) else np.nan,
         "p_perm": float((1 + np.sum(null >= observed)) / (1 + len(null))) if len(null) else np.nan,
@@ -239,4 +262,12 @@ def layer_probes(matrix: ActivationMatrix, clips: pd.DataFrame, spec: CorpusSpec
                          "chance": 1.0 / len(np.unique(speakers)), **control})
     if not any(r["factor"] == SPEAKER_PROBE for r in rows):
         notes.append("probes: no speaker-identity control (a speaker needs two clips per fold)")
-    return pd.DataFrame(rows, columns=PROBE_COLUMNS), notes
+    table = pd.DataFrame(rows, columns=PROBE_COLUMNS)
+    tested = (table["factor"] != SPEAKER_PROBE).to_numpy()
+    table.loc[tested, "q"] = bh(table.loc[tested, "p_perm"].to_numpy(dtype=float))
+    if tested.sum() and tested.sum() / (settings.permutations + 1) >= 0.05:
+        notes.append(f"probes: with {settings.permutations} permutations and {int(tested.sum())} "
+                     "(layer, factor) rows, q (BH over the rows) cannot fall below "
+                     f"{tested.sum() / (settings.permutations + 1):.2g}; raise probes.permutations "
+                     f"to at least {int(np.ceil(20 * tested.sum()))} for a q that can reach 0.05")
+    return table, notes

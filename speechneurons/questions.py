@@ -28,7 +28,7 @@ from scipy import stats
 
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.stats.oneway import cohens_d
-from speechneurons.stats.selectivity import bh
+from speechneurons.stats.fdr import bh
 
 UNIT = ["site", "layer", "neuron"]
 ALIGNMENTS = {
@@ -85,38 +85,90 @@ def models_by_layer(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 # 2 ----------------------------------------------------------------------------
 
+def tested_pairs(clip_units: pd.DataFrame, selected: pd.DataFrame) -> pd.DataFrame:
+    """The (clip, unit) rows a test may use, each with the ``fold`` whose selection it tests.
+
+    A ``cross_fit`` unit of fold f is tested on the clips of f's held-out
+    speakers only (fold f); an explicit or random-control unit, chosen on no
+    speaker's data, on every clip (fold -1). A unit chosen only by the
+    study-wide ``top_k`` (on every speaker) is in no test.
+    """
+    speakers = clip_units[SPEAKER].astype(str)
+    parts = []
+    cross = selected[selected["reason"] == "cross_fit"]
+    for fold, rows in cross.groupby("fold", sort=True):
+        held = set(rows["held_out"].iloc[0])
+        units = rows[UNIT].drop_duplicates()
+        mine = clip_units[speakers.isin(held).to_numpy()].merge(units, on=UNIT, how="inner")
+        parts.append(mine.assign(fold=int(fold)))
+    unchosen = selected.loc[selected["reason"].isin(["explicit", "random_control"]), UNIT].drop_duplicates()
+    parts.append(clip_units.merge(unchosen, on=UNIT, how="inner").assign(fold=-1))
+    return pd.concat(parts, ignore_index=True) if parts else clip_units.iloc[:0].assign(fold=-1)
+
+
+def paired_level_contrast(values: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, level
+                          ) -> np.ndarray:
+    """[speakers] per speaker, ``level``'s cell minus the mean of its other cells of the target
+    factor (cells adjusted for the other within-speaker factors, as the speaker-general test
+    adjusts them); speakers without the level or another are left out."""
+    from speechneurons.stats.selectivity import speaker_rows
+
+    rows, _ = speaker_rows(meta, spec, spec.target)
+    cells = rows.values(values[:, None])[:, 0]
+    order = [lv for lv in spec.levels(spec.target) if lv in set(meta[spec.target])]
+    if level not in order or len(order) < 2:
+        return np.array([])
+    code = order.index(level)
+    out = []
+    for block in np.unique(rows.blocks):
+        mine = rows.blocks == block
+        at = mine & (rows.codes == code)
+        if at.any() and mine.sum() > 1:
+            out.append(cells[at][0] - cells[mine & ~at].mean())
+    return np.asarray(out)
+
+
 def target_encoding(selected: pd.DataFrame, selectivity: pd.DataFrame,
                     clip_units: pd.DataFrame, spec: CorpusSpec) -> pd.DataFrame:
-    """The top units per target level with their selectivity and attribution summaries.
+    """The cross-fitted units per target level, tested on the speakers that did not choose them.
 
-    attribution_d: Cohen's d of the unit's per-clip total attribution on
-    clips of that level against the other clips (positive: the level's
-    clips drive the unit more); attribution_p: Welch t-test on speaker means
-    of the two groups (speaker as unit of replication); attribution_q: BH over rows.
+    One row per ``cross_fit`` row of ``selected`` (fold, level, unit), on the
+    clips of that fold's held-out speakers: attribution_dz, t and p of the
+    paired within-speaker contrast (per speaker, the level's cell of per-clip
+    total attribution minus the mean of its other cells, cells adjusted for
+    the other within-speaker factors; one-sample t over the held-out
+    speakers); attribution_q: BH over rows; attribution_d: the clip-level
+    one-vs-rest d on those clips (descriptive). ``activation_score`` is the
+    selection's score on the training speakers; the selectivity columns
+    (eta2 .. selective) are the study-wide table's, descriptive.
     """
     target = spec.target
-    top = selected[selected["reason"] == "top_k"]
+    top = selected[selected["reason"] == "cross_fit"]
     target_stats = selectivity[selectivity["factor"] == target][
         UNIT + ["eta2", "F_speaker", "p_speaker", "q_speaker", "p_perm", "selective"]]
+    tested = tested_pairs(clip_units, selected)
     rows = []
     for row in top.itertuples(index=False):
-        unit_clips = clip_units[(clip_units["site"] == row.site) & (clip_units["layer"] == row.layer)
-                                & (clip_units["neuron"] == row.neuron)]
+        unit_clips = tested[(tested["fold"] == row.fold) & (tested["site"] == row.site)
+                            & (tested["layer"] == row.layer) & (tested["neuron"] == row.neuron)]
         level = getattr(row, target)
-        inside = unit_clips[target] == level
-        a, b = unit_clips.loc[inside, "total"].to_numpy(), unit_clips.loc[~inside, "total"].to_numpy()
-        speakers_a = unit_clips[inside].groupby(SPEAKER)["total"].mean().to_numpy()
-        speakers_b = unit_clips[~inside].groupby(SPEAKER)["total"].mean().to_numpy()
-        p = (stats.ttest_ind(speakers_a, speakers_b, equal_var=False).pvalue
-             if len(speakers_a) > 1 and len(speakers_b) > 1 else np.nan)
+        inside = (unit_clips[target] == level).to_numpy()
+        totals = unit_clips["total"].to_numpy(dtype=float)
+        contrast = (paired_level_contrast(totals, unit_clips.reset_index(drop=True), spec, level)
+                    if len(unit_clips) and spec.factor(target).varies == "within" else np.array([]))
+        test = stats.ttest_1samp(contrast, 0.0) if len(contrast) > 1 and contrast.std() > 0 else None
+        sd = contrast.std(ddof=1) if len(contrast) > 1 else np.nan
         rows.append({
-            target: level, "site": row.site, "layer": row.layer, "neuron": row.neuron,
-            "rank": row.rank, "activation_d": row.score,
+            target: level, "fold": row.fold, "site": row.site, "layer": row.layer, "neuron": row.neuron,
+            "rank": row.rank, "activation_score": row.score,
+            "n_speakers_tested": int(unit_clips[SPEAKER].nunique()),
             "n_clips_level": int(inside.sum()), "n_clips_other": int((~inside).sum()),
-            "mean_total_level": float(a.mean()) if len(a) else np.nan,
-            "mean_total_other": float(b.mean()) if len(b) else np.nan,
-            "attribution_d": _d(unit_clips["total"].to_numpy(), inside.to_numpy()),
-            "attribution_p": p,
+            "mean_total_level": float(totals[inside].mean()) if inside.any() else np.nan,
+            "mean_total_other": float(totals[~inside].mean()) if (~inside).any() else np.nan,
+            "attribution_d": _d(totals, inside),
+            "attribution_dz": float(contrast.mean() / sd) if sd and sd > 0 else np.nan,
+            "attribution_t": float(test.statistic) if test else np.nan,
+            "attribution_p": float(test.pvalue) if test else np.nan,
             "mean_abs_mass": float(unit_clips["abs_mass"].mean()) if len(unit_clips) else np.nan,
             "mean_voiced_share": float(unit_clips["voiced_share"].mean()) if len(unit_clips) else np.nan,
             "mean_peak_time_s": float(unit_clips["peak_time_s"].mean()) if len(unit_clips) else np.nan,
@@ -252,52 +304,63 @@ def group_levels(clip_units: pd.DataFrame, spec: CorpusSpec) -> tuple[list, str 
     return present, None
 
 
-def group_contrasts(clip_units: pd.DataFrame, selectivity: pd.DataFrame, spec: CorpusSpec
-                    ) -> tuple[pd.DataFrame, list[str]]:
-    """Per ablated unit: contrast of the group factor's two levels (second - first), over speakers.
+def _welch(a: np.ndarray, b: np.ndarray):
+    return stats.ttest_ind(a, b, equal_var=False) if len(a) > 1 and len(b) > 1 else None
 
-    Attribution: each speaker's mean per-clip total; difference of the two
-    groups' speaker means, Cohen's d over speakers, two-sample t-test over
-    speakers (p, BH q). Activation: the selectivity table's group row (F on
-    speaker means, its p and q; cohens_d is second - first over clips).
-    Returns (table, notes); the table is empty when the question cannot be asked.
+
+def group_contrasts(clip_units: pd.DataFrame, activations: pd.DataFrame, spec: CorpusSpec
+                    ) -> tuple[pd.DataFrame, list[str]]:
+    """Per tested (fold, unit): contrast of the group factor's two levels (second - first), over speakers.
+
+    ``clip_units``: :func:`tested_pairs` (each unit on the speakers that did
+    not choose it); ``activations``: clip_id, site, layer, neuron, value.
+    Attribution: each speaker's mean per-clip total; activation: each
+    speaker's mean pooled activation. For each, the difference of the two
+    groups' speaker means, Cohen's d over speakers, and Welch's t-test over
+    speakers (groups of speakers differ in size and spread in most corpora;
+    Welch 1947): p, BH q over rows. Returns (table, notes); the table is
+    empty when the question cannot be asked.
     """
     levels, why = group_levels(clip_units, spec)
     if why:
-        return pd.DataFrame(columns=[*UNIT, "contrast"]), [why]
+        return pd.DataFrame(columns=["fold", *UNIT, "contrast"]), [why]
     group = spec.group
     first, second = levels
+    data = clip_units.merge(activations.rename(columns={"value": "activation"}),
+                            on=["clip_id", *UNIT], how="left")
     rows = []
-    for (site, layer, neuron), rows_of_unit in clip_units.groupby(UNIT, sort=True):
-        speakers = rows_of_unit.groupby(SPEAKER).agg(total=("total", "mean"), level=(group, "first"))
-        a = speakers.loc[speakers["level"] == second, "total"].to_numpy()
-        b = speakers.loc[speakers["level"] == first, "total"].to_numpy()
-        ok = len(a) > 1 and len(b) > 1
-        test = stats.ttest_ind(a, b) if ok else None
+    for (fold, site, layer, neuron), rows_of_unit in data.groupby(["fold", *UNIT], sort=True):
+        speakers = rows_of_unit.groupby(SPEAKER).agg(total=("total", "mean"),
+                                                     activation=("activation", "mean"),
+                                                     level=(group, "first"))
         known = speakers["level"].isin(levels).to_numpy()
-        rows.append({"site": site, "layer": layer, "neuron": neuron,
-                     "contrast": f"{second} - {first}",
-                     f"n_speakers_{second}": len(a), f"n_speakers_{first}": len(b),
-                     f"attribution_{second}": float(a.mean()) if len(a) else np.nan,
-                     f"attribution_{first}": float(b.mean()) if len(b) else np.nan,
-                     "attribution_diff": (a.mean() - b.mean()) if len(a) and len(b) else np.nan,
-                     "attribution_d": _d(speakers["total"].to_numpy()[known],
-                                         (speakers["level"] == second).to_numpy()[known]),
-                     "attribution_t": float(test.statistic) if test else np.nan,
-                     "attribution_p": float(test.pvalue) if test else np.nan})
+        is_second = (speakers["level"] == second).to_numpy()
+        row = {"fold": fold, "site": site, "layer": layer, "neuron": neuron,
+               "contrast": f"{second} - {first}",
+               f"n_speakers_{second}": int(is_second.sum()),
+               f"n_speakers_{first}": int((speakers["level"] == first).sum())}
+        for measure in ("attribution", "activation"):
+            values = speakers["total" if measure == "attribution" else "activation"].to_numpy(dtype=float)
+            a, b = values[is_second], values[known & ~is_second]
+            test = _welch(a, b)
+            row.update({f"{measure}_{second}": float(a.mean()) if len(a) else np.nan,
+                        f"{measure}_{first}": float(b.mean()) if len(b) else np.nan,
+                        f"{measure}_diff": (a.mean() - b.mean()) if len(a) and len(b) else np.nan,
+                        f"{measure}_d": _d(values[known], is_second[known]),
+                        f"{measure}_t": float(test.statistic) if test else np.nan,
+                        f"{measure}_p": float(test.pvalue) if test else np.nan})
+        rows.append(row)
     out = pd.DataFrame(rows)
     if out.empty:
         return out, []
-    out["attribution_q"] = bh(out["attribution_p"].to_numpy(dtype=float))
-    activation = selectivity[selectivity["factor"] == group][UNIT + ["cohens_d", "F_speaker", "p_speaker", "q_speaker"]]
-    activation = activation.rename(columns={"cohens_d": "activation_d", "F_speaker": "activation_F",
-                                            "p_speaker": "activation_p", "q_speaker": "activation_q"})
-    return out.merge(activation, on=UNIT, how="left"), []
+    for measure in ("attribution", "activation"):
+        out[f"{measure}_q"] = bh(out[f"{measure}_p"].to_numpy(dtype=float))
+    return out, []
 
 
 # 5 ----------------------------------------------------------------------------
 
-GRADED_COLUMNS = ["measure", *UNIT, "contrast", "n_pairs", "n_speakers", "mean_diff", "dz", "t", "p", "q"]
+GRADED_COLUMNS = ["measure", "fold", *UNIT, "contrast", "n_pairs", "n_speakers", "mean_diff", "dz", "t", "p", "q"]
 
 
 def graded_effects(measures: pd.DataFrame, spec: CorpusSpec) -> tuple[pd.DataFrame, list[str]]:
@@ -305,8 +368,8 @@ def graded_effects(measures: pd.DataFrame, spec: CorpusSpec) -> tuple[pd.DataFra
     factors, tested over speakers.
 
     ``measures``: one row per (clip, unit) with clip_id, speaker, every
-    within-speaker factor, site, layer, neuron, measure (``attribution`` or
-    ``activation``) and value. Clips are averaged per cell; each (speaker,
+    within-speaker factor, fold (:func:`tested_pairs`), site, layer, neuron,
+    measure (``attribution`` or ``activation``) and value. Clips are averaged per cell; each (speaker,
     other within-speaker levels) with both graded levels gives one
     difference; differences are averaged per speaker and a one-sample
     t-test over speakers gives t and p; dz = mean / sd of the speaker
@@ -317,7 +380,7 @@ def graded_effects(measures: pd.DataFrame, spec: CorpusSpec) -> tuple[pd.DataFra
             f"question 5 is not asked: corpus {spec.name} has no graded factor"]
     graded, low, high = spec.graded
     pairing = [f for f in spec.within() if f != graded]
-    cells = (measures.groupby(["measure", *UNIT, SPEAKER, *pairing, graded], dropna=False)["value"]
+    cells = (measures.groupby(["measure", "fold", *UNIT, SPEAKER, *pairing, graded], dropna=False)["value"]
              .mean().unstack(graded))
     if not {low, high} <= set(cells.columns):
         return pd.DataFrame(columns=GRADED_COLUMNS), [
@@ -325,11 +388,12 @@ def graded_effects(measures: pd.DataFrame, spec: CorpusSpec) -> tuple[pd.DataFra
     cells = cells.dropna(subset=[low, high])
     cells["diff"] = cells[high] - cells[low]
     rows = []
-    for (measure, site, layer, neuron), group in cells.groupby(level=["measure", *UNIT], sort=True):
+    for (measure, fold, site, layer, neuron), group in cells.groupby(level=["measure", "fold", *UNIT],
+                                                                     sort=True):
         per_speaker = group["diff"].groupby(level=SPEAKER).mean().to_numpy()
         test = stats.ttest_1samp(per_speaker, 0.0) if len(per_speaker) > 1 else None
         sd = per_speaker.std(ddof=1) if len(per_speaker) > 1 else np.nan
-        rows.append({"measure": measure, "site": site, "layer": layer, "neuron": neuron,
+        rows.append({"measure": measure, "fold": fold, "site": site, "layer": layer, "neuron": neuron,
                      "contrast": f"{high} - {low}", "n_pairs": len(group),
                      "n_speakers": len(per_speaker), "mean_diff": float(per_speaker.mean()),
                      "dz": float(per_speaker.mean() / sd) if sd and sd > 0 else np.nan,
@@ -373,9 +437,9 @@ def graded_measures(clip_units: pd.DataFrame, activations: pd.DataFrame, spec: C
 
     attribution: the clip's total attribution; activation: its pooled mean
     activation (``activations``: clip_id, site, layer, neuron, value), for
-    the ablated units only.
+    the (clip, unit) rows of ``clip_units`` (:func:`tested_pairs`).
     """
-    keys = ["clip_id", SPEAKER, *spec.within()]
+    keys = ["clip_id", SPEAKER, *spec.within(), "fold"]
     attribution = clip_units[keys + UNIT + ["total"]].rename(columns={"total": "value"})
     activation = activations.merge(clip_units[keys + UNIT], on=["clip_id", *UNIT], how="inner")
     return pd.concat([attribution.assign(measure="attribution"),
@@ -391,14 +455,33 @@ def answer_questions(clips: pd.DataFrame, selectivity: pd.DataFrame, selected: p
                      clip_units: pd.DataFrame, curves: Iterable, activations: pd.DataFrame,
                      spec: CorpusSpec) -> tuple[dict[str, pd.DataFrame], list[str]]:
     """The tables of questions 2-5 for one ablation parameter combination, and notes on the
-    questions the corpus or the clips cannot answer."""
-    groups, group_notes = group_contrasts(clip_units, selectivity, spec)
-    graded, graded_notes = graded_effects(graded_measures(clip_units, activations, spec), spec)
+    questions the corpus or the clips cannot answer.
+
+    Every test uses only (clip, unit) pairs whose clip's speaker did not
+    choose the unit (:func:`tested_pairs`); temporal profiles and voicing
+    pool each clip's tested units.
+    """
+    tested = tested_pairs(clip_units, selected)
+    allowed = tested.groupby("clip_id")[UNIT].apply(lambda u: set(map(tuple, u.to_numpy()))).to_dict()
+
+    def tested_curves():
+        for clip_id, units, curve, segments in curves:
+            keep = [tuple(u) in allowed.get(clip_id, set()) for u in units[UNIT].itertuples(index=False)]
+            if any(keep):
+                yield clip_id, units[keep].reset_index(drop=True), curve[np.flatnonzero(keep)], segments
+
+    pooled = tested.drop_duplicates(["clip_id", *UNIT])
+    groups, group_notes = group_contrasts(tested, activations, spec)
+    graded, graded_notes = graded_effects(graded_measures(tested, activations, spec), spec)
     tables = {
         "target_encoding": target_encoding(selected, selectivity, clip_units, spec),
-        "temporal_profiles": temporal_profiles(curves, clips, spec),
-        "voicing": voicing_table(clip_units, spec),
+        "temporal_profiles": temporal_profiles(tested_curves(), clips, spec),
+        "voicing": voicing_table(pooled, spec),
         "group_contrasts": groups,
         "graded_effects": graded,
     }
-    return tables, group_notes + graded_notes
+    notes = group_notes + graded_notes
+    if (selected["reason"] == "top_k").any() and not (selected["reason"] == "cross_fit").any():
+        notes.append("questions 2-5: no cross_fit unit was selected, so the units chosen on every "
+                     "speaker are in no test (only explicit units and random controls are)")
+    return tables, notes

@@ -41,7 +41,8 @@ def test_corpus_runs_the_whole_dag(name, tmp_path, repo, tiny_model_dir):
     shipped["compute"] = {"shards": 1, "device": "cpu"}
     shipped["activations"] = {"sites": ["hidden"]}
     shipped["stats"] = {"permutations": 99, "mixed_top_units": 2, "replication_top": 5}
-    shipped["selection"] = {"top_k": 1, "random_controls": 1}
+    # a tiny random model has no selective unit: rank every unit (the filter is tested in test_stats)
+    shipped["selection"] = {"top_k": 1, "random_controls": 1, "folds": 2, "require_selective": False}
     shipped["probes"] = {"folds": 2, "inner_folds": 2, "permutations": 4}
     # knock-out (a forward pass per clip and unit set) runs on the corpus that asks every question
     shipped["knockout"] = {"enabled": name == "cremad", "random_sets": 1}
@@ -83,11 +84,16 @@ def test_corpus_runs_the_whole_dag(name, tmp_path, repo, tiny_model_dir):
         knockout = pd.read_parquet(run / "tables/knockout.parquet")
         assert set(knockout["level"]) <= set(clips["emotion"]) and len(knockout)
     if name == "emodb":  # the bootstrap resamples speakers within each sex, in EmoDB's own levels
-        kept = pd.read_parquet(run / "tables/reliability/bootstrap_units.parquet")
+        units = pd.read_parquet(run / "tables/reliability/bootstrap_units.parquet")
+        kept = units[units["fold"] == -1]  # the study-wide selection's stability
         assert set(kept["emotion"]) == set(clips["emotion"]) and kept["kept"].between(0, 1).all()
+        tested = units[units["fold"] >= 0]  # the cross-fitted units, on their held-out speakers
+        assert len(tested) and (tested["effect_low"].dropna() <= tested["effect"].dropna()).all()
         assert "Model randomisation" in (run / "figures/reliability.html").read_text()
-    if note is None:  # both questions asked, and answered for every ablated unit
-        assert len(groups) == chosen[["layer", "neuron"]].drop_duplicates().shape[0]
+    if note is None:  # both questions asked, and answered for every tested (fold, unit)
+        cross = chosen[chosen["reason"] == "cross_fit"][["fold", "layer", "neuron"]].drop_duplicates()
+        unchosen = chosen[chosen["reason"].isin(["explicit", "random_control"])][["layer", "neuron"]]
+        assert len(groups) == len(cross) + len(unchosen.drop_duplicates())
         assert set(effects["measure"]) == {"attribution", "activation"}
     else:
         assert note in problems

@@ -82,7 +82,7 @@ def test_one_clip_gives_empty_tables_with_reasons():
     assert "emotion: not tested, the 1 clip(s) have one level (neutral)" in notes
     assert notes[-1].startswith("selectivity: no factor has two levels")
     chosen, why = select_units(matrix_of(meta), meta, table, SPEC, SelectionSettings(top_k=2))
-    assert chosen.empty and "no top_k units, the clips hold 1 level(s) of emotion" in why[0]
+    assert chosen.empty and "no units, the clips hold 1 level(s) of emotion" in why[0]
 
 
 def test_one_speaker_gives_descriptive_statistics_and_says_what_is_missing():
@@ -93,9 +93,9 @@ def test_one_speaker_gives_descriptive_statistics_and_says_what_is_missing():
     assert emotion["F"].notna().all() and emotion["F_speaker"].isna().all()
     assert not emotion["selective"].any()
     assert emotion["mixed_model"].tolist() == ["not fitted"] * 2 + [""] * 4  # the top 2 only
-    assert ("emotion: no speaker-general test (F_speaker, p_perm, selective): 1 speaker(s) with two "
-            "of its levels leave no degrees of freedom for the speaker x emotion interaction it is "
-            "tested against; descriptive columns only") in notes
+    assert ("emotion: no speaker-general test (F_speaker, p_perm, selective): 1 speaker(s) hold every "
+            "one of its 2 levels; the test of speakers' level contrasts needs two; descriptive columns "
+            "only") in notes
     assert any(n.startswith("gender: not tested") for n in notes)
     assert any(n.startswith("emotion: no replication") for n in notes)
 

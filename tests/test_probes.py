@@ -11,6 +11,7 @@ from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.ravdess import SPEC, full_design
 from speechneurons.knockout import KnockoutSettings, knockout_effects, knockout_sets
 from speechneurons.probes import ProbeSettings, layer_probes, probe_factor, relabel, speaker_folds
+from speechneurons.stats.selection import speaker_folds as speaker_folds_of_selection
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]
 
@@ -37,12 +38,14 @@ def test_folds_hold_out_speakers_and_every_group_level():
             assert set(speakers[train]).isdisjoint(speakers[test])
             if not within:
                 assert set(meta[factor].to_numpy()[test]) == {"male", "female"}
-    # nulls: within keeps each speaker's labels (shuffled), between swaps whole speakers
+    # nulls: within relabels each speaker's whole cells among its own levels, between swaps speakers
     rng = np.random.default_rng(0)
     labels = meta["emotion"].to_numpy()
     shuffled = relabel(labels, speakers, True, rng)
-    assert (pd.Series(shuffled).groupby(speakers).value_counts().sort_index()
-            == pd.Series(labels).groupby(speakers).value_counts().sort_index()).all()
+    pairs = pd.DataFrame({"speaker": speakers, "old": labels, "new": shuffled})
+    assert pairs.groupby(["speaker", "old"])["new"].nunique().eq(1).all()  # a cell moves whole
+    assert pairs.groupby(["speaker", "new"])["old"].nunique().eq(1).all()  # onto one cell
+    assert (pairs["old"] != pairs["new"]).mean() > 0.5
     sexes = relabel(meta["gender"].to_numpy(), speakers, False, rng)
     assert pd.Series(sexes).groupby(speakers).nunique().eq(1).all()
     assert sorted(sexes) == sorted(meta["gender"])
@@ -57,7 +60,9 @@ def test_probes_peak_at_the_layer_that_carries_the_factor():
     blocks[2][:, :4] += 1.5 * emotion  # layer 2 carries emotion
     table, notes = layer_probes(matrix_of(meta, blocks), meta, SPEC, ProbeSettings(permutations=19),
                                 progress=False)
-    assert notes == []
+    assert notes == ["probes: with 19 permutations and 16 (layer, factor) rows, q (BH over the rows) "
+                     "cannot fall below 0.8; raise probes.permutations to at least 320 for a q that "
+                     "can reach 0.05"]
     emo = table[table["factor"] == "emotion"].set_index("layer")
     assert emo["balanced_accuracy"].idxmax() == 2
     assert emo.loc[2, "ci_low"] > 0.35 and emo.loc[2, "p_perm"] == pytest.approx(1 / 20)
@@ -87,6 +92,17 @@ def test_probe_under_the_null_is_at_chance_and_its_interval_covers_it():
     assert covered >= 34  # 95 % intervals: at least 85 % of 40
 
 
+def cross_fitted(meta: pd.DataFrame, folds: int, units: dict) -> pd.DataFrame:
+    """The same units as the cross_fit rows of every fold of the selection's speaker folds."""
+    fold_of = speaker_folds_of_selection(meta, SPEC, folds, seed=0)
+    frames = []
+    for fold in range(folds):
+        held = sorted(str(s) for s, f in fold_of.items() if f == fold)
+        rows = pd.DataFrame({"site": "hidden", **units, "reason": "cross_fit", "rank": 1})
+        frames.append(rows.assign(fold=np.int32(fold), held_out=[held] * len(rows)))
+    return pd.concat(frames, ignore_index=True)
+
+
 def test_knocking_out_a_planted_unit_hurts_its_own_level_and_matched_random_units_do_not():
     meta = design()
     rng = np.random.default_rng(3)
@@ -99,25 +115,27 @@ def test_knocking_out_a_planted_unit_hurts_its_own_level_and_matched_random_unit
         return x1 @ weights + 0.3 * noise
 
     matrix = matrix_of(meta, [rng.normal(size=(len(meta), 16)), layer1, forward(layer1)])
-    selected = pd.DataFrame({"site": "hidden", "layer": np.int32(1), "neuron": np.arange(4, dtype="int32"),
-                             "reason": "top_k", "emotion": EMOTIONS, "rank": 1})
+    selected = cross_fitted(meta, 4, {"layer": np.int32(1), "neuron": np.arange(4, dtype="int32"),
+                                      "emotion": EMOTIONS})
     sets = knockout_sets(selected, matrix, SPEC, KnockoutSettings(random_sets=3))
-    assert len(sets) == 4 * 4 and set(sets["condition"]) == {"selected", "random"}
+    assert len(sets) == 4 * 4 * 4 and set(sets["condition"]) == {"selected", "random"}
     randoms = sets[sets["condition"] == "random"]
     assert all(set(n).isdisjoint(range(4)) for n in randoms["neurons"])  # never a selected unit
     knocked = {}
+    speakers = meta["speaker"].astype(str).to_numpy()
     for s in sets.itertuples(index=False):
         assert s.values == pytest.approx(layer1[:, s.neurons].mean(axis=0).tolist(), abs=1e-5)
-        changed = layer1.copy()
+        held = np.isin(speakers, list(s.held_out))  # a set runs on its fold's speakers only
+        changed = layer1[held].copy()
         changed[:, s.neurons] = s.values
-        knocked[s.set_id] = np.hstack([changed, forward(changed)]).astype(np.float32)
+        knocked[s.set_id] = np.hstack([changed, changed @ weights + 0.3 * noise[held]]).astype(np.float32)
     per_fold, summary = knockout_effects(matrix, knocked, sets, meta, SPEC,
                                          ProbeSettings(permutations=0))
-    assert set(summary["probe_layer"]) == {1, 2} and (summary["n_folds"] == 5).all()
+    assert set(summary["probe_layer"]) == {1, 2} and (summary["n_folds"] == 4).all()
     assert (summary["own_loss_selected"] > 0.2).all()
     assert (summary["own_loss_random"].abs() < 0.1).all()
-    assert (summary["ci_low"] > 0).all() and (summary["p"] < 0.05).all()
-    assert len(per_fold) == 16 * 5 * 2
+    assert (summary["ci_low"] > 0).all() and (summary["q"] < 0.05).all()
+    assert len(per_fold) == 16 * 4 * 2 and (per_fold["n_test_speakers"] == 3).all()
 
 
 def test_intervention_sets_units_in_the_forward_pass_of_every_family(tmp_path):
@@ -145,13 +163,16 @@ def test_knockout_layers_restrict_the_sets():
     meta = design()
     rng = np.random.default_rng(4)
     matrix = matrix_of(meta, [rng.normal(size=(len(meta), 16)) for _ in range(3)])
-    selected = pd.DataFrame({"site": "hidden", "layer": np.array([1, 1, 2, 2], dtype="int32"),
-                             "neuron": np.array([0, 1, 0, 1], dtype="int32"), "reason": "top_k",
-                             "emotion": ["happy", "sad", "happy", "sad"], "rank": 1})
+    selected = cross_fitted(meta, 2, {"layer": np.array([1, 1, 2, 2], dtype="int32"),
+                                      "neuron": np.array([0, 1, 0, 1], dtype="int32"),
+                                      "emotion": ["happy", "sad", "happy", "sad"]})
     every = knockout_sets(selected, matrix, SPEC, KnockoutSettings(random_sets=2))
-    assert sorted(set(every["layer"])) == [1, 2] and len(every) == 2 * 2 * 3
+    assert sorted(set(every["layer"])) == [1, 2] and len(every) == 2 * 2 * 2 * 3
     only = knockout_sets(selected, matrix, SPEC, KnockoutSettings(random_sets=2, layers=(2,)))
-    assert set(only["layer"]) == {2} and len(only) == 2 * 3
+    assert set(only["layer"]) == {2} and len(only) == 2 * 2 * 3
+    # a study-wide top_k row is never knocked out: its units were chosen on every speaker
+    study = selected.assign(reason="top_k", fold=-1)
+    assert knockout_sets(study, matrix, SPEC, KnockoutSettings()).empty
     assert (knockout_sets(selected, matrix, SPEC, KnockoutSettings(value="zero"))["values"]
             .map(lambda v: set(v) == {0.0}).all())
     with pytest.raises(ValueError, match="knockout.value: 'median'"):

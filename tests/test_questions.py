@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.formula.api as smf
+from scipy import stats
 
 from speechneurons import questions
 from speechneurons.datasets.ravdess import SPEC, full_design
@@ -52,16 +54,47 @@ def test_target_encoding_finds_the_planted_sign():
         return bump + rng.normal(size=len(c))
 
     clip_units = clip_units_for(clips, [angry_unit, flat_unit], total)
-    selected = pd.DataFrame({"site": "hidden", "layer": 1, "neuron": [0, 1], "reason": "top_k",
-                             "emotion": ["angry", "sad"], "rank": 1, "score": [1.0, 0.2], "q_perm": 0.5})
+    held_out = [str(a) for a in range(1, 7)]  # fold 0 chose on actors 7-12, is tested on 1-6
+    selected = pd.DataFrame({"site": "hidden", "layer": 1, "neuron": [0, 1, 0], "emotion": ["angry", "sad", "angry"],
+                             "reason": ["cross_fit", "cross_fit", "top_k"], "fold": [0, 0, -1],
+                             "held_out": [held_out, held_out, []], "rank": 1, "score": [1.0, 0.2, 1.1],
+                             "q_perm": 0.5})
     selectivity = pd.DataFrame({"site": "hidden", "layer": 1, "neuron": [0, 1], "factor": "emotion",
                                 "eta2": 0.1, "F_speaker": 2.0, "p_speaker": 0.1, "q_speaker": 0.2,
                                 "p_perm": 0.1, "selective": False})
     table = questions.target_encoding(selected, selectivity, clip_units, SPEC).set_index("emotion")
-    assert table.loc["angry", "attribution_d"] > 1.0
-    assert table.loc["angry", "attribution_q"] < 1e-4
-    assert abs(table.loc["sad", "attribution_d"]) < 0.4
-    assert table.loc["angry", "n_clips_level"] == 12 * 2 * 2 * 2
+    assert len(table) == 2  # the study-wide top_k row is not tested
+    assert table.loc["angry", "attribution_d"] > 1.0 and table.loc["angry", "attribution_dz"] > 2
+    assert table.loc["angry", "attribution_q"] < 1e-3
+    assert abs(table.loc["sad", "attribution_d"]) < 0.5
+    assert table.loc["angry", "n_clips_level"] == 6 * 2 * 2 * 2  # the held-out actors' angry clips
+    assert table.loc["angry", "n_speakers_tested"] == 6
+    # the paired contrast is the one-sample t of per-actor (angry - mean of the other cells)
+    mine = clip_units[(clip_units["neuron"] == 0) & clip_units["actor"].isin(range(1, 7))]
+    diff = []
+    for _, actor in mine.groupby("actor"):  # each actor's cells: OLS adjusted for intensity, statement
+        fit = smf.ols("total ~ 0 + C(emotion) + C(intensity) + C(statement)", actor).fit()
+        cells = fit.params.filter(like="C(emotion)")
+        diff.append(cells["C(emotion)[angry]"] - cells.drop("C(emotion)[angry]").mean())
+    assert table.loc["angry", "attribution_p"] == pytest.approx(stats.ttest_1samp(diff, 0).pvalue, rel=1e-6)
+
+
+def test_a_pure_intensity_effect_is_not_a_neutral_effect():
+    """Neutral has no strong clips: against a raw 'rest' a strong-intensity unit looks like it
+    prefers the other emotions; the paired contrast on intensity-adjusted cells does not."""
+    clips = clip_table()
+    unit = ("hidden", 1, 0)
+    clip_units = clip_units_for(clips, [unit], lambda c, u, rng: 2.0 * (c["intensity"] == "strong").to_numpy()
+                                + rng.normal(0, 0.5, size=len(c)))
+    everyone = [str(a) for a in range(1, 13)]
+    selected = pd.DataFrame({"site": "hidden", "layer": 1, "neuron": [0], "emotion": ["neutral"],
+                             "reason": "cross_fit", "fold": 0, "held_out": [everyone], "rank": 1, "score": 1.0})
+    selectivity = pd.DataFrame({"site": "hidden", "layer": 1, "neuron": [0], "factor": "emotion", "eta2": 0.1,
+                                "F_speaker": 2.0, "p_speaker": 0.1, "q_speaker": 0.2, "p_perm": 0.1,
+                                "selective": False})
+    table = questions.target_encoding(selected, selectivity, clip_units, SPEC)
+    assert table.loc[0, "attribution_d"] < -0.5  # the clip-level d says 'neutral drives it less'
+    assert table.loc[0, "attribution_p"] > 0.01
     assert {"eta2", "q_speaker", "mean_total_level", "mean_total_other", "mean_voiced_share"} <= set(table.columns)
 
 
@@ -102,17 +135,21 @@ def test_group_contrast_sign_over_speakers():
         actor = rng.normal(0, 0.3, size=13)[c["actor"]]
         return (c["gender"] == "female").to_numpy() * 1.0 + actor + rng.normal(0, 0.5, size=len(c))
 
-    clip_units = clip_units_for(clips, [unit, ("hidden", 5, 10)], total)
-    selectivity = pd.DataFrame({"site": "hidden", "layer": 5, "neuron": [9, 10], "factor": "gender",
-                                "cohens_d": [0.9, 0.0], "F_speaker": 5.0, "p_speaker": 0.04,
-                                "q_speaker": 0.08})
-    table, notes = questions.group_contrasts(clip_units, selectivity, SPEC)
+    clip_units = clip_units_for(clips, [unit, ("hidden", 5, 10)], total).assign(fold=-1)
+    activations = clip_units[["clip_id", "site", "layer", "neuron"]].assign(
+        value=clip_units["total"].to_numpy() * (clip_units["neuron"] == 9).to_numpy())
+    table, notes = questions.group_contrasts(clip_units, activations, SPEC)
     table = table.set_index("neuron")
     assert notes == [] and table.loc[9, "contrast"] == "female - male"
     assert table.loc[9, "attribution_diff"] == pytest.approx(1.0, abs=0.35)
     assert table.loc[9, "attribution_d"] > 1 and table.loc[9, "attribution_p"] < 1e-3
     assert (table.loc[9, "n_speakers_female"], table.loc[9, "n_speakers_male"]) == (6, 6)
-    assert table.loc[9, "activation_d"] == pytest.approx(0.9)
+    assert table.loc[9, "activation_d"] == pytest.approx(table.loc[9, "attribution_d"])
+    # Welch's t over speakers (scipy), for a group of 6 against 6
+    speakers = clip_units[clip_units["neuron"] == 9].groupby("actor").agg(t=("total", "mean"), g=("gender", "first"))
+    welch = stats.ttest_ind(speakers.t[speakers.g == "female"], speakers.t[speakers.g == "male"], equal_var=False)
+    assert table.loc[9, "attribution_p"] == pytest.approx(welch.pvalue, rel=1e-9)
+    assert {"attribution_q", "activation_q", "fold"} <= set(table.columns)
 
 
 def test_graded_effect_is_paired_within_speaker():
@@ -121,7 +158,7 @@ def test_graded_effect_is_paired_within_speaker():
     rng = np.random.default_rng(3)
     actor_level = rng.normal(0, 2.0, size=13)  # large actor differences; pairing removes them
     values = actor_level[clips["actor"]] + 0.5 * (clips["intensity"] == "strong") + rng.normal(0, 0.3, len(clips))
-    clip_units = clips.assign(site=unit[0], layer=unit[1], neuron=unit[2], total=values)
+    clip_units = clips.assign(site=unit[0], layer=unit[1], neuron=unit[2], total=values, fold=-1)
     activations = clips[["clip_id"]].assign(site=unit[0], layer=unit[1], neuron=unit[2],
                                             value=rng.normal(size=len(clips)))
     table, notes = questions.graded_effects(questions.graded_measures(clip_units, activations, SPEC), SPEC)
@@ -138,7 +175,7 @@ def test_graded_without_pairs_is_an_empty_table_with_columns_and_a_note():
     unpaired = clips[(clips["intensity"] == "normal") | (clips["actor"] % 2 == 0) & (clips["statement"] == 1)]
     unpaired = unpaired[~((unpaired["intensity"] == "normal") & (unpaired["actor"] % 2 == 0)
                           & (unpaired["statement"] == 1))]
-    clip_units = unpaired.assign(site="hidden", layer=1, neuron=0, total=1.0)
+    clip_units = unpaired.assign(site="hidden", layer=1, neuron=0, total=1.0, fold=-1)
     activations = unpaired[["clip_id"]].assign(site="hidden", layer=1, neuron=0, value=0.0)
     table, notes = questions.graded_effects(questions.graded_measures(clip_units, activations, SPEC), SPEC)
     assert table.empty and {"measure", "mean_diff", "dz", "p", "q"} <= set(table.columns)

@@ -190,14 +190,21 @@ def test_bootstrap_keeps_planted_units_and_not_noise():
                           "neuron": np.tile(np.arange(30), 2).astype("int32")})
     matrix = ActivationMatrix(meta["clip_id"].tolist(), units, np.hstack([planted, noise]).astype(np.float32))
     selectivity = pd.DataFrame(columns=["site", "layer", "neuron", "factor", "q_speaker", "q_perm", "selective"])
-    selected, _ = select_units(matrix, meta, selectivity, SPEC, SelectionSettings(top_k=2, random_controls=0))
+    selected, _ = select_units(matrix, meta, selectivity, SPEC, SelectionSettings(top_k=2, random_controls=0,
+                                                                                folds=2, require_selective=False))
     per_unit, per_layer, notes = speaker_bootstrap(matrix, meta, selected, SPEC,
                                                    BootstrapSettings(resamples=100, top_k=2, seed=0),
                                                    progress=False)
     assert notes == []
     happy = per_layer.set_index(["layer", "emotion"])
     assert happy.loc[(1, "happy"), "mean_jaccard"] > 0.95
-    assert per_unit[(per_unit["layer"] == 1) & (per_unit["emotion"] == "happy")]["kept"].min() > 0.95
+    study = per_unit[per_unit["fold"] == -1]
+    assert study[(study["layer"] == 1) & (study["emotion"] == "happy")]["kept"].min() > 0.95
     assert per_layer[per_layer["layer"] == 2]["mean_jaccard"].mean() < 0.5
-    strong = per_unit[(per_unit["layer"] == 1) & (per_unit["neuron"] == 0)].iloc[0]
-    assert strong["d_low"] < strong["d"] < strong["d_high"] and strong["d_low"] > 1.5
+    assert study["effect_low"].isna().all()  # chosen on every speaker: no interval
+    # each fold's happy units, measured on the other fold's speakers: planted +4 and +3
+    cross = per_unit[(per_unit["fold"] >= 0) & (per_unit["layer"] == 1) & (per_unit["emotion"] == "happy")]
+    assert len(cross) == 4 and (cross["n_speakers_tested"] == 6).all()
+    strong = cross[cross["neuron"] == 0]
+    assert (strong["effect_low"] < strong["effect"]).all() and (strong["effect"] < strong["effect_high"]).all()
+    assert (strong["effect_low"] > 2.0).all() and (strong["effect"] - 4.0).abs().max() < 1.0

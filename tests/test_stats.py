@@ -14,8 +14,9 @@ from speechneurons.cache import ActivationMatrix
 from speechneurons.stats.mixed import SLOPE_MODEL, fit_mixed
 from speechneurons.stats.oneway import cohens_d, kruskal, oneway
 from speechneurons.datasets.ravdess import SPEC, full_design
-from speechneurons.stats.repeated import (blocked_f, clip_rows, permute_within_blocks,
-                                          speaker_means, sphericity_epsilon, within_speaker_cells)
+from speechneurons.stats.repeated import (LOWER_BOUND, Rows, between_speaker_test, blocked_f,
+                                          clip_rows, complete_contrasts, sign_flips, speaker_means,
+                                          within_speaker_cells, within_speaker_test)
 from speechneurons.stats.selection import SelectionSettings, select_units
 from speechneurons.stats.selectivity import StatsSettings, bh, selectivity, speaker_rows
 
@@ -86,22 +87,23 @@ def test_bh_equals_statsmodels():
     np.testing.assert_allclose(bh(p), multipletests(p, method="fdr_bh")[1], rtol=1e-12)
 
 
-def test_within_block_permutations_keep_each_speakers_labels():
-    rng = np.random.default_rng(5)
+def test_sign_flips_enumerate_small_designs_and_draw_large_ones():
+    flips, exact = sign_flips(5, 1000, np.random.default_rng(0))
+    assert exact and flips.shape == (16, 5) and (flips[:, 0] == 1).all()
+    assert len({tuple(f) for f in flips}) == 16 and set(np.unique(flips)) == {-1.0, 1.0}
+    flips, exact = sign_flips(24, 1000, np.random.default_rng(0))
+    assert not exact and flips.shape == (1000, 24)
+    np.testing.assert_allclose(flips.mean(), 0.0, atol=0.01)
+    # with every flip enumerated, the p of a unit whose speakers all move one way is 1 / 16
+    rows = Rows(None, np.tile([0, 1], 5), np.repeat(np.arange(5), 2), 2)
+    values = np.repeat(np.arange(5.0), 2)[:, None] * 0.01 + np.tile([0.0, 1.0], 5)[:, None]
+    assert within_speaker_test(values, rows, 1000).p_perm[0] == pytest.approx(1 / 16)
+
+
+def test_speaker_means_are_one_row_per_speaker():
     meta = design(actors=6, per_cell=2)
     codes = meta["emotion"].map({e: i for i, e in enumerate(EMOTIONS)}).to_numpy()
     actors = meta["actor"].to_numpy()
-    shuffled = permute_within_blocks(codes, actors, 50, rng)
-    assert shuffled.shape == (50, len(codes))
-    assert (shuffled != codes).any(axis=1).all()
-    for actor in np.unique(actors):
-        mine = actors == actor
-        assert (np.sort(shuffled[:, mine], axis=1) == np.sort(codes[mine])).all()
-    # every row of a block reaches its first position about equally often
-    many = permute_within_blocks(np.arange(len(codes)), actors, 4000, rng)
-    block = np.flatnonzero(actors == actors[0])
-    share = (many[:, block[0]][None, :] == block[:, None]).mean(axis=1)
-    np.testing.assert_allclose(share, 1 / len(block), atol=0.02)
     gender = (meta["gender"] == "female").to_numpy().astype(int)
     rows = speaker_means(gender, 2, actors)
     assert len(rows.codes) == 6 and set(rows.blocks) == {0}
@@ -113,23 +115,30 @@ def cell_table(values: np.ndarray, rows) -> pd.DataFrame:
     return pd.DataFrame({"y": values, "speaker": rows.blocks, "level": rows.codes})
 
 
-def test_speaker_general_f_equals_statsmodels_and_scipy():
-    """Cells: anova_lm and AnovaRM; two levels: the paired t; sex: the t on speaker means."""
+def test_speaker_general_tests_equal_statsmodels_and_scipy():
+    """Emotion: Hotelling's T^2 of the speakers' contrasts (statsmodels' MANOVA of an intercept);
+    intensity: the paired t; sex: Welch's t on speaker means (scipy)."""
+    from statsmodels.multivariate.manova import MANOVA
+
     meta = full_design(actors=range(1, 13))
     x = noise_units(meta, 3, seed=10, actor_sd=2.0)
     x[:, 2] += (meta["emotion"] == "angry").to_numpy() * 0.5
     rows, name = speaker_rows(meta, SPEC, "emotion")
-    assert name == "repeated-measures F on speaker x level cells" and len(rows.codes) == 12 * 8
+    assert name == "Hotelling T^2" and len(rows.codes) == 12 * 8
     values = rows.values(x)
-    result = blocked_f(values, rows)
-    assert (result.df_level, result.df_residual) == (7, 77)
+    result = within_speaker_test(values, rows, permutations=200)
+    assert (result.df_num, result.df_den, result.n_speakers) == (7, 5, 12)
+    cells = np.stack([values[rows.blocks == b][np.argsort(rows.codes[rows.blocks == b])]
+                      for b in range(12)])  # [speakers, levels, units]
     for unit in range(3):
-        cells = cell_table(values[:, unit], rows)
-        table = anova_lm(smf.ols("y ~ C(speaker) + C(level)", cells).fit(), typ=2)
-        assert result.f[unit] == pytest.approx(table.loc["C(level)", "F"], rel=1e-9)
-        assert result.p[unit] == pytest.approx(table.loc["C(level)", "PR(>F)"], rel=1e-7)
-        rm = AnovaRM(cells, "y", "speaker", within=["level"]).fit().anova_table
-        assert result.f[unit] == pytest.approx(rm.loc["level", "F Value"], rel=1e-9)
+        # any full-rank set of contrasts gives the same T^2: differences from the first level
+        differences = pd.DataFrame(cells[:, 1:, unit] - cells[:, :1, unit],
+                                   columns=[f"d{i}" for i in range(7)])
+        test = MANOVA.from_formula(" + ".join(differences.columns) + " ~ 1", differences).mv_test()
+        row = test.results["Intercept"]["stat"].loc["Hotelling-Lawley trace"]
+        assert result.f[unit] == pytest.approx(float(row["F Value"]), rel=1e-8)
+        assert result.p[unit] == pytest.approx(float(row["Pr > F"]), rel=1e-6)
+    assert result.p[2] < result.p[:2].min() and 0 < result.p_perm.min() <= 1
     # a speaker's cell is its OLS coefficient of the level, adjusted for its intensity and statement
     first = meta.assign(y=x[:, 0])[meta["actor"] == 1]
     fit = smf.ols("y ~ 0 + C(emotion) + C(intensity) + C(statement)", first).fit()
@@ -138,74 +147,72 @@ def test_speaker_general_f_equals_statsmodels_and_scipy():
     # intensity: per speaker, strong - normal averaged over the seven emotions that have both
     rows_i, name_i = speaker_rows(meta, SPEC, "intensity")
     assert name_i == "paired t over speakers (F = t^2)"
-    intensity = blocked_f(rows_i.values(x), rows_i)
+    intensity = within_speaker_test(rows_i.values(x), rows_i, permutations=0)
     both = meta.assign(y=x[:, 1])[meta["emotion"] != "neutral"]
     per_emotion = both.groupby(["actor", "emotion", "intensity"])["y"].mean().unstack()
     difference = (per_emotion["strong"] - per_emotion["normal"]).groupby("actor").mean()
     t = stats.ttest_1samp(difference, 0.0)
     assert intensity.f[1] == pytest.approx(t.statistic**2, rel=1e-9)
     assert intensity.p[1] == pytest.approx(t.pvalue, rel=1e-7)
-    # sex: one row per speaker
+    # sex: one row per speaker, Welch
     rows_g, name_g = speaker_rows(meta, SPEC, "gender")
-    gender = blocked_f(rows_g.values(x), rows_g)
+    gender = between_speaker_test(rows_g.values(x), rows_g, permutations=100)
     means = meta.assign(y=x[:, 0]).groupby("actor").agg(y=("y", "mean"), gender=("gender", "first"))
-    t = stats.ttest_ind(means.y[means.gender == "female"], means.y[means.gender == "male"])
-    assert name_g == "F on speaker means" and gender.f[0] == pytest.approx(t.statistic**2, rel=1e-9)
+    t = stats.ttest_ind(means.y[means.gender == "female"], means.y[means.gender == "male"], equal_var=False)
+    assert name_g == "Welch F on speaker means" and gender.f[0] == pytest.approx(t.statistic**2, rel=1e-9)
     assert gender.p[0] == pytest.approx(t.pvalue, rel=1e-7)
     # the descriptive actor-blocked F of clips: y ~ C(actor) + C(emotion)
     codes = pd.factorize(meta["emotion"])[0]
     within = blocked_f(x, clip_rows(codes, 8, meta["actor"].to_numpy()))
     table = anova_lm(smf.ols("y ~ C(actor) + C(emotion)", meta.assign(y=x[:, 2])).fit(), typ=2)
     assert within.f[2] == pytest.approx(table.loc["C(emotion)", "F"], rel=1e-9)
+    assert within.p[2] == pytest.approx(table.loc["C(emotion)", "PR(>F)"], rel=1e-7)
 
 
-def test_sphericity_epsilon_is_huynh_feldt_and_corrects_the_p():
-    """Against a direct computation (double-centred covariance of the cells); near 1 for
-    spherical cells, below 1 when one level's cells vary more; the p uses it, the F does not."""
-    rng = np.random.default_rng(13)
-    speakers, k = 20, 5
-    codes = np.tile(np.arange(k), speakers)
-    blocks = np.repeat(np.arange(speakers), k)
-    from speechneurons.stats.repeated import Rows
-
-    rows = Rows(None, codes, blocks, k)
-    spherical = rng.normal(size=(len(codes), 300))
-    skewed = rng.normal(size=(len(codes), 40)) * np.where(codes == 0, 3.0, 1.0)[:, None]
-    assert np.median(sphericity_epsilon(spherical, rows)) > 0.9
-    epsilon = sphericity_epsilon(skewed, rows)
-    for unit in range(3):
-        cells = skewed[:, unit].reshape(speakers, k)
-        cov = np.cov(cells, rowvar=False)
-        centred = cov - cov.mean(axis=0) - cov.mean(axis=1)[:, None] + cov.mean()
-        gg = np.trace(centred) ** 2 / ((k - 1) * (centred**2).sum())
-        hf = ((speakers + 1) * (k - 1) * gg - 2) / ((k - 1) * (speakers - 1 - (k - 1) * gg))
-        assert epsilon[unit] == pytest.approx(min(hf, 1.0), rel=1e-10)
-    assert np.median(epsilon) < 0.8
-    corrected = blocked_f(skewed, rows, sphericity=True)
-    plain = blocked_f(skewed, rows)
-    np.testing.assert_array_equal(corrected.f, plain.f)
-    np.testing.assert_allclose(corrected.p, stats.f.sf(plain.f, epsilon * 4, epsilon * 76), rtol=1e-12)
-    two_levels = Rows(None, np.tile([0, 1], speakers), np.repeat(np.arange(speakers), 2), 2)
-    assert (sphericity_epsilon(rng.normal(size=(2 * speakers, 4)), two_levels) == 1).all()
+def test_welch_f_of_three_unequal_groups_equals_scipy():
+    rng = np.random.default_rng(3)
+    codes = np.repeat([0, 1, 2], [5, 9, 4])
+    values = rng.normal(size=(18, 4)) * np.array([3.0, 1.0, 0.5])[codes][:, None]
+    result = between_speaker_test(values, Rows(None, codes, np.zeros(18, int), 3), permutations=50)
+    for unit in range(4):
+        expected = stats.f_oneway(*(values[codes == c, unit] for c in range(3)), equal_var=False)
+        assert result.f[unit] == pytest.approx(expected.statistic, rel=1e-9)
+        assert result.p[unit] == pytest.approx(expected.pvalue, rel=1e-7)
+    alone = between_speaker_test(values, Rows(None, np.r_[0, np.ones(17, int)], np.zeros(18, int), 2))
+    assert np.isnan(alone.f).all() and alone.df_den == 0  # one speaker in a level: untestable
 
 
-def test_speaker_general_f_with_missing_cells_equals_statsmodels():
-    """Some speakers lack some levels, cells have unequal counts: still the LS F on the cells."""
+def test_too_few_complete_speakers_for_t2_use_the_lower_bound_f():
+    """5 speakers, 8 levels: T^2 has no df; the univariate F on (1, n - 1) df, checked by hand."""
+    rng = np.random.default_rng(2)
+    speakers, k = 5, 8
+    rows = Rows(None, np.tile(np.arange(k), speakers), np.repeat(np.arange(speakers), k), k)
+    values = rng.normal(size=(speakers * k, 3))
+    result = within_speaker_test(values, rows, permutations=100)
+    assert result.name == LOWER_BOUND and (result.df_num, result.df_den) == (1, 4)
+    table = anova_lm(smf.ols("y ~ C(block) + C(level)", pd.DataFrame(
+        {"y": values[:, 0], "block": rows.blocks, "level": rows.codes})).fit(), typ=2)
+    assert result.f[0] == pytest.approx(table.loc["C(level)", "F"], rel=1e-9)
+    assert result.p[0] == pytest.approx(stats.f.sf(result.f[0], 1, 4), rel=1e-12)
+    one = within_speaker_test(values[:k], Rows(None, np.arange(k), np.zeros(k, int), k))
+    assert np.isnan(one.f).all() and one.df_den == 0
+
+
+def test_speakers_missing_a_level_are_left_out_and_counted():
     meta = full_design(actors=range(1, 13))
-    rng = np.random.default_rng(11)
-    keep = rng.random(len(meta)) > 0.3
-    keep &= ~((meta["actor"] == 3) & (meta["emotion"] == "sad")).to_numpy()
+    keep = ~((meta["actor"] == 3) & (meta["emotion"] == "sad")).to_numpy()
     keep &= ~((meta["actor"] == 4) & meta["emotion"].isin(["sad", "calm", "happy"])).to_numpy()
     meta = meta[keep].reset_index(drop=True)
     x = noise_units(meta, 2, seed=11)
     rows, _ = speaker_rows(meta, SPEC, "emotion")
-    assert len(rows.codes) < 12 * 8
-    values = rows.values(x)
-    result = blocked_f(values, rows)
-    for unit in range(2):
-        table = anova_lm(smf.ols("y ~ C(speaker) + C(level)", cell_table(values[:, unit], rows)).fit(), typ=2)
-        assert result.f[unit] == pytest.approx(table.loc["C(level)", "F"], rel=1e-9)
-        assert result.df_residual == table.loc["Residual", "df"]
+    scores, left_out = complete_contrasts(rows.values(x), rows)
+    assert left_out == 2 and scores.shape == (10, 7, 2)
+    result = within_speaker_test(rows.values(x), rows)
+    assert (result.n_speakers, result.left_out, result.df_den) == (10, 2, 3)
+    complete = meta[~meta["actor"].isin([3, 4])].reset_index(drop=True)
+    rows_c, _ = speaker_rows(complete, SPEC, "emotion")
+    np.testing.assert_allclose(within_speaker_test(rows_c.values(x[~meta["actor"].isin([3, 4])]),
+                                                   rows_c).p, result.p, rtol=1e-10)
 
 
 def realistic_null(kind: str, units: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -307,16 +314,20 @@ def planted():
 
 
 def test_planted_emotion_unit_is_found(planted):
-    _, _, table, _ = planted
+    _, _, table, replication = planted
     emotion = table[table["factor"] == "emotion"].reset_index(drop=True)
     assert emotion["p_speaker"].idxmin() == 0
     assert emotion.loc[0, "p_perm"] == pytest.approx(1 / 200)  # no permutation beats it
-    assert emotion.loc[0, "q_speaker"] < 1e-6 and emotion.loc[0, "selective"]
+    # Hotelling's T^2 with 12 speakers and 3 contrasts has 9 residual df: exact, and less
+    # powerful than the sphericity-assuming F it replaced (p < 1e-9 then)
+    assert emotion.loc[0, "q_speaker"] < 0.05 and emotion.loc[0, "selective"]
     # planted +1.2 over a total SD of about 1.4 (noise and actor): d about 0.85
     assert emotion.loc[0, "preferred_level"] == "sad" and 0.7 < emotion.loc[0, "preference_d"] < 1.0
     assert emotion["selective"].sum() <= 3  # FDR: at most a stray noise unit beside it
-    assert emotion.loc[0, "mixed_p"] < 1e-6  # the mixed model agrees
-    assert emotion.loc[0, "replicated"]
+    assert emotion.loc[0, "mixed_p"] < 1e-3  # the mixed model agrees, on the other half of the actors
+    # 6 actors per half: T^2 on (3, 3) df finds nothing among 2,000 units at q < 0.05 in half A,
+    # so nothing is selected there and the rate is undefined (not 0)
+    assert not emotion["selected_half_a"].any() and np.isnan(replication.loc[0, "replication_rate"])
 
 
 def test_actor_only_unit_is_not_selective(planted):
@@ -339,7 +350,8 @@ def test_selectivity_table_shape(planted):
     assert (gender["contrast"] == "female - male").all()
     assert gender["cohens_d"].notna().all()
     assert list(replication["factor"]) == ["emotion", "gender", "intensity", "statement"]
-    assert replication.loc[0, "n_selected"] == 10
+    emotion = replication.set_index("factor").loc["emotion"]
+    assert emotion["n_selected"] == min(10, emotion["n_significant_half_a"])
 
 
 def test_mixed_model_recovers_planted_effects_and_reports_its_model():
@@ -381,18 +393,55 @@ def test_mixed_model_with_speaker_slopes_is_calibrated():
 
 def test_selection_picks_the_planted_unit_and_matched_controls(planted):
     meta, matrix, table, _ = planted
-    settings = SelectionSettings(top_k=2, random_controls=3, seed=1,
+    settings = SelectionSettings(top_k=2, random_controls=3, seed=1, folds=3, permutations=199,
                                  explicit=[{"site": "hidden", "layer": 2, "neuron": 5}])
     chosen, notes = select_units(matrix, meta, table, SPEC, settings)
-    assert notes == []
-    top_sad = chosen[(chosen["reason"] == "top_k") & (chosen["emotion"] == "sad") & (chosen["layer"] == 1)]
-    assert top_sad.iloc[0]["neuron"] == 0 and top_sad.iloc[0]["rank"] == 1
-    assert len(chosen[chosen["reason"] == "top_k"]) == 2 * 4 * 2  # layers x emotions x k
+    top = chosen[chosen["reason"] == "top_k"]
+    # only the planted unit is selective for emotion: sad gets it, the other levels nothing
+    assert top[["layer", "neuron", "emotion", "rank"]].values.tolist() == [[1, 0, "sad", 1]]
+    assert top.iloc[0]["score_name"].startswith("speaker-level d") and top.iloc[0]["score"] > 1
+    assert top.iloc[0]["selective"] and (top["fold"] == -1).all()
+    assert any("have fewer than top_k = 2 units" in n and n.startswith("selection (all speakers")
+               for n in notes)
+    # cross-fitting: three folds of four actors, two of each sex, chosen on the other eight
+    cross = chosen[chosen["reason"] == "cross_fit"]
+    held = {f: set(g["held_out"].iloc[0]) for f, g in cross.groupby("fold")}
+    assert set(held) <= {0, 1, 2} and len(set.union(*held.values())) == 4 * len(held)
+    for speakers in held.values():
+        assert len(speakers) == 4 and sum(int(a) % 2 for a in speakers) == 2
+    # T^2 on 8 training actors is exact but weak: the planted unit is chosen in some folds, nothing else
+    picked = cross[["layer", "neuron", "emotion"]].drop_duplicates().values.tolist()
+    assert [1, 0, "sad"] in picked and len(picked) <= 3  # BH at 0.05 lets a stray null unit in
     controls = chosen[chosen["reason"] == "random_control"]
     assert sorted(controls.groupby("layer").size().tolist()) == [3, 3]
     for layer, picked in chosen[chosen["reason"] != "random_control"].groupby("layer"):
         assert set(controls[controls["layer"] == layer]["neuron"]).isdisjoint(picked["neuron"])
     again, _ = select_units(matrix, meta, table, SPEC, settings)
     pd.testing.assert_frame_equal(chosen, again)
+    # without the selective filter every level gets its k units
+    loose, _ = select_units(matrix, meta, table, SPEC, SelectionSettings(top_k=2, require_selective=False))
+    assert len(loose[loose["reason"] == "top_k"]) == 2 * 4 * 2  # layers x emotions x k
     with pytest.raises(ValueError, match=r"selection.explicit\[0\]"):
         select_units(matrix, meta, table, SPEC, SelectionSettings(explicit=[{"layer": 7, "neuron": 0}]))
+
+
+def test_a_unit_that_moves_in_every_speaker_outranks_one_that_moves_in_a_few():
+    """Unit 0: +0.4 for angry in every actor. Unit 1: +6 for angry in 3 of 24 actors (a larger
+    pooled one-vs-rest d over clips). The speaker-level d ranks unit 0 first; clip d ranks unit 1."""
+    meta = full_design()
+    rng = np.random.default_rng(21)
+    x = noise_units(meta, 50, seed=22, actor_sd=1.0) * 0.5
+    angry = (meta["emotion"] == "angry").to_numpy()
+    x[:, 0] += 0.4 * angry
+    x[:, 1] += 6.0 * (angry & meta["actor"].isin([2, 9, 17]).to_numpy())
+    units = pd.DataFrame({"site": "hidden", "layer": np.int32(1), "neuron": np.arange(50, dtype=np.int32)})
+    matrix = ActivationMatrix(clip_ids=meta["clip_id"].tolist(), units=units, values=x)
+    assert cohens_d(x[:, 1:2], angry)[0] > cohens_d(x[:, 0:1], angry)[0]
+    table = selectivity(matrix, meta, SPEC, StatsSettings(permutations=199, mixed_top_units=0,
+                                                          replication_top=5))[0]
+    loose, _ = select_units(matrix, meta, table, SPEC, SelectionSettings(top_k=2, require_selective=False,
+                                                                         folds=2))
+    angry_top = loose[(loose["reason"] == "top_k") & (loose["emotion"] == "angry")]
+    assert angry_top["neuron"].tolist()[0] == 0
+    strict, _ = select_units(matrix, meta, table, SPEC, SelectionSettings(top_k=2, folds=2, permutations=199))
+    assert strict.loc[strict["reason"] == "top_k", "neuron"].tolist() == [0]

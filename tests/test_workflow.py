@@ -114,10 +114,10 @@ def test_selectivity_and_selection_tables(demo_run):
                    "replicated", "mixed_p", "speaker_icc", "F_within_speakers", "df_speaker_den",
                    "n_speakers"]:
         assert column in table.columns, column
-    # 8 clips of 6 actors: only actors 1 and 12 say two emotions, none says both intensities;
-    # a speaker-general test exists only where there are residual degrees of freedom
+    # 8 clips of 6 actors: no actor says every emotion, none says both intensities, so only
+    # gender (3 + 3 actors, Welch on speaker means) has a speaker-general test
     testable = table["df_speaker_den"] >= 1
-    assert set(table.loc[testable, "factor"]) == {"emotion", "gender"}
+    assert set(table.loc[testable, "factor"]) == {"gender"}
     assert table.loc[testable, "p_perm"].between(1 / 1001, 1).all()
     assert table.loc[~testable, ["F_speaker", "p_speaker", "p_perm"]].isna().all().all()
     assert not table.loc[~testable, "selective"].any()
@@ -125,6 +125,10 @@ def test_selectivity_and_selection_tables(demo_run):
     # config: top 2 per (site, layer) and emotion (4 emotions, 5 site-layers) + 2 controls each
     assert (chosen["reason"] == "top_k").sum() == 2 * 4 * 5
     assert (chosen["reason"] == "random_control").sum() == 2 * 5
+    # cross-fitted: two folds of three actors, each chosen on the other fold's actors
+    cross = chosen[chosen["reason"] == "cross_fit"]
+    held = {f: set(g["held_out"].iloc[0]) for f, g in cross.groupby("fold")}
+    assert sorted(held) == [0, 1] and held[0].isdisjoint(held[1]) and len(held[0] | held[1]) == 6
     replication = pd.read_parquet(work / f"{RUN}/tables/replication.parquet")
     assert set(replication["factor"]) == {"emotion", "gender", "intensity", "statement"}
 
@@ -214,7 +218,8 @@ def test_the_report_says_how_far_to_trust_the_results(demo_run):
     assert sorted(cascade["randomised_from"].unique()) == [0, 1, 2]
     assert len(tables["randomisation_units"]) == 4
     selected = pd.read_parquet(work / f"{RUN}/tables/selected_units.parquet")
-    assert len(tables["bootstrap_units"]) == (selected["reason"] == "top_k").sum()
+    # the study-wide top-k units (stability) and the cross-fitted ones (their held-out effect)
+    assert len(tables["bootstrap_units"]) == selected["reason"].isin(["top_k", "cross_fit"]).sum()
     assert tables["bootstrap"]["mean_jaccard"].between(0, 1).all()
     page = (work / f"{RUN}/figures/reliability.html").read_text()
     for heading in ("Across settings", "Deletion and additivity", "Model randomisation",
@@ -230,13 +235,14 @@ def test_question_tables(demo_run):
     expected = {
         "layer_specialisation": ["site", "layer", "factor", "n_units", "n_selective", "share_selective",
                                  "median_eta2", "median_omega2"],
-        f"{COMBO}/target_encoding": ["emotion", "site", "layer", "neuron", "rank", "activation_d",
-                                      "attribution_d", "attribution_p", "attribution_q", "eta2", "q_speaker"],
+        f"{COMBO}/target_encoding": ["emotion", "fold", "site", "layer", "neuron", "rank", "activation_score",
+                                      "attribution_d", "attribution_dz", "attribution_p", "attribution_q",
+                                      "n_speakers_tested", "eta2", "q_speaker"],
         f"{COMBO}/temporal_profiles": ["site", "layer", "emotion", "alignment", "bin", "bin_start",
                                        "bin_end", "mean_share", "ci_low", "ci_high", "n_speakers"],
         f"{COMBO}/voicing": ["site", "layer", "emotion", "mean_voiced_share", "mean_voiced_time_share",
                              "enrichment", "p", "q"],
-        f"{COMBO}/group_contrasts": ["site", "layer", "neuron", "contrast", "attribution_diff", "attribution_d",
+        f"{COMBO}/group_contrasts": ["fold", "site", "layer", "neuron", "contrast", "attribution_diff", "attribution_d",
                                       "attribution_p", "attribution_q", "activation_d", "activation_q"],
         f"{COMBO}/graded_effects": ["measure", "contrast", "site", "layer", "neuron", "n_pairs", "mean_diff",
                                        "dz", "p", "q"],
@@ -247,7 +253,8 @@ def test_question_tables(demo_run):
     layers = pd.read_parquet(work / f"{RUN}/tables/layer_specialisation.parquet")
     assert len(layers) == 5 * 4  # (hidden 0-2, ffn 1-2) x 4 factors
     emotion = pd.read_parquet(work / f"{RUN}/tables/{COMBO}/target_encoding.parquet")
-    assert len(emotion) == 2 * 4 * 5  # top 2 per (site, layer) and emotion
+    chosen = pd.read_parquet(work / f"{RUN}/tables/selected_units.parquet")
+    assert len(emotion) == (chosen["reason"] == "cross_fit").sum()  # each fold's units, on its held-out actors
     temporal = pd.read_parquet(work / f"{RUN}/tables/{COMBO}/temporal_profiles.parquet")
     everything = temporal[(temporal["site"] == "all") & (temporal["alignment"] == "normalised")]
     # shares of attribution over normalised time sum to 1 for every emotion

@@ -1,14 +1,23 @@
-"""Stability of the selected units over speakers: a speaker (cluster) bootstrap.
+"""Stability of the selected units over speakers, and their effect on speakers that did not choose them.
 
-Speakers are drawn with replacement (within each level of the corpus's
-between-speaker group factor, when it has one, so every resample keeps the
-design's balance), every drawn speaker bringing all their clips. On each
-resample the selection is redone as ``select_units`` does it: per (site,
-layer) and target level, the top k units by one-vs-rest Cohen's d. Reported:
-per (site, layer, level) the mean Jaccard index of the resampled top k with
-the study's, and per selected unit the share of resamples that keep it and
-the 2.5-97.5 % percentile interval of its d (Efron & Tibshirani 1993; Field
-& Welsh 2007 for resampling clusters).
+Stability: speakers are drawn with replacement (within each level of the
+corpus's between-speaker group factor, when it has one, so every resample
+keeps the design's balance), every drawn speaker bringing all their clips
+as a speaker of its own. On each resample the study-wide ranking is redone
+(:func:`speechneurons.stats.selection.ranking_scores`, the speaker-level d,
+without the selective filter, which would need the permutation test per
+resample): per (site, layer) and target level, the top k. Reported: per
+(site, layer, level) the mean Jaccard index of the resampled top k with the
+study's, and per ``top_k`` unit the share of resamples that keep it (Efron
+& Tibshirani 1993; Field & Welsh 2007 for resampling clusters). These rows
+give no interval: their units were chosen on every speaker.
+
+Effect: per ``cross_fit`` unit, the paired level contrast of its pooled
+activation (the level's cell minus the mean of the other cells, per
+held-out speaker) with a 95 % t-interval over the held-out speakers. A
+percentile bootstrap over the 3-12 speakers of a fold covers too rarely
+(about 85 % at six speakers), the t-interval holds its level under normal
+contrasts (``bench/calibration.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from tqdm.auto import tqdm
 
 from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
-from speechneurons.stats.oneway import cohens_d
+from speechneurons.probes import t_interval
 
 
 @dataclass(frozen=True)
@@ -33,20 +42,47 @@ class BootstrapSettings:
     seed: int = 0
 
 
-def resample_rows(meta: pd.DataFrame, spec: CorpusSpec, rng: np.random.Generator) -> np.ndarray:
-    """Row indices of one speaker bootstrap sample (stratified by the group factor when there is one)."""
+def resample_rows(meta: pd.DataFrame, spec: CorpusSpec, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(row indices, speaker of each row) of one speaker bootstrap sample, stratified by the group
+    factor when there is one; a speaker drawn twice is two speakers (``<speaker>#<draw>``)."""
     by_speaker = {s: np.flatnonzero(meta[SPEAKER].to_numpy() == s) for s in pd.unique(meta[SPEAKER])}
     speakers = meta.drop_duplicates(SPEAKER)
     strata = [speakers] if spec.group is None else [g for _, g in speakers.groupby(spec.group, dropna=False)]
-    drawn = [rng.choice(s[SPEAKER].to_numpy(), size=len(s), replace=True) for s in strata]
-    return np.concatenate([by_speaker[s] for s in np.concatenate(drawn)])
+    drawn = np.concatenate([rng.choice(s[SPEAKER].to_numpy(), size=len(s), replace=True) for s in strata])
+    rows = [by_speaker[s] for s in drawn]
+    names = [np.full(len(r), f"{s}#{i}", dtype=object) for i, (s, r) in enumerate(zip(drawn, rows))]
+    return np.concatenate(rows), np.concatenate(names)
 
 
-def top_units(x: np.ndarray, labels: np.ndarray, level, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(column indices of the top k by Cohen's d of ``level`` against the rest, d of every column)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d = cohens_d(x, labels == level)
-    return np.argsort(-np.nan_to_num(d, nan=-np.inf))[:k], d
+UNIT_COLUMNS = ["site", "layer", "neuron", "fold", "chosen_on", "kept", "resamples", "effect", "effect_dz",
+                "effect_low", "effect_high", "n_speakers_tested"]
+
+
+def held_out_effects(matrix: ActivationMatrix, meta: pd.DataFrame, selected: pd.DataFrame,
+                     spec: CorpusSpec) -> list[dict]:
+    """Per cross_fit row: the paired level contrast of the unit's activation on its held-out
+    speakers, mean, d_z and 95 % t-interval (see the module docstring)."""
+    from speechneurons.questions import paired_level_contrast
+
+    target = spec.target
+    rows = []
+    speakers = meta[SPEAKER].astype(str).to_numpy()
+    for row in selected[selected["reason"] == "cross_fit"].itertuples(index=False):
+        held = np.isin(speakers, list(row.held_out))
+        values = matrix.values[held, matrix.column(row.site, row.layer, row.neuron)].astype(np.float64)
+        level = getattr(row, target)
+        contrast = (paired_level_contrast(values, meta[held].reset_index(drop=True), spec, level)
+                    if spec.factor(target).varies == "within" else np.array([]))
+        low, high = t_interval(contrast)
+        sd = contrast.std(ddof=1) if len(contrast) > 1 else np.nan
+        rows.append({"site": row.site, "layer": int(row.layer), "neuron": int(row.neuron), target: level,
+                     "fold": int(row.fold), "chosen_on": f"speakers outside fold {row.fold}",
+                     "kept": np.nan, "resamples": 0,
+                     "effect": float(contrast.mean()) if len(contrast) else np.nan,
+                     "effect_dz": float(contrast.mean() / sd) if sd and sd > 0 else np.nan,
+                     "effect_low": low, "effect_high": high, "n_speakers_tested": len(contrast)})
+    return rows
 
 
 def speaker_bootstrap(matrix: ActivationMatrix, clips: pd.DataFrame, selected: pd.DataFrame,
@@ -54,58 +90,70 @@ def speaker_bootstrap(matrix: ActivationMatrix, clips: pd.DataFrame, selected: p
                       ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """(per selected unit, per (site, layer, level), notes).
 
-    Unit rows (the ``top_k`` rows of ``selected``): d (the study's),
-    d_low/d_high (95 % percentile interval), kept (share of resamples in
-    which the unit is still in its level's top k). Layer rows: mean_jaccard
-    and its 2.5/97.5 % quantiles over resamples.
+    Unit rows (:data:`UNIT_COLUMNS` and the target factor): ``top_k`` rows
+    with kept (share of resamples in which the unit is still in its level's
+    top k); ``cross_fit`` rows with effect, effect_dz and effect_low/high on
+    the fold's held-out speakers. Layer rows: mean_jaccard and its 2.5/97.5 %
+    quantiles over resamples.
     """
+    from speechneurons.stats.selection import ranking_scores
+
     target = spec.target
     top = selected[selected["reason"] == "top_k"]
     notes = []
-    unit_cols = ["site", "layer", "neuron", target, "d", "d_low", "d_high", "kept", "resamples"]
+    unit_cols = UNIT_COLUMNS[:3] + [target] + UNIT_COLUMNS[3:]
     layer_cols = ["site", "layer", target, "top_k", "mean_jaccard", "jaccard_low", "jaccard_high", "resamples"]
+    meta = clips.set_index("clip_id").loc[matrix.clip_ids].reset_index()
+    effects = held_out_effects(matrix, meta, selected, spec)
     if top.empty or settings.resamples < 1:
         notes.append("bootstrap: no top_k unit was selected, nothing to resample" if top.empty
                      else "bootstrap: reliability.bootstrap.resamples is 0")
-        return pd.DataFrame(columns=unit_cols), pd.DataFrame(columns=layer_cols), notes
-    meta = clips.set_index("clip_id").loc[matrix.clip_ids].reset_index()
-    labels = meta[target].to_numpy()
+        return (pd.DataFrame(effects, columns=unit_cols), pd.DataFrame(columns=layer_cols), notes)
     units = matrix.units.reset_index(drop=True)
-    rng = np.random.default_rng(settings.seed)
-    samples = [resample_rows(meta, spec, rng) for _ in range(settings.resamples)]
-    unit_rows, layer_rows, skipped = [], [], []
+    levels = [lv for lv in spec.levels(target) if lv in set(top[target])]
     groups = list(top.groupby(["site", "layer"], sort=True))
-    for (site, layer), chosen in tqdm(groups, desc="speaker bootstrap", unit="layer", disable=not progress):
-        columns = units.index[(units["site"] == site) & (units["layer"] == layer)].to_numpy()
-        neurons = units.loc[columns, "neuron"].to_numpy()
-        x = matrix.values[:, columns]
-        levels = list(pd.unique(chosen[target]))
-        kept = {lv: np.zeros(len(neurons)) for lv in levels}
-        ds = {lv: [] for lv in levels}
-        jaccard = {lv: [] for lv in levels}
-        study = {lv: set(chosen.loc[chosen[target] == lv, "neuron"]) for lv in levels}
-        for rows in samples:
-            for lv in levels:
-                if len(set(labels[rows])) < 2 or (labels[rows] == lv).sum() < 2:
-                    continue  # the resample lacks the level, or the rest: nothing to rank
-                best, d = top_units(x[rows], labels[rows], lv, settings.top_k)
+    columns = {key: units.index[(units["site"] == key[0]) & (units["layer"] == key[1])].to_numpy()
+               for key, _ in groups}
+    wanted = np.concatenate(list(columns.values()))
+    position = {c: i for i, c in enumerate(wanted)}
+    study = {(key, lv): set(chosen.loc[chosen[target] == lv, "neuron"]) for key, chosen in groups for lv in levels}
+    kept = {(key, lv): np.zeros(len(columns[key])) for key, _ in groups for lv in levels}
+    jaccard: dict = {k: [] for k in study}
+    rng = np.random.default_rng(settings.seed)
+    for _ in tqdm(range(settings.resamples), desc="speaker bootstrap", unit="resample", disable=not progress):
+        rows, names = resample_rows(meta, spec, rng)
+        sample = meta.iloc[rows].reset_index(drop=True).assign(**{SPEAKER: names})
+        present = [lv for lv in levels if lv in set(sample[target])]
+        if len(set(sample[target])) < 2 or not present:
+            continue
+        scores, _ = ranking_scores(matrix.values[rows][:, wanted], sample, spec, present)
+        for key, _ in groups:
+            neurons = units.loc[columns[key], "neuron"].to_numpy()
+            local = np.array([position[c] for c in columns[key]])
+            for i, lv in enumerate(present):
+                score = np.nan_to_num(scores[i, local], nan=-np.inf)
+                if not np.isfinite(score).any():
+                    continue
+                best = np.argsort(-score, kind="stable")[: settings.top_k]
                 picked = set(neurons[best])
-                jaccard[lv].append(len(picked & study[lv]) / len(picked | study[lv]))
-                kept[lv][best] += 1
-                ds[lv].append(d)
+                jaccard[(key, lv)].append(len(picked & study[(key, lv)]) / max(len(picked | study[(key, lv)]), 1))
+                kept[(key, lv)][best] += 1
+    unit_rows, layer_rows, skipped = [], [], []
+    for key, chosen in groups:
+        neurons = units.loc[columns[key], "neuron"].to_numpy()
         for lv in levels:
-            n = len(jaccard[lv])
-            draws = np.array(ds[lv]) if n else np.full((1, len(neurons)), np.nan)
-            for neuron in sorted(study[lv]):
+            if not study[(key, lv)]:
+                continue
+            n = len(jaccard[(key, lv)])
+            for neuron in sorted(study[(key, lv)]):
                 col = int(np.flatnonzero(neurons == neuron)[0])
-                row = chosen[(chosen[target] == lv) & (chosen["neuron"] == neuron)].iloc[0]
-                unit_rows.append({"site": site, "layer": int(layer), "neuron": int(neuron), target: lv,
-                                  "d": float(row["score"]),
-                                  "d_low": float(np.nanpercentile(draws[:, col], 2.5)) if n else np.nan,
-                                  "d_high": float(np.nanpercentile(draws[:, col], 97.5)) if n else np.nan,
-                                  "kept": kept[lv][col] / n if n else np.nan, "resamples": n})
-            j = np.array(jaccard[lv])
-            layer_rows.append({"site": site, "layer": int(layer), target: lv, "top_k": len(study[lv]),
+                unit_rows.append({"site": key[0], "layer": int(key[1]), "neuron": int(neuron), target: lv,
+                                  "fold": -1, "chosen_on": "all speakers",
+                                  "kept": kept[(key, lv)][col] / n if n else np.nan, "resamples": n,
+                                  "effect": np.nan, "effect_dz": np.nan, "effect_low": np.nan,
+                                  "effect_high": np.nan, "n_speakers_tested": 0})
+            j = np.array(jaccard[(key, lv)])
+            layer_rows.append({"site": key[0], "layer": int(key[1]), target: lv, "top_k": len(study[(key, lv)]),
                                "mean_jaccard": float(j.mean()) if n else np.nan,
                                "jaccard_low": float(np.quantile(j, 0.025)) if n else np.nan,
                                "jaccard_high": float(np.quantile(j, 0.975)) if n else np.nan,
@@ -113,6 +161,7 @@ def speaker_bootstrap(matrix: ActivationMatrix, clips: pd.DataFrame, selected: p
             skipped.append(settings.resamples - n)
     if max(skipped, default=0):
         notes.append(f"bootstrap: up to {max(skipped)} of {settings.resamples} resamples per (site, layer, "
-                     f"{target} level) drew fewer than two clips of the level or of the rest and were "
-                     "skipped; the table's resamples column gives the number used")
-    return pd.DataFrame(unit_rows, columns=unit_cols), pd.DataFrame(layer_rows, columns=layer_cols), notes
+                     f"{target} level) could not rank the level and were skipped; the table's resamples "
+                     "column gives the number used")
+    return (pd.DataFrame(unit_rows + effects, columns=unit_cols), pd.DataFrame(layer_rows, columns=layer_cols),
+            notes)

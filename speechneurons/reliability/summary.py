@@ -133,12 +133,17 @@ def findings(agreement: pd.DataFrame, deletion: pd.DataFrame, flags: pd.DataFram
     if bootstrap_layers.empty:
         out.append(("Stability over speakers", "Not computed: no top-k unit was selected."))
     else:
-        stable = bootstrap_units["kept"] >= STABLE_KEPT
+        study = bootstrap_units[bootstrap_units["fold"] == -1]
+        stable = study["kept"] >= STABLE_KEPT
+        tested = bootstrap_units[bootstrap_units["fold"] >= 0].dropna(subset=["effect_low"])
+        above = int((tested["effect_low"] > 0).sum())
         out.append(("Stability over speakers",
                     f"Resampling speakers, the top-k sets keep a mean Jaccard index of "
                     f"{bootstrap_layers['mean_jaccard'].mean():.2f} with the study's; {int(stable.sum())} of "
-                    f"{len(bootstrap_units)} selected units stay selected in at least "
-                    f"{100 * STABLE_KEPT:.0f} % of resamples."))
+                    f"{len(study)} selected units stay selected in at least "
+                    f"{100 * STABLE_KEPT:.0f} % of resamples. On the speakers that did not choose them, "
+                    f"{above} of {len(tested)} cross-fitted units have a 95 % interval of their level "
+                    "contrast above 0."))
     if seconds:
         out.append(("Cost", "; ".join(f"{k}: {v:.1f} s" for k, v in seconds.items()) + " (this run)."))
     return out

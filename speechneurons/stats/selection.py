@@ -1,76 +1,265 @@
-"""Which units to ablate: top units per (layer, target level), an explicit list, random controls."""
+"""Which units to ablate: top units per (layer, target level), chosen on some speakers, tested on others.
+
+A unit is ranked for a level of the target factor by an effect that holds
+across speakers: per speaker, the level's cell minus the mean of the
+speaker's other cells (cells adjusted for the other within-speaker factors,
+as the speaker-general test adjusts them), summarised over speakers as
+``score`` = mean / SD (the speaker-level d, d_z). A unit that moves a little
+in every speaker outranks one that moves a lot in a few. By default only
+units that the speaker-general test calls selective for the target factor
+(q and permutation p below ``fdr_alpha``) with a positive score are taken,
+so a level may get fewer than ``top_k`` (the notes count them).
+
+Selection happens twice:
+
+- ``top_k``: on every speaker, for figures, the listening page and the unit
+  browser. These rows name units; no test of them is computed on the same
+  speakers.
+- ``cross_fit``: the speakers are dealt into ``folds`` folds, balanced by
+  the corpus's between-speaker group factor; in fold f the units are chosen
+  on the other folds' speakers and listed with f's speakers in
+  ``held_out``. Knock-out, question 2 and the bootstrap interval test a
+  ``cross_fit`` row on its held-out speakers only (Kriegeskorte et al. 2009
+  on circular analysis; cross-fitting as in Chernozhukov et al. 2018).
+
+A design too thin for the speaker-level effect (fewer than three speakers
+with the level and another) falls back to the clip-level one-vs-rest
+Cohen's d, and one too thin for the speaker-general test drops the
+selective filter; ``score_name`` and the notes say so for every such row.
+"""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from speechneurons.cache import ActivationMatrix
-from speechneurons.datasets.spec import CorpusSpec
-from speechneurons.stats.oneway import cohens_d
+from speechneurons.datasets.spec import SPEAKER, CorpusSpec
+from speechneurons.stats.fdr import bh
+from speechneurons.stats.selectivity import speaker_rows, speaker_test
 
-#: the unit's row of the target factor in the selectivity table, carried beside each selected unit
+#: the evidence a unit was chosen on, from the target factor's speaker-general test: the study's
+#: selectivity table for top_k, explicit and random rows; the fold's training speakers for cross_fit
 CARRIED = ["q_speaker", "q_perm", "selective"]
+SPEAKER_D = "speaker-level d (mean / SD over speakers of level minus other levels)"
+CLIP_D = "clip-level (level mean - rest mean) / SD of all clips (fallback for a thin design)"
+#: speakers holding a level and another that a speaker-level d needs (an SD over two is no estimate)
+MIN_SPEAKERS = 3
 
 
 def selection_columns(spec: CorpusSpec) -> list[str]:
     """Columns of ``selected_units.parquet`` before CARRIED; the target factor's column holds the level."""
-    return ["site", "layer", "neuron", "reason", spec.target, "rank", "score"]
+    return ["site", "layer", "neuron", "reason", spec.target, "rank", "score", "score_name", "fold",
+            "held_out"]
 
 
 @dataclass(frozen=True)
 class SelectionSettings:
-    """The ``selection`` section of the config."""
+    """The ``selection`` section of the config (``fdr_alpha`` and ``permutations`` are ``stats``'s)."""
 
     top_k: int = 4
     explicit: list[dict] = field(default_factory=list)
     random_controls: int = 4
     seed: int = 0
+    folds: int = 4
+    require_selective: bool = True
+    fdr_alpha: float = 0.05
+    permutations: int = 1000
+
+
+def speaker_folds(meta: pd.DataFrame, spec: CorpusSpec, folds: int, seed: int) -> dict:
+    """speaker -> fold (0..n-1): a seeded shuffle dealt round robin, group level by group level, so
+    every fold holds about as many speakers of each group level. n = min(folds, speakers)."""
+    rng = np.random.default_rng(seed)
+    speakers = meta.drop_duplicates(SPEAKER)
+    n = min(folds, len(speakers))
+    strata = ([speakers] if spec.group is None
+              else [g for _, g in speakers.groupby(speakers[spec.group].astype(str), sort=True)])
+    out, dealt = {}, 0
+    for stratum in strata:
+        for speaker in rng.permutation(stratum[SPEAKER].to_numpy()):
+            out[speaker] = dealt % n
+            dealt += 1
+    return out
+
+
+def clip_difference(x: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """[units] (mean of the ``inside`` clips - mean of the rest) / SD of all clips: defined with one
+    clip on a side, where a pooled-SD d is not."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if not inside.any() or inside.all() or len(x) < 2:
+            return np.full(x.shape[1], np.nan)
+        return (x[inside].mean(axis=0) - x[~inside].mean(axis=0)) / x.std(axis=0, ddof=1)
+
+
+def level_scores(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, levels: list
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(score [levels, units], speakers [levels]): the speaker-level d of each level.
+
+    Within-speaker target: per speaker holding the level and another, the
+    level's adjusted cell minus the mean of its other cells; mean / SD over
+    those speakers. Between-speaker target: speaker means of the level's
+    speakers against the others', (difference) / (average of the two SDs).
+    NaN with fewer than two speakers (or two on a side).
+    """
+    rows, _ = speaker_rows(meta, spec, spec.target)
+    values = rows.values(x)
+    order = [lv for lv in spec.levels(spec.target) if lv in set(meta[spec.target])]
+    scores = np.full((len(levels), x.shape[1]), np.nan)
+    counts = np.zeros(len(levels), dtype=int)
+    for i, level in enumerate(levels):
+        code = order.index(level)
+        if spec.factor(spec.target).varies == "between":
+            a, b = values[rows.codes == code], values[rows.codes != code]
+            counts[i] = len(a)
+            if len(a) > 1 and len(b) > 1:
+                spread = np.sqrt((a.var(axis=0, ddof=1) + b.var(axis=0, ddof=1)) / 2)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    scores[i] = (a.mean(axis=0) - b.mean(axis=0)) / spread
+            continue
+        contrasts = []
+        for block in np.unique(rows.blocks):
+            mine = rows.blocks == block
+            at = mine & (rows.codes == code)
+            if at.any() and mine.sum() > 1:
+                contrasts.append(values[at][0] - values[mine & ~at].mean(axis=0))
+        counts[i] = len(contrasts)
+        if len(contrasts) > 1:
+            stacked = np.stack(contrasts)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scores[i] = stacked.mean(axis=0) / stacked.std(axis=0, ddof=1)
+    return scores, counts
+
+
+def ranking_scores(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, levels: list
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(score [levels, units], speakers [levels]): :func:`level_scores`, with
+    :func:`clip_difference` for a level that fewer than :data:`MIN_SPEAKERS` speakers hold
+    beside another."""
+    scores, speakers = level_scores(x, meta, spec, levels)
+    for i, level in enumerate(levels):
+        if speakers[i] < MIN_SPEAKERS:
+            scores[i] = clip_difference(x, (meta[spec.target] == level).to_numpy())
+    return scores, speakers
+
+
+def _target_test(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, settings: SelectionSettings
+                 ) -> pd.DataFrame | None:
+    """The target factor's q_speaker, q_perm and selective for every unit on these clips; None
+    when the design leaves no speaker-general test."""
+    general, _ = speaker_test(x, meta, spec, spec.target, settings.permutations, settings.seed)
+    if general["df_speaker_den"] < 1:
+        return None
+    q_speaker, q_perm = bh(general["p_speaker"]), bh(general["p_perm"])
+    return pd.DataFrame({"q_speaker": q_speaker, "q_perm": q_perm,
+                         "selective": (q_speaker < settings.fdr_alpha) & (general["p_perm"] < settings.fdr_alpha)})
+
+
+def rank_units(x: np.ndarray, meta: pd.DataFrame, units: pd.DataFrame, spec: CorpusSpec,
+               settings: SelectionSettings, evidence: pd.DataFrame | None, label: str
+               ) -> tuple[list[dict], list[str]]:
+    """The top units per (site, layer) and target level on these clips (x [clips, units]).
+
+    ``evidence``: the target factor's CARRIED columns for every unit (None:
+    the design leaves no test, so the selective filter is dropped). Returns
+    (rows without fold / held_out, notes).
+    """
+    target = spec.target
+    levels = [lv for lv in spec.levels(target) if lv in set(meta[target])]
+    notes: list[str] = []
+    if len(levels) < 2:
+        return [], [f"selection ({label}): no units, the clips hold {len(levels)} level(s) of {target} "
+                    "and a unit's preference needs two"]
+    scores, speakers = ranking_scores(x, meta, spec, levels)
+    fallback = [lv for lv, n in zip(levels, speakers) if n < MIN_SPEAKERS]
+    if fallback:
+        notes.append(f"selection ({label}): {', '.join(map(str, fallback))}: fewer than {MIN_SPEAKERS} "
+                     f"speakers hold the level and another, ranked by {CLIP_D}")
+    filtered = settings.require_selective and evidence is not None
+    if settings.require_selective and evidence is None:
+        notes.append(f"selection ({label}): the design leaves no speaker-general test of {target}, "
+                     "so units are ranked without the selective filter")
+    short, rows = 0, []
+    preferred = np.argmax(np.nan_to_num(scores, nan=-np.inf), axis=0)
+    for i, level in enumerate(levels):
+        score, name = scores[i], SPEAKER_D if speakers[i] >= MIN_SPEAKERS else CLIP_D
+        eligible = np.isfinite(score)
+        if filtered:
+            eligible &= evidence["selective"].to_numpy() & (score > 0) & (preferred == i)
+        for (site, layer), group in units.groupby(["site", "layer"], sort=True):
+            index = group.index.to_numpy()
+            index = index[eligible[index]]
+            best = index[np.argsort(-score[index], kind="stable")][: settings.top_k]
+            short += len(best) < settings.top_k
+            for rank, column in enumerate(best, start=1):
+                row = {"site": site, "layer": int(layer), "neuron": int(units.at[column, "neuron"]),
+                       target: level, "rank": rank, "score": float(score[column]), "score_name": name}
+                if evidence is not None:
+                    row.update(evidence.loc[column, CARRIED].to_dict())
+                rows.append(row)
+    if filtered and short:
+        notes.append(f"selection ({label}): {short} of {len(levels) * units.groupby(['site', 'layer']).ngroups} "
+                     f"(site, layer, {target}) groups have fewer than top_k = {settings.top_k} units that "
+                     f"are selective for {target} with a positive score (selection.require_selective)")
+    return rows, notes
 
 
 def select_units(matrix: ActivationMatrix, clips: pd.DataFrame, selectivity: pd.DataFrame,
                  spec: CorpusSpec, settings: SelectionSettings) -> tuple[pd.DataFrame, list[str]]:
-    """(one row per (unit, reason) with :func:`selection_columns` + CARRIED; notes).
+    """(one row per (unit, reason[, fold]) with :func:`selection_columns` + CARRIED; notes).
 
-    top_k: per (site, layer) and level of the target factor, the units with
-    the largest one-vs-rest Cohen's d for that level (score = d). explicit:
+    top_k: chosen on every speaker (module docstring), the evidence from
+    ``selectivity``. cross_fit: per fold, chosen on the other folds'
+    speakers, ``held_out`` the fold's speakers (as strings). explicit:
     ``selection.explicit`` as given. random_control: per (site, layer) that
-    has a selected unit, ``random_controls`` other units of that layer drawn
-    with ``seed`` (score NaN). Every row also carries the unit's target
-    factor q_speaker, q_perm and selective (the speaker-general test). When
-    nothing can be selected (fewer than two target levels and no explicit
-    unit) the table is empty and ``notes`` says why.
+    has a chosen unit, ``random_controls`` other units of that layer drawn
+    with ``seed`` (score NaN). ``fold`` is -1 on every row but cross_fit.
     """
     target = spec.target
     columns = selection_columns(spec)
-    meta = clips.set_index("clip_id").loc[matrix.clip_ids]
+    meta = clips.set_index("clip_id").loc[matrix.clip_ids].reset_index()
     units = matrix.units.reset_index(drop=True)
-    rows, notes = [], []
-    levels = [e for e in spec.levels(target) if e in set(meta[target])]
-    if len(levels) < 2 and settings.top_k > 0:
-        notes.append(f"selection: no top_k units, the clips hold {len(levels)} level(s) of {target} "
-                     "and a unit's preference needs two")
-    if len(levels) >= 2 and settings.top_k > 0:
-        for (site, layer), group in units.groupby(["site", "layer"], sort=True):
-            x = matrix.values[:, group.index.to_numpy()]
-            for level in levels:
-                d = cohens_d(x, (meta[target] == level).to_numpy())
-                best = np.argsort(-np.nan_to_num(d, nan=-np.inf))[: settings.top_k]
-                for rank, column in enumerate(best, start=1):
-                    neuron = int(group["neuron"].iloc[column])
-                    rows.append({"site": site, "layer": int(layer), "neuron": neuron,
-                                 "reason": "top_k", target: level, "rank": rank,
-                                 "score": float(d[column])})
+    notes: list[str] = []
+    rows: list[dict] = []
+    if settings.top_k > 0:
+        study = selectivity[selectivity["factor"] == target]
+        evidence = None
+        if len(study) and study["df_speaker_den"].iloc[0] >= 1:
+            evidence = units.merge(study[["site", "layer", "neuron", *CARRIED]].astype(
+                {"layer": "int32", "neuron": "int32"}), on=["site", "layer", "neuron"], how="left")
+            evidence["selective"] = evidence["selective"].fillna(False).astype(bool)
+        chosen, why = rank_units(matrix.values, meta, units, spec, settings, evidence, "all speakers")
+        rows += [{**r, "reason": "top_k", "fold": -1, "held_out": []} for r in chosen]
+        notes += why
+        folds = speaker_folds(meta, spec, settings.folds, settings.seed)
+        if len(set(folds.values())) < 2:
+            notes.append(f"selection: no cross_fit rows, selection.folds = {settings.folds} and "
+                         f"{len(folds)} speaker(s) leave fewer than two folds")
+        else:
+            fold_of = meta[SPEAKER].map(folds).to_numpy()
+            for fold in range(max(folds.values()) + 1):
+                train = fold_of != fold
+                part = meta[train].reset_index(drop=True)
+                held_out = sorted(str(s) for s, f in folds.items() if f == fold)
+                evidence = _target_test(matrix.values[train], part, spec, settings) \
+                    if settings.require_selective else None
+                chosen, why = rank_units(matrix.values[train], part, units, spec, settings, evidence,
+                                         f"fold {fold}")
+                rows += [{**r, "reason": "cross_fit", "fold": fold, "held_out": held_out} for r in chosen]
+                notes += why
     known = set(map(tuple, units[["site", "layer", "neuron"]].itertuples(index=False)))
     for i, item in enumerate(settings.explicit):
         key = (str(item.get("site", "hidden")), int(item["layer"]), int(item["neuron"]))
         if key not in known:
             raise ValueError(f"selection.explicit[{i}]: unit {key} is not in the activation cache")
         rows.append({"site": key[0], "layer": key[1], "neuron": key[2], "reason": "explicit",
-                     target: None, "rank": i + 1, "score": np.nan})
-    chosen = pd.DataFrame(rows, columns=columns)
+                     target: None, "rank": i + 1, "score": np.nan, "score_name": "", "fold": -1,
+                     "held_out": []})
+    chosen = pd.DataFrame(rows, columns=columns + CARRIED)
     rng = np.random.default_rng(settings.seed)
     controls = []
     for (site, layer), picked in chosen.groupby(["site", "layer"], sort=True):
@@ -80,12 +269,32 @@ def select_units(matrix: ActivationMatrix, clips: pd.DataFrame, selectivity: pd.
         for rank, neuron in enumerate(sorted(draw), start=1):
             controls.append({"site": site, "layer": int(layer), "neuron": int(neuron),
                              "reason": "random_control", target: None, "rank": rank,
-                             "score": np.nan})
+                             "score": np.nan, "score_name": "", "fold": -1, "held_out": []})
     out = pd.concat([chosen, pd.DataFrame(controls, columns=columns)], ignore_index=True)
     if out.empty:
-        notes.append("selection: no unit selected (top_k, explicit and random_controls give none)")
-    out = out.astype({"layer": "int32", "neuron": "int32", "rank": "int32"})
-    carried = selectivity.loc[selectivity["factor"] == target, ["site", "layer", "neuron", *CARRIED]]
-    out = out.merge(carried.astype({"layer": "int32", "neuron": "int32"}),
-                    on=["site", "layer", "neuron"], how="left")
-    return out, notes
+        notes.append("selection: no unit selected (top_k, cross_fit, explicit and random_controls give none)")
+    notes = merge_notes(notes)
+    # top_k rows carry the evidence from the study's table; explicit and random rows take it from there too
+    study = selectivity.loc[selectivity["factor"] == target, ["site", "layer", "neuron", *CARRIED]].astype(
+        {"layer": "int32", "neuron": "int32"})
+    out = out.astype({"layer": "int32", "neuron": "int32", "rank": "int32", "fold": "int32"})
+    own = out["reason"] == "cross_fit"
+    merged = out.drop(columns=CARRIED).merge(study, on=["site", "layer", "neuron"], how="left")
+    merged["selective"] = merged["selective"].astype("boolean")
+    if own.any():
+        for column in CARRIED:
+            merged.loc[own.to_numpy(), column] = out.loc[own, column].to_numpy()
+    return merged, notes
+
+
+def merge_notes(notes: list[str]) -> list[str]:
+    """'selection (<where>): <text>' notes with the same text as one note naming every place."""
+    places: dict[str, list[str]] = {}
+    plain = []
+    for note in notes:
+        if note.startswith("selection (") and "): " in note:
+            where, text = note[len("selection ("):].split("): ", 1)
+            places.setdefault(text, []).append(where)
+        else:
+            plain.append(note)
+    return [f"selection ({', '.join(where)}): {text}" for text, where in places.items()] + plain

@@ -2,14 +2,15 @@
 
 For each unit and factor of the corpus's spec: descriptive statistics over
 clips (F, Kruskal-Wallis, eta squared, omega squared, Cohen's d, the preferred level and its one-vs-rest d), and a
-speaker-general test (:mod:`speechneurons.stats.repeated`): the factor
-against the speaker x factor interaction for factors that vary within
-speakers, the F on speaker means for factors that vary between them, each
-with its permutation p and Benjamini-Hochberg q-values across all units of
-the factor. The speaker-blocked F of clips stays as a descriptive column
-(``F_within_speakers``): it asks whether *these* speakers' clips differ. The
-top units get a mixed model with a random slope; replication tests units
-chosen on one half of the speakers (balanced by the group factor) on the other half.
+speaker-general test (:mod:`speechneurons.stats.repeated`): Hotelling's T^2
+on each speaker's level contrasts for factors that vary within speakers,
+Welch's F on speaker means for factors that vary between them, each with its
+permutation p (sign flips; permuted speakers) and Benjamini-Hochberg
+q-values across all units of the factor. The speaker-blocked F of clips
+stays as a descriptive column (``F_within_speakers``): it asks whether
+*these* speakers' clips differ. Units ranked on one half of the speakers
+(balanced by the group factor) are tested on the other half: the
+replication columns, and a mixed model with a random slope.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import false_discovery_control, spearmanr
+from scipy.stats import spearmanr
 
 from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
+from speechneurons.stats.fdr import bh
 from speechneurons.stats.mixed import SLOPE_MODEL, fit_mixed
 from speechneurons.stats.oneway import cohens_d, kruskal, oneway
-from speechneurons.stats.repeated import (Rows, blocked_f, clip_rows, permutation_pvalues,
-                                          speaker_means, within_speaker_cells)
+from speechneurons.stats.repeated import (PAIRED_T, WELCH, Rows, blocked_f, clip_rows,
+                                          speaker_general_test, speaker_means, within_speaker_cells)
 from speechneurons.tables import empty_table
 
 log = logging.getLogger(__name__)
@@ -38,15 +40,15 @@ SELECTIVITY_SCHEMA = {
     "kruskal_H": "float64", "p_kruskal": "float64", "eta2": "float64", "omega2": "float64",
     "cohens_d": "float64", "contrast": "str", "preferred_level": "str", "preference_d": "float64",
     "speaker_test": "str", "F_speaker": "float64", "df_speaker_num": "int32",
-    "df_speaker_den": "int32", "hf_epsilon": "float64", "p_speaker": "float64", "p_perm": "float64",
+    "df_speaker_den": "int32", "n_speakers_tested": "int32", "p_speaker": "float64", "p_perm": "float64",
     "permutation_scheme": "str", "F_within_speakers": "float64", "p_within_speakers": "float64",
     "q_speaker": "float64", "q_perm": "float64", "selective": "bool", "eta2_half_a": "float64",
     "eta2_half_b": "float64", "selected_half_a": "bool", "p_perm_half_b": "float64",
-    "replicated": "bool", "mixed_p": "float64", "mixed_model": "str", "speaker_icc": "float64",
+    "q_half_b": "float64", "replicated": "bool", "mixed_p": "float64", "mixed_model": "str", "speaker_icc": "float64",
 }
 #: Columns and dtypes of ``replication.parquet``.
 REPLICATION_SCHEMA = {
-    "factor": "str", "speakers_half_a": "int64", "speakers_half_b": "int64", "n_selected": "int64",
+    "factor": "str", "speakers_half_a": "int64", "speakers_half_b": "int64", "n_significant_half_a": "int64", "n_selected": "int64",
     "n_replicated": "int64", "replication_rate": "float64", "spearman_eta2_halves": "float64",
 }
 
@@ -68,15 +70,6 @@ def _codes(meta: pd.DataFrame, spec: CorpusSpec, factor: str) -> tuple[np.ndarra
     return meta[factor].map(lookup).to_numpy(), order
 
 
-def bh(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg q-values (NaN where p is NaN)."""
-    q = np.full(len(p), np.nan)
-    ok = ~np.isnan(p)
-    if ok.any():
-        q[ok] = false_discovery_control(p[ok], method="bh")
-    return q
-
-
 def within_factors(meta: pd.DataFrame, spec: CorpusSpec) -> list[str]:
     """The within-speaker factors with at least two levels in ``meta``."""
     return [f for f in spec.within() if meta[f].nunique() > 1]
@@ -92,32 +85,39 @@ def speaker_rows(meta: pd.DataFrame, spec: CorpusSpec, factor: str) -> tuple[Row
     codes, order = _codes(meta, spec, factor)
     speakers = meta[SPEAKER].to_numpy()
     if spec.factor(factor).varies == "between":
-        return speaker_means(codes, len(order), speakers), "F on speaker means"
+        return speaker_means(codes, len(order), speakers), WELCH
     others = [f for f in within_factors(meta, spec) if f != factor]
     nuisance = np.stack([pd.factorize(meta[f])[0] for f in others], axis=1) if others else None
     rows = within_speaker_cells(codes, len(order), speakers, nuisance)
     if rows.unadjusted:
         log.info("%s: cells of %d speakers are plain means (their %s could not be separated "
                  "from %s)", factor, len(rows.unadjusted), "/".join(others), factor)
-    name = ("paired t over speakers (F = t^2)" if len(order) == 2
-            else "repeated-measures F on speaker x level cells")
-    return rows, name
+    return rows, PAIRED_T if len(order) == 2 else "Hotelling T^2"
+
+
+def ranking_f(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, factor: str) -> np.ndarray:
+    """[units] the least-squares F of ``factor`` on the speaker rows (cells after speakers, or
+    speaker means): a size to rank units by, defined with as few as two speakers; not a test."""
+    rows, _ = speaker_rows(meta, spec, factor)
+    return blocked_f(rows.values(x), rows).f
 
 
 def speaker_test(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, factor: str,
                  permutations: int, seed: int) -> tuple[dict, str]:
-    """The speaker-general F, its p and permutation p for every column of x [clips, units]."""
-    rows, name = speaker_rows(meta, spec, factor)
-    values = rows.values(x)
-    result = blocked_f(values, rows, sphericity=spec.factor(factor).varies == "within")
+    """The speaker-general test of ``factor`` for every column of x [clips, units]
+    (:func:`speechneurons.stats.repeated.speaker_general_test`): columns and the test's name."""
+    rows, _ = speaker_rows(meta, spec, factor)
+    result = speaker_general_test(rows.values(x), rows, spec.factor(factor).varies == "within",
+                                  permutations, seed)
     return {
         "F_speaker": result.f,
-        "df_speaker_num": np.int32(result.df_level),
-        "df_speaker_den": np.int32(result.df_residual),
-        "hf_epsilon": result.epsilon,
+        "df_speaker_num": np.int32(result.df_num),
+        "df_speaker_den": np.int32(result.df_den),
+        "n_speakers_tested": np.int32(result.n_speakers),
         "p_speaker": result.p,
-        "p_perm": permutation_pvalues(values, rows, permutations, seed),
-    }, name
+        "p_perm": result.p_perm,
+        "speakers_left_out": result.left_out,
+    }, result.name
 
 
 def factor_statistics(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, factor: str,
@@ -139,6 +139,10 @@ def factor_statistics(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, facto
     preferred = np.argmax(np.where(np.isnan(result.level_means), -np.inf, result.level_means), axis=0)
     general, test_name = speaker_test(x, meta, spec, factor, settings.permutations,
                                       settings.seed + seed_offset)
+    left_out = general.pop("speakers_left_out")
+    if left_out:
+        log.warning("%s: %d speaker(s) lack a level and are left out of its speaker-general test",
+                    factor, left_out)
     within = spec.factor(factor).varies == "within"
     if within:
         blocked = blocked_f(x, clip_rows(codes, len(order), meta[SPEAKER].to_numpy()))
@@ -165,8 +169,8 @@ def factor_statistics(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, facto
         "preference_d": d_each[preferred, np.arange(x.shape[1])],
         "speaker_test": test_name,
         **general,
-        "permutation_scheme": "levels relabelled within each speaker" if within
-                              else "labels permuted across speakers",
+        "permutation_scheme": "signs of each speaker's level contrasts flipped" if within
+                              else "speakers' labels permuted (Welch statistic)",
         "F_within_speakers": f_within,
         "p_within_speakers": p_within,
     })
@@ -190,10 +194,14 @@ def split_speakers(meta: pd.DataFrame, spec: CorpusSpec, seed: int) -> tuple[set
 
 def replicate(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, factor: str,
               settings: StatsSettings) -> tuple[pd.DataFrame, dict] | None:
-    """Select the top units on half A of the speakers (speaker-general F); test them on half B.
+    """Select units on half A of the speakers; test them on half B.
 
-    replicated: q (BH over the selected units, speaker-general p on half B) and
-    the half-B permutation p both below alpha.
+    Selected in half A: the units whose speaker-general q on half A (BH over
+    all units) is below alpha, at most ``replication_top`` of them by
+    :func:`ranking_f`.
+    replicated: the half-B q (BH over the selected units) and the half-B
+    permutation p both below alpha. replication_rate = replicated /
+    selected (NaN when half A finds nothing).
     """
     half_a, half_b = split_speakers(meta, spec, settings.seed)
     in_a = meta[SPEAKER].isin(half_a).to_numpy()
@@ -204,20 +212,23 @@ def replicate(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, factor: str,
         return None
     eta_a = oneway(x[in_a], codes_a, len(order_a)).eta2
     eta_b = oneway(x[in_b], codes_b, len(order_b)).eta2
-    rows_a, _ = speaker_rows(meta[in_a], spec, factor)
-    f_a = blocked_f(rows_a.values(x[in_a]), rows_a).f
-    top = np.argsort(-np.nan_to_num(f_a, nan=-1))[: settings.replication_top]
-    rows_b, _ = speaker_rows(meta[in_b], spec, factor)
-    values_b = rows_b.values(x[in_b][:, top])
+    on_a, _ = speaker_test(x[in_a], meta[in_a], spec, factor, 0, settings.seed)
+    significant = np.flatnonzero(bh(on_a["p_speaker"]) < settings.fdr_alpha)
+    size = ranking_f(x[in_a], meta[in_a], spec, factor)
+    top = significant[np.argsort(-size[significant], kind="stable")][: settings.replication_top]
     p_b = np.full(x.shape[1], np.nan)
-    p_b[top] = permutation_pvalues(values_b, rows_b, settings.permutations, settings.seed + 7)
     q_b = np.full(x.shape[1], np.nan)
-    q_b[top] = bh(blocked_f(values_b, rows_b, sphericity=spec.factor(factor).varies == "within").p)
+    if len(top):
+        on_b, _ = speaker_test(x[in_b][:, top], meta[in_b], spec, factor, settings.permutations,
+                               settings.seed + 7)
+        p_b[top] = on_b["p_perm"]
+        q_b[top] = bh(on_b["p_speaker"])
     columns = pd.DataFrame({
         "eta2_half_a": eta_a,
         "eta2_half_b": eta_b,
         "selected_half_a": np.isin(np.arange(x.shape[1]), top),
         "p_perm_half_b": p_b,
+        "q_half_b": q_b,
         "replicated": (q_b < settings.fdr_alpha) & (p_b < settings.fdr_alpha),
     })
     ok = ~(np.isnan(eta_a) | np.isnan(eta_b))
@@ -226,17 +237,20 @@ def replicate(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, factor: str,
         "factor": factor,
         "speakers_half_a": len(half_a),
         "speakers_half_b": len(half_b),
+        "n_significant_half_a": len(significant),
         "n_selected": len(top),
         "n_replicated": int(columns["replicated"].sum()),
-        "replication_rate": float(columns["replicated"].sum() / max(len(top), 1)),
+        "replication_rate": float(columns["replicated"].sum() / len(top)) if len(top) else np.nan,
         "spearman_eta2_halves": float(spearmanr(eta_a[ok], eta_b[ok]).statistic) if varied else np.nan,
     }
     return columns, summary
 
 
 def add_mixed_models(table: pd.DataFrame, x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec,
-                     factor: str, top: int) -> None:
-    """Columns mixed_p, mixed_model, speaker_icc: a mixed model for the ``top`` units by F_speaker.
+                     factor: str, settings: StatsSettings) -> None:
+    """Columns mixed_p, mixed_model, speaker_icc: a mixed model with the speaker's slope, for the
+    ``mixed_top_units`` units of largest :func:`ranking_f` on half A of the speakers, fitted on
+    the clips of half B (so its p is not computed on the speakers that chose the unit).
 
     Within-speaker factors only (a between-speaker factor has no slope); the
     other within-speaker factors are fixed covariates (see
@@ -245,12 +259,19 @@ def add_mixed_models(table: pd.DataFrame, x: np.ndarray, meta: pd.DataFrame, spe
     table["mixed_p"] = np.nan
     table["mixed_model"] = ""
     table["speaker_icc"] = np.nan
+    top = settings.mixed_top_units
     if spec.factor(factor).varies != "within" or top <= 0:
         return
+    half_a, half_b = split_speakers(meta, spec, settings.seed)
+    in_a = meta[SPEAKER].isin(half_a).to_numpy()
+    in_b = meta[SPEAKER].isin(half_b).to_numpy()
     covariates = within_factors(meta, spec)
-    order = np.argsort(-table["F_speaker"].fillna(-1).to_numpy(), kind="stable")
+    size = (ranking_f(x[in_a], meta[in_a], spec, factor) if in_a.any()
+            else np.full(x.shape[1], np.nan))  # one speaker: nothing to rank on, nor to fit
+    order = np.argsort(-np.nan_to_num(size, nan=-1.0), kind="stable")
+    meta_b = meta[in_b].reset_index(drop=True)
     for unit in order[:top]:
-        fit = fit_mixed(x[:, unit], meta, factor, covariates, SPEAKER)
+        fit = fit_mixed(x[in_b, unit], meta_b, factor, covariates, SPEAKER)
         table.loc[unit, ["mixed_p", "mixed_model", "speaker_icc"]] = [
             fit["p"], fit["model"], fit["speaker_icc"]]
     for model, count in table["mixed_model"][table["mixed_model"] != SLOPE_MODEL].value_counts().items():
@@ -289,12 +310,12 @@ def selectivity(matrix: ActivationMatrix, clips: pd.DataFrame, spec: CorpusSpec,
         table.insert(2, "n_speakers", meta[SPEAKER].nunique())
         if table["df_speaker_den"].iloc[0] < 1:
             if spec.factor(factor).varies == "within":
-                varied = int(meta.groupby(SPEAKER)[factor].nunique().gt(1).sum())
-                why = (f"{varied} speaker(s) with two of its levels leave no degrees of freedom "
-                       f"for the speaker x {factor} interaction it is tested against")
+                complete = int(table["n_speakers_tested"].iloc[0])
+                why = (f"{complete} speaker(s) hold every one of its {int(table['n_levels'].iloc[0])} "
+                       "levels; the test of speakers' level contrasts needs two")
             else:
-                why = (f"{meta[SPEAKER].nunique()} speaker(s) leave no degrees of freedom between "
-                       f"speakers of the same {factor}")
+                why = (f"a level of {factor} has fewer than two of the {meta[SPEAKER].nunique()} "
+                       "speakers; Welch's F on speaker means needs two per level")
             notes.append(f"{factor}: no speaker-general test (F_speaker, p_perm, selective): {why}; "
                          "descriptive columns only")
         replication = replicate(x, meta, spec, factor, settings)
@@ -304,7 +325,7 @@ def selectivity(matrix: ActivationMatrix, clips: pd.DataFrame, spec: CorpusSpec,
             summaries.append(summary)
         else:
             notes.append(f"{factor}: no replication, a half of the speakers lacks two of its levels")
-        add_mixed_models(table, x, meta, spec, factor, settings.mixed_top_units)
+        add_mixed_models(table, x, meta, spec, factor, settings)
         tables.append(pd.concat([matrix.units.reset_index(drop=True), table], axis=1))
         log.info("%s: %d of %d units selective at q < %g", factor, int(table["selective"].sum()),
                  len(table), settings.fdr_alpha)

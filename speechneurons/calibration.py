@@ -1,0 +1,360 @@
+"""Calibration of the tests the workflow prints: realistic nulls, a planted effect, rates with their SE.
+
+Every p, q, interval and ``selective`` of the study's tables is checked here
+on RAVDESS-shaped synthetic data (24 actors x 60 clips, :func:`null_data`)
+where the truth is known. The nulls hold what makes speaker data hard:
+
+- ``intercepts``: speaker intercepts (SD 1) and clip noise (SD 1);
+- ``slopes_0.3`` / ``slopes_0.6``: also speaker x level slopes of emotion,
+  intensity and statement (SD 0.3 or 0.6): speakers' own ways of
+  expressing each level, which a test of the population must count as noise;
+- ``unbalanced``: slopes 0.3, 30 % of the clips dropped at random, two
+  emotions missing for every fifth actor and strong intensity for one;
+- ``heteroscedastic``: slopes 0.3, clip noise whose SD depends on the
+  emotion (0.6 to 1.6) and on the speaker (log-normal, SD 0.4).
+
+Each check returns plain numbers (rates at 0.05 and 0.001 with their
+binomial SE, shares of complete-null runs with any BH discovery, power);
+``bench/calibration.py`` runs them at full size and writes
+``bench/results/calibration.json``, and ``tests/test_calibration.py`` runs
+small versions of the same checks.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from speechneurons.cache import ActivationMatrix
+from speechneurons.datasets.ravdess import SPEC, full_design
+
+NULLS = ("intercepts", "slopes_0.3", "slopes_0.6", "unbalanced", "heteroscedastic")
+#: SD of the clip noise per emotion in the heteroscedastic null (neutral first, RAVDESS order)
+LEVEL_NOISE = [1.6, 0.6, 1.0, 1.3, 1.5, 0.8, 1.2, 0.7]
+
+
+def null_data(kind: str, units: int, seed: int, actors: int = 24,
+              planted: dict | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """(clips, x [clips, units]) of one null (module docstring), with no mean effect of any factor.
+
+    ``planted``: {"units": n, "level": emotion, "size": s} adds s (in clip-noise SDs) to the
+    first n units on that emotion's clips, in every speaker.
+    """
+    meta = full_design(actors=range(1, actors + 1))
+    rng = np.random.default_rng(seed)
+    if kind == "unbalanced":
+        keep = rng.random(len(meta)) > 0.3
+        keep &= ~((meta["actor"] % 5 == 0) & meta["emotion"].isin(["sad", "angry"])).to_numpy()
+        keep &= ~((meta["actor"] == 7) & (meta["intensity"] == "strong")).to_numpy()
+        meta = meta[keep].reset_index(drop=True)
+    actor = meta["actor"].to_numpy()
+    x = rng.normal(0, 1.0, size=(actors + 1, units))[actor]
+    noise_sd = np.ones(len(meta))
+    if kind == "heteroscedastic":
+        order = list(dict.fromkeys(full_design(actors=[1])["emotion"]))
+        noise_sd = (np.array(LEVEL_NOISE)[meta["emotion"].map(order.index).to_numpy()]
+                    * np.exp(rng.normal(0, 0.4, size=actors + 1))[actor])
+    x += rng.normal(size=(len(meta), units)) * noise_sd[:, None]
+    slope = {"intercepts": 0.0, "slopes_0.6": 0.6}.get(kind, 0.3)
+    if slope:
+        for factor in ("emotion", "intensity", "statement"):
+            cell = pd.factorize(meta["actor"].astype(str) + "/" + meta[factor].astype(str))[0]
+            x += rng.normal(0, slope, size=(cell.max() + 1, units))[cell]
+    if planted:
+        x[:, : planted["units"]] += planted["size"] * (meta["emotion"] == planted["level"]).to_numpy()[:, None]
+    return meta, x
+
+
+def matrix_of(meta: pd.DataFrame, x: np.ndarray, layers: int = 1) -> ActivationMatrix:
+    """An activation matrix of x's columns as ``layers`` hidden layers of equal width."""
+    width = x.shape[1] // layers
+    units = pd.DataFrame({"site": "hidden", "layer": np.repeat(np.arange(1, layers + 1), width).astype(np.int32),
+                          "neuron": np.tile(np.arange(width), layers).astype(np.int32)})
+    return ActivationMatrix(meta["clip_id"].tolist(), units, x[:, : width * layers])
+
+
+def rate(p: np.ndarray, alpha: float) -> dict:
+    """Share of p below alpha among the finite ones, its binomial SE at the nominal level, and n."""
+    p = np.asarray(p, dtype=float)
+    p = p[np.isfinite(p)]
+    n = len(p)
+    return {"rate": float((p < alpha).mean()) if n else float("nan"),
+            "se": float(np.sqrt(alpha * (1 - alpha) / n)) if n else float("nan"), "n": n}
+
+
+def rates(p: np.ndarray) -> dict:
+    """:func:`rate` at 0.05 and at 0.001."""
+    return {"0.05": rate(p, 0.05), "0.001": rate(p, 0.001)}
+
+
+def share(flags: list[bool]) -> dict:
+    """Share of runs with a flag, its SE (at the observed share, floored at 5 %), and n."""
+    flags = np.asarray(flags, dtype=float)
+    n = len(flags)
+    value = float(flags.mean()) if n else float("nan")
+    return {"share": value, "se": float(np.sqrt(max(value, 0.05) * (1 - max(value, 0.05)) / n)) if n else
+            float("nan"), "runs": n}
+
+
+# selectivity -------------------------------------------------------------------
+
+def selectivity_null(kind: str, units: int, runs: int, permutations: int, seed: int = 0,
+                     reference: Callable | None = None) -> dict:
+    """Per factor: rates of p_speaker and p_perm, and complete-null runs with any BH discovery
+    (q_speaker < 0.05) and any ``selective`` unit. ``reference(meta, x, factor)`` -> p of the test
+    this one replaced, on the same data."""
+    from speechneurons.stats.selectivity import StatsSettings, selectivity
+
+    settings = StatsSettings(permutations=permutations, mixed_top_units=0, replication_top=10)
+    p, discoveries, old = {}, {}, {}
+    for run in range(runs):
+        meta, x = null_data(kind, units, seed + 1000 * run)
+        table = selectivity(matrix_of(meta, x), meta, SPEC, settings)[0]
+        for factor, rows in table.groupby("factor", sort=False):
+            p.setdefault(factor, {"p_speaker": [], "p_perm": []})
+            p[factor]["p_speaker"].append(rows["p_speaker"].to_numpy())
+            p[factor]["p_perm"].append(rows["p_perm"].to_numpy())
+            discoveries.setdefault(factor, {"any_q_below_05": [], "any_selective": []})
+            discoveries[factor]["any_q_below_05"].append(bool((rows["q_speaker"] < 0.05).any()))
+            discoveries[factor]["any_selective"].append(bool(rows["selective"].any()))
+            if reference is not None and factor == "emotion":
+                old.setdefault(factor, []).append(reference(meta, x, factor))
+    out = {}
+    for factor in p:
+        out[factor] = {column: rates(np.concatenate(values)) for column, values in p[factor].items()}
+        out[factor].update({k: share(v) for k, v in discoveries[factor].items()})
+        if factor in old:
+            old_p = np.concatenate(old[factor])
+            out[factor]["replaced_test_p"] = rates(old_p)
+    return out
+
+
+def selectivity_power(units: int, planted_units: int, size: float, runs: int, permutations: int,
+                      seed: int = 0, reference: Callable | None = None) -> dict:
+    """Share of planted emotion units called selective (slopes 0.3), and of null units; with
+    ``reference(meta, x) -> selective`` the same for the test this one replaced."""
+    from speechneurons.stats.selectivity import StatsSettings, selectivity
+
+    settings = StatsSettings(permutations=permutations, mixed_top_units=0, replication_top=10)
+    found, false, old_found, old_false = [], [], [], []
+    for run in range(runs):
+        meta, x = null_data("slopes_0.3", units, seed + 1000 * run,
+                            planted={"units": planted_units, "level": "angry", "size": size})
+        table = selectivity(matrix_of(meta, x), meta, SPEC, settings)[0]
+        selective = table.loc[table["factor"] == "emotion", "selective"].to_numpy()
+        found.append(selective[:planted_units])
+        false.append(selective[planted_units:])
+        if reference is not None:
+            old = reference(meta, x)
+            old_found.append(old[:planted_units])
+            old_false.append(old[planted_units:])
+    out = {"planted": {"units": planted_units, "of": units, "level": "angry", "size_in_noise_sd": size,
+                       "null": "slopes_0.3"},
+           "power": float(np.concatenate(found).mean()),
+           "false_discovery_share": float(np.concatenate(false).sum()
+                                          / max(np.concatenate(found).sum() + np.concatenate(false).sum(), 1))}
+    if reference is not None:
+        out["replaced_test_power"] = float(np.concatenate(old_found).mean())
+        out["replaced_test_false_discovery_share"] = float(
+            np.concatenate(old_false).sum() / max(np.concatenate(old_found).sum() + np.concatenate(old_false).sum(), 1))
+    return out
+
+
+def replication_null(kind: str, units: int, runs: int, permutations: int, seed: int = 0) -> dict:
+    """Complete-null runs in which any unit replicates (selected on half A at q < 0.05, q and p_perm
+    below 0.05 on half B), per factor."""
+    from speechneurons.stats.selectivity import StatsSettings, selectivity
+
+    settings = StatsSettings(permutations=permutations, mixed_top_units=0, replication_top=20)
+    flags: dict = {}
+    for run in range(runs):
+        meta, x = null_data(kind, units, seed + 1000 * run + 17)
+        table = selectivity(matrix_of(meta, x), meta, SPEC, settings)[0]
+        for factor, rows in table.groupby("factor", sort=False):
+            flags.setdefault(factor, []).append(bool(rows["replicated"].any()))
+    return {factor: share(v) for factor, v in flags.items()}
+
+
+# the selected units: question 2, bootstrap interval, knock-out --------------------
+
+def attribution_totals(meta: pd.DataFrame, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """[clips, units] per-clip total attribution that follows the activation (plus its own noise),
+    so that units chosen for their activation on some speakers look driven on those speakers."""
+    return x + rng.normal(size=x.shape)
+
+
+def selected_units_null(kind: str, units: int, runs: int, seed: int = 0, folds: int = 4) -> dict:
+    """Under a null with no emotion unit, the units a study names (top 2 per level by the
+    speaker-level d, no selective filter: the strongest selection) and their tests:
+
+    - ``question_2``: the cross-fitted attribution_p (held-out speakers) and, on the same data,
+      the Welch t on speaker means of the units chosen on every speaker (the test it replaced);
+    - ``bootstrap``: coverage of the true 0 by the held-out 95 % interval of the level contrast.
+    """
+    from speechneurons.questions import target_encoding
+    from speechneurons.reliability.bootstrap import held_out_effects
+    from speechneurons.stats.selection import SelectionSettings, select_units
+
+    new_p, old_p, covered = [], [], []
+    settings = SelectionSettings(top_k=2, random_controls=0, folds=folds, require_selective=False)
+    empty = pd.DataFrame(columns=["site", "layer", "neuron", "factor", "eta2", "F_speaker", "p_speaker",
+                                  "q_speaker", "p_perm", "selective", "df_speaker_den"])
+    for run in range(runs):
+        rng = np.random.default_rng(seed + 1000 * run + 5)
+        meta, x = null_data(kind, units, seed + 1000 * run + 3)
+        matrix = matrix_of(meta, x)
+        selected, _ = select_units(matrix, meta, empty, SPEC, settings)
+        totals = attribution_totals(meta, x, rng)
+        chosen = selected[selected["reason"].isin(["top_k", "cross_fit"])]
+        columns = chosen["neuron"].unique()
+        clip_units = pd.concat([meta.assign(site="hidden", layer=np.int32(1), neuron=np.int32(c),
+                                            total=totals[:, c], abs_mass=1.0, voiced_share=0.5,
+                                            peak_time_s=1.0) for c in columns], ignore_index=True)
+        table = target_encoding(selected, empty, clip_units, SPEC)
+        new_p.append(table["attribution_p"].to_numpy())
+        # the replaced test: chosen on every speaker, Welch on speaker means of level vs the rest
+        from scipy import stats
+        for row in selected[selected["reason"] == "top_k"].itertuples(index=False):
+            values = pd.Series(totals[:, row.neuron])
+            inside = (meta["emotion"] == row.emotion).to_numpy()
+            a = values[inside].groupby(meta.loc[inside, "actor"].to_numpy()).mean()
+            b = values[~inside].groupby(meta.loc[~inside, "actor"].to_numpy()).mean()
+            old_p.append(stats.ttest_ind(a, b, equal_var=False).pvalue)
+        effects = pd.DataFrame(held_out_effects(matrix, meta, selected, SPEC)).dropna(subset=["effect_low"])
+        covered.append(((effects["effect_low"] <= 0) & (effects["effect_high"] >= 0)).to_numpy())
+    cover = np.concatenate(covered)
+    return {"question_2": {"attribution_p": rates(np.concatenate(new_p)),
+                           "replaced_test_p": rates(np.array(old_p))},
+            "bootstrap": {"interval_covers_0": float(cover.mean()),
+                          "se": float(np.sqrt(0.95 * 0.05 / len(cover))), "n": len(cover)}}
+
+
+def knockout_null(kind: str, width: int, runs: int, seed: int = 0, folds: int = 4,
+                  random_sets: int = 4) -> dict:
+    """Knock-out under a null with no special unit: layer 1 holds the null activations, layer 2
+    computes from layer 1 (x W + noise), units are chosen on training speakers (top 2 per level,
+    no selective filter) and knocked out on the held-out ones. Returns the mean selected-vs-random
+    specificity difference over runs with its SE, and the rates of its p."""
+    from speechneurons.knockout import KnockoutSettings, knockout_effects, knockout_sets, knocked_units
+    from speechneurons.probes import ProbeSettings
+    from speechneurons.stats.selection import SelectionSettings, select_units
+
+    differences, p = [], []
+    empty = pd.DataFrame(columns=["site", "layer", "neuron", "factor", "df_speaker_den"])
+    for run in range(runs):
+        rng = np.random.default_rng(seed + 1000 * run + 11)
+        meta, layer1 = null_data(kind, width, seed + 1000 * run + 7)
+        weights = np.eye(width) + 0.2 * rng.normal(size=(width, width)) / np.sqrt(width)
+        noise = 0.3 * rng.normal(size=layer1.shape)
+        matrix = matrix_of(meta, np.hstack([layer1, layer1 @ weights + noise]), layers=2)
+        selected, _ = select_units(matrix, meta, empty, SPEC,
+                                   SelectionSettings(top_k=2, random_controls=0, folds=folds,
+                                                     require_selective=False))
+        selected = selected[selected["layer"] == 1]
+        sets = knockout_sets(selected, matrix, SPEC, KnockoutSettings(random_sets=random_sets,
+                                                                      seed=run))
+        speakers = meta["speaker"].astype(str).to_numpy()
+        knocked = {}
+        for s in sets.itertuples(index=False):
+            held = np.isin(speakers, list(s.held_out))
+            changed = layer1[held].copy()
+            changed[:, s.neurons] = s.values
+            knocked[s.set_id] = np.hstack([changed, changed @ weights + noise[held]]).astype(np.float32)
+        assert knocked_units(matrix, 1).shape[0] == 2 * width
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _, summary = knockout_effects(matrix, knocked, sets, meta, SPEC,
+                                          ProbeSettings(Cs=(0.1,), inner_folds=2, permutations=0))
+        differences.append(summary["specificity_difference"].to_numpy())
+        p.append(summary["p"].to_numpy())
+    run_means = np.array([np.nanmean(d) for d in differences])
+    return {"specificity_difference_mean": float(run_means.mean()),
+            "se": float(run_means.std(ddof=1) / np.sqrt(len(run_means))) if len(run_means) > 1 else float("nan"),
+            "runs": len(run_means), "p": rates(np.concatenate(p))}
+
+
+# questions 4 and 5 --------------------------------------------------------------
+
+def group_contrast_null(runs: int, units: int, seed: int = 0) -> dict:
+    """Question 4 under the null of no sex difference, 6 female against 12 male speakers, the
+    female speakers' means four times as variable: Welch (this) against Student (replaced)."""
+    from scipy import stats
+
+    from speechneurons.questions import group_contrasts
+
+    new_p, old_p = [], []
+    for run in range(runs):
+        rng = np.random.default_rng(seed + run)
+        meta = full_design(actors=range(1, 19), emotions=["neutral", "happy"])
+        meta["gender"] = np.where(meta["actor"] <= 6, "female", "male")
+        sd = np.where(np.arange(19) <= 6, 2.0, 0.5)
+        totals = (rng.normal(size=(19, units)) * sd[:, None])[meta["actor"]] + rng.normal(size=(len(meta), units))
+        clip_units = pd.concat([meta.assign(site="hidden", layer=1, neuron=u, total=totals[:, u], fold=-1)
+                                for u in range(units)], ignore_index=True)
+        activations = clip_units[["clip_id", "site", "layer", "neuron"]].assign(value=clip_units["total"])
+        table, _ = group_contrasts(clip_units, activations, SPEC)
+        new_p.append(table["attribution_p"].to_numpy())
+        means = pd.DataFrame(totals).groupby(meta["actor"].to_numpy()).mean().to_numpy()
+        old_p.append(stats.ttest_ind(means[6:], means[:6], axis=0).pvalue)
+    return {"welch_p": rates(np.concatenate(new_p)), "replaced_student_p": rates(np.concatenate(old_p))}
+
+
+def graded_null(kind: str, runs: int, units: int, seed: int = 0) -> dict:
+    """Question 5 (strong - normal intensity, paired within speaker) under a null."""
+    from speechneurons.questions import graded_effects, graded_measures
+
+    p = []
+    for run in range(runs):
+        meta, x = null_data(kind, units, seed + 1000 * run + 13)
+        clip_units = pd.concat([meta.assign(site="hidden", layer=1, neuron=u, total=x[:, u], fold=-1)
+                                for u in range(units)], ignore_index=True)
+        activations = clip_units[["clip_id", "site", "layer", "neuron"]].assign(value=0.0)
+        table, _ = graded_effects(graded_measures(clip_units, activations, SPEC), SPEC)
+        p.append(table.loc[table["measure"] == "attribution", "p"].to_numpy())
+    return {"p": rates(np.concatenate(p))}
+
+
+# probes ------------------------------------------------------------------------
+
+def probe_null(kind: str, layers: int, width: int, permutations: int, seed: int = 0,
+               relabel: Callable | None = None) -> dict:
+    """Layer probes of emotion and sex on null layers: share of layers with p_perm <= 0.05 and the
+    mean of the null balanced accuracy against chance. ``relabel`` replaces the null's relabelling
+    (to measure the one this replaced)."""
+    from unittest import mock
+
+    import speechneurons.probes as probes
+
+    settings = probes.ProbeSettings(folds=4, inner_folds=2, Cs=(0.1, 1.0), permutations=permutations,
+                                    max_iter=200, seed=seed)
+    meta, x = null_data(kind, layers * width, seed + 31)
+    matrix = matrix_of(meta, x, layers=layers)
+    patch = mock.patch.object(probes, "relabel", relabel) if relabel else mock.patch.object(
+        probes, "relabel", probes.relabel)
+    with patch, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table, _ = probes.layer_probes(matrix, meta, SPEC, settings, progress=False)
+    out = {}
+    for factor in ("emotion", "gender"):
+        rows = table[table["factor"] == factor]
+        out[factor] = {"p_perm_at_most_05": rate(rows["p_perm"].to_numpy() - 1e-12, 0.05),
+                       "null_mean_minus_chance": float((rows["null_mean"] - rows["chance"]).mean()),
+                       "layers": len(rows), "min_p": 1 / (permutations + 1)}
+    return out
+
+
+def clip_shuffle_relabel(labels: np.ndarray, speakers: np.ndarray, within: bool,
+                         rng: np.random.Generator) -> np.ndarray:
+    """The probes' null before issue 18: clips shuffled inside each speaker (cells broken apart)."""
+    out = labels.copy()
+    if within:
+        for speaker in np.unique(speakers):
+            rows = np.flatnonzero(speakers == speaker)
+            out[rows] = labels[rng.permutation(rows)]
+        return out
+    names, first = np.unique(speakers, return_index=True)
+    shuffled = dict(zip(names, labels[first][rng.permutation(len(names))]))
+    return np.array([shuffled[s] for s in speakers], dtype=labels.dtype)
