@@ -77,11 +77,12 @@ def matrix_of(meta: pd.DataFrame, x: np.ndarray, layers: int = 1) -> ActivationM
 
 
 def rate(p: np.ndarray, alpha: float) -> dict:
-    """Share of p below alpha among the finite ones, its binomial SE at the nominal level, and n."""
+    """Share of p at or below alpha among the finite ones (a permutation p of 1 / 1000 counts at
+    0.001), its binomial SE at the nominal level, and n."""
     p = np.asarray(p, dtype=float)
     p = p[np.isfinite(p)]
     n = len(p)
-    return {"rate": float((p < alpha).mean()) if n else float("nan"),
+    return {"rate": float((p <= alpha).mean()) if n else float("nan"),
             "se": float(np.sqrt(alpha * (1 - alpha) / n)) if n else float("nan"), "n": n}
 
 
@@ -180,6 +181,10 @@ def replication_null(kind: str, units: int, runs: int, permutations: int, seed: 
 
 # the selected units: question 2, bootstrap interval, knock-out --------------------
 
+#: an empty selectivity table: the selection below ranks without the study-wide test
+NO_SELECTIVITY = pd.DataFrame(columns=["site", "layer", "neuron", "factor", "eta2", "F_speaker", "p_speaker",
+                                       "q_speaker", "q_perm", "p_perm", "selective", "df_speaker_den"])
+
 def attribution_totals(meta: pd.DataFrame, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """[clips, units] per-clip total attribution that follows the activation (plus its own noise),
     so that units chosen for their activation on some speakers look driven on those speakers."""
@@ -200,8 +205,7 @@ def selected_units_null(kind: str, units: int, runs: int, seed: int = 0, folds: 
 
     new_p, old_p, covered = [], [], []
     settings = SelectionSettings(top_k=2, random_controls=0, folds=folds, require_selective=False)
-    empty = pd.DataFrame(columns=["site", "layer", "neuron", "factor", "eta2", "F_speaker", "p_speaker",
-                                  "q_speaker", "p_perm", "selective", "df_speaker_den"])
+    empty = NO_SELECTIVITY
     for run in range(runs):
         rng = np.random.default_rng(seed + 1000 * run + 5)
         meta, x = null_data(kind, units, seed + 1000 * run + 3)
@@ -243,7 +247,7 @@ def knockout_null(kind: str, width: int, runs: int, seed: int = 0, folds: int = 
     from speechneurons.stats.selection import SelectionSettings, select_units
 
     differences, p = [], []
-    empty = pd.DataFrame(columns=["site", "layer", "neuron", "factor", "df_speaker_den"])
+    empty = NO_SELECTIVITY
     for run in range(runs):
         rng = np.random.default_rng(seed + 1000 * run + 11)
         meta, layer1 = null_data(kind, width, seed + 1000 * run + 7)
