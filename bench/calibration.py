@@ -8,7 +8,7 @@ selected-vs-random difference under the null, and power for a planted
 effect beside the tests this issue replaced (the code of commit
 ``REFERENCE``, read with ``git show``). BLAS threads are pinned to one.
 
-    python bench/calibration.py            # the full table (about 20 minutes here)
+    python bench/calibration.py            # the full table (11 minutes here)
     python bench/calibration.py --quick    # a smaller run, to try it
 """
 
@@ -66,14 +66,94 @@ def reference_tests(permutations: int):
     return p_speaker, selective
 
 
+def _r(value: dict) -> str:
+    return f"{value['rate']:.4f} ({value['se']:.4f})"
+
+
+def _s(value: dict) -> str:
+    return f"{value['share']:.2f} ({value['se']:.2f}, {value['runs']} runs)"
+
+
+def markdown(result: dict) -> str:
+    """The README's calibration table from the JSON."""
+    lines = ["| table: test | null | rate at 0.05 (SE) | rate at 0.001 (SE) | the replaced test at 0.05 / 0.001 |",
+             "| --- | --- | --- | --- | --- |"]
+    for kind, factors in result["selectivity_tail"].items():
+        for factor, column in [("emotion", "p_speaker"), ("emotion", "p_perm"), ("gender", "p_speaker"),
+                               ("intensity", "p_speaker")]:
+            row = factors[factor][column]
+            old = factors[factor].get("replaced_test_p") if column == "p_speaker" else None
+            lines.append(f"| selectivity: {factor} {column} | {kind} | {_r(row['0.05'])} | {_r(row['0.001'])} | "
+                         + (f"{old['0.05']['rate']:.4f} / {old['0.001']['rate']:.4f}" if old else "") + " |")
+    units = result["sizes"]["units"] * result["sizes"]["runs"]
+    lines.append("")
+    lines.append(f"Selectivity rows: {units:,} null units per null ({result['sizes']['runs']} runs), "
+                 f"{result['sizes']['perms']} permutations (a permutation p of 1/1,000 counts at 0.001).")
+    lines.append("")
+    lines.append("| complete nulls of 1,000 units | null | runs with any q_speaker < 0.05 | runs with any selective unit |")
+    lines.append("| --- | --- | --- | --- |")
+    for kind, factors in result["selectivity_discoveries"].items():
+        for factor, row in factors.items():
+            lines.append(f"| selectivity: {factor} | {kind} | {_s(row['any_q_below_05'])} | {_s(row['any_selective'])} |")
+        pooled = [row["any_selective"] for row in factors.values()]
+        runs = sum(r["runs"] for r in pooled)
+        share = sum(r["share"] * r["runs"] for r in pooled) / runs
+        lines.append(f"| selectivity: the four factors pooled | {kind} | | {share:.3f} "
+                     f"({np.sqrt(0.05 * 0.95 / runs):.3f}, {runs} runs) |")
+    for factor, row in result["replication"].items():
+        lines.append(f"| replication: {factor} (any unit replicated) | slopes_0.3 | {_s(row)} | |")
+    power = result["selectivity_power"]
+    planted = power["planted"]
+    lines += ["", f"Power: {planted['units']} of {planted['of']} units +{planted['size_in_noise_sd']} clip-noise SD on "
+              f"{planted['level']} in every speaker ({planted['null']}): selective in {power['power']:.2f} of them "
+              f"(false discoveries {power['false_discovery_share']:.2f} of those called); the replaced test "
+              f"{power['replaced_test_power']:.2f} (false discoveries {power['replaced_test_false_discovery_share']:.2f}).",
+              "", "| table: test | null | rate at 0.05 (SE) | rate at 0.001 (SE) | the replaced test at 0.05 / 0.001 |",
+              "| --- | --- | --- | --- | --- |"]
+    for kind, row in result["selected_units"].items():
+        q2, old = row["question_2"]["attribution_p"], row["question_2"]["replaced_test_p"]
+        lines.append(f"| target_encoding: attribution_p (cross-fitted, paired) | {kind} | {_r(q2['0.05'])} | "
+                     f"{_r(q2['0.001'])} | {old['0.05']['rate']:.4f} / {old['0.001']['rate']:.4f} (chosen on every "
+                     "speaker, Welch on speaker means) |")
+    ko = result["knockout"]
+    lines.append(f"| knockout: p of specificity_difference | slopes_0.3 | {_r(ko['p']['0.05'])} | {_r(ko['p']['0.001'])} | |")
+    q4 = result["question_4"]
+    lines.append(f"| group_contrasts: attribution_p (Welch), 6 vs 12 speakers, unequal SD | speaker groups | "
+                 f"{_r(q4['welch_p']['0.05'])} | {_r(q4['welch_p']['0.001'])} | "
+                 f"{q4['replaced_student_p']['0.05']['rate']:.4f} / {q4['replaced_student_p']['0.001']['rate']:.4f} (Student) |")
+    q5 = result["question_5"]["p"]
+    lines.append(f"| graded_effects: p | slopes_0.6 | {_r(q5['0.05'])} | {_r(q5['0.001'])} | |")
+    for factor in ("emotion", "gender"):
+        new = result["probes"]["slopes_0.6"][factor]
+        old = result["probes"]["slopes_0.6_clip_shuffle_null"][factor]
+        lines.append(f"| probes: p_perm <= 1/20 ({factor}, {new['layers']} null layers) | slopes_0.6 | "
+                     f"{_r(new['p_perm_at_most_05'])} | | " + (f"{old['p_perm_at_most_05']['rate']:.4f} (clips shuffled "
+                     "within speakers)" if factor == "emotion" else "") + " |")
+    lines.append("")
+    cover = [f"{kind} {row['bootstrap']['interval_covers_0']:.3f} (SE {row['bootstrap']['se']:.3f}, "
+             f"{row['bootstrap']['n']} intervals)" for kind, row in result["selected_units"].items()]
+    lines.append("Held-out 95 % interval of a cross-fitted unit's level contrast (bootstrap_units), covering the "
+                 "true 0 of null units: " + "; ".join(cover) + ".")
+    lines.append(f"Knock-out under the null, selected minus matched random units (specificity_difference): "
+                 f"{ko['specificity_difference_mean']:+.4f} (SE {ko['se']:.4f}, {ko['runs']} runs).")
+    for factor in ("emotion", "gender"):
+        lines.append(f"Probe null mean minus chance ({factor}): "
+                     f"{result['probes']['slopes_0.6'][factor]['null_mean_minus_chance']:+.4f}.")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs and units")
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/calibration.json")
+    parser.add_argument("--table", type=Path, default=None, help="only print the table of this JSON")
     args = parser.parse_args()
+    if args.table:
+        print(markdown(json.loads(args.table.read_text())))
+        return
     size = (dict(units=500, runs=4, null_runs=10, perms=999, probe_layers=10, pipeline_runs=4)
             if args.quick else
-            dict(units=4000, runs=3, null_runs=40, perms=999, probe_layers=40, pipeline_runs=20))
+            dict(units=4000, runs=3, null_runs=200, perms=999, probe_layers=40, pipeline_runs=20))
     p_reference, selective_reference = reference_tests(size["perms"])
     result: dict = {"reference_commit": REFERENCE, "sizes": size, "seconds": {}}
 
@@ -98,7 +178,7 @@ def main() -> None:
         result["selectivity_power"] = timed("selectivity_power", cal.selectivity_power, 1000, 50, 0.5,
                                             size["runs"], size["perms"], reference=selective_reference)
         result["replication"] = timed("replication", cal.replication_null, "slopes_0.3", 1000,
-                                      size["null_runs"] // 2, 199)
+                                      size["null_runs"] // 10, 199)
         result["selected_units"] = {kind: timed(f"selected_units {kind}", cal.selected_units_null, kind, 200,
                                                 size["pipeline_runs"])
                                     for kind in ("slopes_0.3", "heteroscedastic")}
@@ -112,7 +192,8 @@ def main() -> None:
                                                   relabel=cal.clip_shuffle_relabel)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result, indent=1))
+    args.out.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
 
 
 if __name__ == "__main__":

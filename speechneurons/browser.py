@@ -27,7 +27,7 @@ UNIT = ["site", "layer", "neuron"]
 
 
 def browser_units(selected: pd.DataFrame, spec: CorpusSpec, most: int) -> pd.DataFrame:
-    """The top units to show: strongest one-vs-rest d first, each unit once, at most ``most``."""
+    """The top units to show: strongest score (speaker-level d) first, each unit once, at most ``most``."""
     top = selected[selected["reason"] == "top_k"].sort_values("score", ascending=False)
     return top.drop_duplicates(UNIT).head(most).reset_index(drop=True)
 
@@ -82,7 +82,7 @@ def unit_numbers(unit: pd.Series, spec: CorpusSpec, selectivity: pd.DataFrame, p
     key = (selectivity["site"] == unit["site"]) & (selectivity["layer"] == unit["layer"]) & (
         selectivity["neuron"] == unit["neuron"]) & (selectivity["factor"] == spec.target)
     out = {f"top unit for {spec.target}": f"{unit[spec.target]} (rank {unit['rank']}, "
-                                            f"one-vs-rest d {_fmt(unit['score'])})"}
+                                            f"speaker-level d {_fmt(unit['score'])})"}
     if key.any():
         row = selectivity[key].iloc[0]
         out[f"{spec.target} selectivity"] = (f"eta2 {_fmt(row['eta2'])}, speaker-general q "

@@ -177,7 +177,7 @@ def plot_level_comparison(clip_units: pd.DataFrame, spec: CorpusSpec, title: str
 def plot_selectivity_heatmap(selectivity: pd.DataFrame, selected: pd.DataFrame,
                              spec: CorpusSpec) -> plt.Figure:
     """Layer x target level: share of units selective for the target factor and preferring each
-    level; and the mean one-vs-rest d of each layer's top units per level."""
+    level; and the mean score (speaker-level d) of each layer's top units per level."""
     target = spec.target
     rows = selectivity[selectivity["factor"] == target].copy()
     if rows.empty:
@@ -202,8 +202,8 @@ def plot_selectivity_heatmap(selectivity: pd.DataFrame, selected: pd.DataFrame,
     axes[0].set_title(f"{target}-selective units (speaker-general q and p_perm < alpha),\n"
                       f"by preferred {target}")
     sns.heatmap(strength, ax=axes[1], cmap="rocket_r", annot=len(order_rows) <= 30, fmt=".2f",
-                cbar_kws={"label": "one-vs-rest Cohen's d"})
-    axes[1].set_title("mean one-vs-rest d of each layer's top units")
+                cbar_kws={"label": "speaker-level d"})
+    axes[1].set_title("mean speaker-level d of each layer's top units")
     for ax in axes:
         ax.set_xlabel(target)
         ax.set_ylabel("site, layer")

@@ -200,3 +200,23 @@ def test_profiles_of_short_and_long_segments_share_one_time_grid():
     # a 1 s segment straddling bins splits its share by overlap
     weights = questions.overlap_weights(np.array([0.0]), np.array([1.0]), np.array([0.0, 0.25, 0.5, 2.0]))
     assert weights[0] == pytest.approx([0.25, 0.25, 0.5])
+
+
+def test_tests_use_each_unit_only_on_the_speakers_that_did_not_choose_it():
+    clips = clip_table()
+    units = [("hidden", 1, n) for n in range(4)]
+    clip_units = clip_units_for(clips, units, lambda c, u, rng: rng.normal(size=len(c)))
+    fold0, fold1 = [str(a) for a in range(1, 7)], [str(a) for a in range(7, 13)]
+    selected = pd.DataFrame({
+        "site": "hidden", "layer": 1, "neuron": [0, 1, 1, 2, 3],
+        "reason": ["top_k", "cross_fit", "cross_fit", "random_control", "explicit"],
+        "emotion": ["angry", "angry", "sad", None, None], "fold": [-1, 0, 1, -1, -1],
+        "held_out": [[], fold0, fold1, [], []], "rank": 1, "score": 1.0})
+    tested = questions.tested_pairs(clip_units, selected)
+    by_unit = tested.groupby(["neuron", "fold"])["actor"].agg(lambda a: set(a.astype(str)))
+    assert 0 not in tested["neuron"].to_numpy()  # chosen on every speaker: in no test
+    assert by_unit[(1, 0)] == set(fold0) and by_unit[(1, 1)] == set(fold1)
+    assert by_unit[(2, -1)] == by_unit[(3, -1)] == set(fold0) | set(fold1)
+    groups, _ = questions.group_contrasts(tested, tested[["clip_id", "site", "layer", "neuron"]].assign(value=0.0),
+                                          SPEC)
+    assert sorted(zip(groups["fold"], groups["neuron"])) == [(-1, 2), (-1, 3), (0, 1), (1, 1)]

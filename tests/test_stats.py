@@ -445,3 +445,22 @@ def test_a_unit_that_moves_in_every_speaker_outranks_one_that_moves_in_a_few():
     assert angry_top["neuron"].tolist()[0] == 0
     strict, _ = select_units(matrix, meta, table, SPEC, SelectionSettings(top_k=2, folds=2, permutations=199))
     assert strict.loc[strict["reason"] == "top_k", "neuron"].tolist() == [0]
+
+
+def test_a_thin_design_ranks_by_the_fallback_and_says_so():
+    """Two actors, one clip per emotion, each lacking a different emotion: no speaker-level d (it
+    needs three speakers) and no speaker-general test (no actor holds every level), so the
+    ranking falls back to the clip-level difference, named in score_name and in the notes."""
+    meta = design(actors=2, per_cell=1)
+    meta = meta[~(((meta["actor"] == 1) & (meta["emotion"] == "neutral"))
+                  | ((meta["actor"] == 2) & (meta["emotion"] == "angry")))].reset_index(drop=True)
+    x = noise_units(meta, 6, seed=3)
+    x[:, 0] += 3.0 * (meta["emotion"] == "sad").to_numpy()
+    units = pd.DataFrame({"site": "hidden", "layer": np.int32(1), "neuron": np.arange(6, dtype=np.int32)})
+    matrix = ActivationMatrix(clip_ids=meta["clip_id"].tolist(), units=units, values=x)
+    table = selectivity(matrix, meta, SPEC, StatsSettings(permutations=19, mixed_top_units=0))[0]
+    chosen, notes = select_units(matrix, meta, table, SPEC, SelectionSettings(top_k=1, random_controls=0, folds=2))
+    top = chosen[chosen["reason"] == "top_k"].set_index("emotion")
+    assert top.loc["sad", "neuron"] == 0 and top["score_name"].str.startswith("clip-level").all()
+    assert any(n.startswith("selection (all speakers") and "fewer than 3 speakers" in n for n in notes)
+    assert any("no speaker-general test of emotion" in n for n in notes)

@@ -23,8 +23,8 @@ Selection happens twice:
   on circular analysis; cross-fitting as in Chernozhukov et al. 2018).
 
 A design too thin for the speaker-level effect (fewer than three speakers
-with the level and another) falls back to the clip-level one-vs-rest
-Cohen's d, and one too thin for the speaker-general test drops the
+with the level and another) falls back to the clip-level difference of
+means over the SD of all clips, and one too thin for the speaker-general test drops the
 selective filter; ``score_name`` and the notes say so for every such row.
 """
 
