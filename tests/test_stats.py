@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 from scipy import stats
-from statsmodels.stats.anova import AnovaRM, anova_lm
+from statsmodels.stats.anova import anova_lm
 from statsmodels.stats.multitest import multipletests
 
 from speechneurons.cache import ActivationMatrix
@@ -124,7 +124,7 @@ def test_speaker_general_tests_equal_statsmodels_and_scipy():
     x = noise_units(meta, 3, seed=10, actor_sd=2.0)
     x[:, 2] += (meta["emotion"] == "angry").to_numpy() * 0.5
     rows, name = speaker_rows(meta, SPEC, "emotion")
-    assert name == "Hotelling T^2" and len(rows.codes) == 12 * 8
+    assert name == "Hotelling T^2 on speakers' level contrasts" and len(rows.codes) == 12 * 8
     values = rows.values(x)
     result = within_speaker_test(values, rows, permutations=200)
     assert (result.df_num, result.df_den, result.n_speakers) == (7, 5, 12)
@@ -429,7 +429,6 @@ def test_a_unit_that_moves_in_every_speaker_outranks_one_that_moves_in_a_few():
     """Unit 0: +0.4 for angry in every actor. Unit 1: +6 for angry in 3 of 24 actors (a larger
     pooled one-vs-rest d over clips). The speaker-level d ranks unit 0 first; clip d ranks unit 1."""
     meta = full_design()
-    rng = np.random.default_rng(21)
     x = noise_units(meta, 50, seed=22, actor_sd=1.0) * 0.5
     angry = (meta["emotion"] == "angry").to_numpy()
     x[:, 0] += 0.4 * angry

@@ -80,9 +80,10 @@ def selected_units(path: str | Path) -> pd.DataFrame:
     if units.empty:
         raise ValueError(
             f"ablation.units_from is 'selection', but {path} selects no unit (the study's design "
-            "gives the selectivity statistics nothing to rank; see results/logs/select_units.log). "
-            "Set ablation.units_from: config with ablation.sites/layers/neurons, or name units "
-            "in selection.explicit.")
+            "gives the selectivity statistics nothing to rank, or no unit is selective for the "
+            "target factor; see results/logs/select_units.log). Set selection.require_selective: "
+            "false to rank every unit, ablation.units_from: config with ablation.sites/layers/"
+            "neurons, or name units in selection.explicit.")
     return units
 
 

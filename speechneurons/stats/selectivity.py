@@ -27,7 +27,7 @@ from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.stats.fdr import bh
 from speechneurons.stats.mixed import SLOPE_MODEL, fit_mixed
 from speechneurons.stats.oneway import cohens_d, kruskal, oneway
-from speechneurons.stats.repeated import (PAIRED_T, WELCH, Rows, blocked_f, clip_rows,
+from speechneurons.stats.repeated import (HOTELLING, PAIRED_T, WELCH, Rows, blocked_f, clip_rows,
                                           speaker_general_test, speaker_means, within_speaker_cells)
 from speechneurons.tables import empty_table
 
@@ -92,7 +92,7 @@ def speaker_rows(meta: pd.DataFrame, spec: CorpusSpec, factor: str) -> tuple[Row
     if rows.unadjusted:
         log.info("%s: cells of %d speakers are plain means (their %s could not be separated "
                  "from %s)", factor, len(rows.unadjusted), "/".join(others), factor)
-    return rows, PAIRED_T if len(order) == 2 else "Hotelling T^2"
+    return rows, PAIRED_T if len(order) == 2 else HOTELLING
 
 
 def ranking_f(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, factor: str) -> np.ndarray:
