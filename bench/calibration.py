@@ -121,6 +121,9 @@ def markdown(result: dict) -> str:
     lines.append(f"| group_contrasts: attribution_p (Welch), 6 vs 12 speakers, unequal SD | speaker groups | "
                  f"{_r(q4['welch_p']['0.05'])} | {_r(q4['welch_p']['0.001'])} | "
                  f"{q4['replaced_student_p']['0.05']['rate']:.4f} / {q4['replaced_student_p']['0.001']['rate']:.4f} (Student) |")
+    q3 = result["question_3"]
+    lines.append(f"| voicing: p (speaker and clip noise on the voiced share; the 4 levels of a run share its speakers, so about {q3['bands'] // 80} independent runs) | speaker effects | {_r(q3['voicing_p']['0.05'])} | "
+                 f"{_r(q3['voicing_p']['0.001'])} | |")
     q5 = result["question_5"]["p"]
     lines.append(f"| graded_effects: p | slopes_0.6 | {_r(q5['0.05'])} | {_r(q5['0.001'])} | |")
     for factor in ("emotion", "gender"):
@@ -134,6 +137,9 @@ def markdown(result: dict) -> str:
              f"{row['bootstrap']['n']} intervals)" for kind, row in result["selected_units"].items()]
     lines.append("Held-out 95 % interval of a cross-fitted unit's level contrast (bootstrap_units), covering the "
                  "true 0 of null units: " + "; ".join(cover) + ".")
+    lines.append(f"Temporal profiles: the 95 % band over speakers covers the true share of 1/20 in "
+                 f"{q3['band_covers_true_share']:.3f} of {q3['bands']} (level, bin) bands (SE {q3['se']:.3f}; "
+                 "speaker-specific shapes over time).")
     lines.append(f"Knock-out under the null, selected minus matched random units (specificity_difference): "
                  f"{ko['specificity_difference_mean']:+.4f} (SE {ko['se']:.4f}, {ko['runs']} runs).")
     for factor in ("emotion", "gender"):
@@ -183,6 +189,7 @@ def main() -> None:
                                                 size["pipeline_runs"])
                                     for kind in ("slopes_0.3", "heteroscedastic")}
         result["knockout"] = timed("knockout", cal.knockout_null, "slopes_0.3", 16, size["pipeline_runs"])
+        result["question_3"] = timed("question_3", cal.temporal_null, 3 * size["pipeline_runs"])
         result["question_4"] = timed("question_4", cal.group_contrast_null, size["pipeline_runs"], 200)
         result["question_5"] = timed("question_5", cal.graded_null, "slopes_0.6", size["pipeline_runs"] // 2, 200)
         result["probes"] = {

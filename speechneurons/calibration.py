@@ -280,6 +280,45 @@ def knockout_null(kind: str, width: int, runs: int, seed: int = 0, folds: int = 
             "runs": len(run_means), "p": rates(np.concatenate(p))}
 
 
+# question 3 ---------------------------------------------------------------------
+
+def temporal_null(runs: int, seed: int = 0, actors: int = 24) -> dict:
+    """Question 3 under the null: per clip and unit, positive attributions over 150 segments of 20 ms
+    with a speaker-specific random shape over time (log-normal, SD 0.5 per 0.15 s) and clip noise;
+    the bins are exchangeable, so every bin's true mean share is 1/20 of normalised time. Returns
+    the coverage of 1/20 by the 95 % band of ``temporal_profiles`` (normalised alignment), and
+    the voicing table's p when the voiced share is the voiced time share plus speaker and clip
+    noise of mean 0."""
+    from speechneurons.questions import temporal_profiles, voicing_table
+
+    covered, p = [], []
+    starts = np.arange(150) * 0.02
+    segments = pd.DataFrame({"segment": np.arange(150), "start_s": starts, "end_s": starts + 0.02,
+                             "voiced": True})
+    units = pd.DataFrame({"site": "hidden", "layer": [1, 1], "neuron": [0, 1]})
+    for run in range(runs):
+        rng = np.random.default_rng(seed + run)
+        meta = full_design(actors=range(1, actors + 1), emotions=["neutral", "happy", "sad", "angry"])
+        shape = rng.normal(0, 0.5, size=(actors + 1, 20))  # per speaker, per 0.15 s of the clip
+
+        def curves():
+            for row in meta.itertuples(index=False):
+                level = np.repeat(shape[row.actor], 150 // 20 + 1)[:150]
+                yield row.clip_id, units, np.exp(level + rng.normal(0, 0.5, size=(2, 150))), segments
+
+        table = temporal_profiles(curves(), meta, SPEC)
+        normal = table[(table["alignment"] == "normalised") & (table["site"] == "all")]
+        covered.append(((normal["ci_low"] <= 0.05) & (normal["ci_high"] >= 0.05)).to_numpy())
+        share = 0.5 + rng.normal(0, 0.1, len(meta))
+        speaker = rng.normal(0, 0.05, size=actors + 1)[meta["actor"].to_numpy()]
+        clip_units = meta.assign(site="hidden", layer=1, neuron=0, voiced_time_share=share,
+                                 voiced_share=share + speaker + rng.normal(0, 0.1, len(meta)))
+        p.append(voicing_table(clip_units, SPEC)["p"].to_numpy())
+    cover = np.concatenate(covered)
+    return {"band_covers_true_share": float(cover.mean()), "se": float(np.sqrt(0.95 * 0.05 / len(cover))),
+            "bands": len(cover), "voicing_p": rates(np.concatenate(p))}
+
+
 # questions 4 and 5 --------------------------------------------------------------
 
 def group_contrast_null(runs: int, units: int, seed: int = 0) -> dict:

@@ -74,3 +74,9 @@ def test_probe_nulls_sit_at_chance():
     result = cal.probe_null("slopes_0.6", layers=4, width=8, permutations=9, seed=6)
     for factor in ("emotion", "gender"):
         assert abs(result[factor]["null_mean_minus_chance"]) < 0.01, factor
+
+
+def test_temporal_bands_cover_the_true_share_under_speaker_shapes():
+    result = cal.temporal_null(runs=3, seed=8)
+    assert result["band_covers_true_share"] >= 0.95 - 3 * result["se"]
+    assert result["band_covers_true_share"] < 1.0  # a band that always covers says nothing
