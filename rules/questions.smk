@@ -40,7 +40,6 @@ rule selectivity_figures:
 rule questions:
     input:
         clips=INDEX_CLIPS,
-        selectivity=SELECTIVITY,
         selected=SELECTED_UNITS,
         clip_units=CLIP_UNITS,
         attributions=expand(ATTRIBUTIONS, shard=SHARDS, allow_missing=True),

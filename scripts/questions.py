@@ -18,7 +18,6 @@ matrix = activation_matrix(sm.input.activations, sm.params.statistic, sites=unit
 spec = load_corpus(sm.params.corpus["name"], sm.params.corpus["manifest"]).spec
 tables, notes = answer_questions(
     clips=pd.read_parquet(sm.input.clips),
-    selectivity=pd.read_parquet(sm.input.selectivity),
     selected=pd.read_parquet(sm.input.selected),
     clip_units=clip_units,
     curves=iter_curves(sm.input.attributions, sm.input.segments),

@@ -27,6 +27,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.ravdess import SPEC, full_design
@@ -217,10 +218,9 @@ def selected_units_null(kind: str, units: int, runs: int, seed: int = 0, folds: 
         clip_units = pd.concat([meta.assign(site="hidden", layer=np.int32(1), neuron=np.int32(c),
                                             total=totals[:, c], abs_mass=1.0, voiced_share=0.5,
                                             peak_time_s=1.0) for c in columns], ignore_index=True)
-        table = target_encoding(selected, empty, clip_units, SPEC)
+        table = target_encoding(selected, clip_units, SPEC)
         new_p.append(table["attribution_p"].to_numpy())
         # the replaced test: chosen on every speaker, Welch on speaker means of level vs the rest
-        from scipy import stats
         for row in selected[selected["reason"] == "top_k"].itertuples(index=False):
             values = pd.Series(totals[:, row.neuron])
             inside = (meta["emotion"] == row.emotion).to_numpy()
@@ -242,7 +242,7 @@ def knockout_null(kind: str, width: int, runs: int, seed: int = 0, folds: int = 
     computes from layer 1 (x W + noise), units are chosen on training speakers (top 2 per level,
     no selective filter) and knocked out on the held-out ones. Returns the mean selected-vs-random
     specificity difference over runs with its SE, and the rates of its p."""
-    from speechneurons.knockout import KnockoutSettings, knockout_effects, knockout_sets, knocked_units
+    from speechneurons.knockout import KnockoutSettings, knockout_effects, knockout_sets
     from speechneurons.probes import ProbeSettings
     from speechneurons.stats.selection import SelectionSettings, select_units
 
@@ -267,7 +267,6 @@ def knockout_null(kind: str, width: int, runs: int, seed: int = 0, folds: int = 
             changed = layer1[held].copy()
             changed[:, s.neurons] = s.values
             knocked[s.set_id] = np.hstack([changed, changed @ weights + noise[held]]).astype(np.float32)
-        assert knocked_units(matrix, 1).shape[0] == 2 * width
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             _, summary = knockout_effects(matrix, knocked, sets, meta, SPEC,
@@ -324,8 +323,6 @@ def temporal_null(runs: int, seed: int = 0, actors: int = 24) -> dict:
 def group_contrast_null(runs: int, units: int, seed: int = 0) -> dict:
     """Question 4 under the null of no sex difference, 6 female against 12 male speakers, the
     female speakers' means four times as variable: Welch (this) against Student (replaced)."""
-    from scipy import stats
-
     from speechneurons.questions import group_contrasts
 
     new_p, old_p = [], []

@@ -2,8 +2,9 @@
 
 1. Layer specialisation: per (site, layer) and factor, the share of units
    selective for that factor and the median effect sizes.
-2. Target encoding: the top units per level of the target factor, their
-   selectivity and their ablation attribution summaries.
+2. Target encoding: the cross-fitted units per level of the target factor,
+   their attribution and activation contrasts on the speakers that did not
+   choose them.
 3. Temporal patterns: attribution profiles over normalised clip time and
    relative to speech onset and offset, per target level, with 95 % bands
    over speakers; and the share of attribution in voiced versus silent segments.
@@ -29,6 +30,8 @@ from scipy import stats
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.stats.oneway import cohens_d
 from speechneurons.stats.fdr import bh
+from speechneurons.stats.repeated import level_contrasts
+from speechneurons.stats.selectivity import speaker_rows, speaker_test
 
 UNIT = ["site", "layer", "neuron"]
 ALIGNMENTS = {
@@ -110,26 +113,49 @@ def paired_level_contrast(values: np.ndarray, meta: pd.DataFrame, spec: CorpusSp
                           ) -> np.ndarray:
     """[speakers] per speaker, ``level``'s cell minus the mean of its other cells of the target
     factor (cells adjusted for the other within-speaker factors, as the speaker-general test
-    adjusts them); speakers without the level or another are left out."""
-    from speechneurons.stats.selectivity import speaker_rows
-
+    adjusts them; :func:`~speechneurons.stats.repeated.level_contrasts`); speakers without the
+    level or another are left out."""
     rows, _ = speaker_rows(meta, spec, spec.target)
-    cells = rows.values(values[:, None])[:, 0]
     order = [lv for lv in spec.levels(spec.target) if lv in set(meta[spec.target])]
     if level not in order or len(order) < 2:
         return np.array([])
-    code = order.index(level)
-    out = []
-    for block in np.unique(rows.blocks):
-        mine = rows.blocks == block
-        at = mine & (rows.codes == code)
-        if at.any() and mine.sum() > 1:
-            out.append(cells[at][0] - cells[mine & ~at].mean())
-    return np.asarray(out)
+    return level_contrasts(rows.values(values[:, None]), rows, order.index(level))[:, 0]
 
 
-def target_encoding(selected: pd.DataFrame, selectivity: pd.DataFrame,
-                    clip_units: pd.DataFrame, spec: CorpusSpec) -> pd.DataFrame:
+def held_out_selectivity(selected: pd.DataFrame, activations: pd.DataFrame, clips: pd.DataFrame,
+                         spec: CorpusSpec) -> pd.DataFrame:
+    """Per ``cross_fit`` (fold, unit): the target factor's speaker-general test of its pooled
+    activation on the fold's held-out speakers only (the speakers that did not choose it).
+
+    ``activations``: clip_id, site, layer, neuron, value. Columns fold, site,
+    layer, neuron, heldout_F, heldout_p (the parametric p of
+    :func:`~speechneurons.stats.selectivity.speaker_test`), heldout_speakers;
+    NaN where the held-out speakers leave no test.
+    """
+    columns = ["fold", *UNIT, "heldout_F", "heldout_p", "heldout_speakers"]
+    cross = selected[selected["reason"] == "cross_fit"]
+    parts = []
+    for fold, rows in cross.groupby("fold", sort=True):
+        held = set(rows["held_out"].iloc[0])
+        units = rows[UNIT].drop_duplicates()
+        mine = activations.merge(units, on=UNIT, how="inner")
+        meta = clips[clips[SPEAKER].astype(str).isin(held)]
+        wide = (mine[mine["clip_id"].isin(meta["clip_id"])]
+                .pivot_table(index="clip_id", columns=UNIT, values="value", aggfunc="first"))
+        if wide.empty:
+            continue
+        meta = meta.set_index("clip_id").loc[wide.index].reset_index()
+        test, _ = speaker_test(wide.to_numpy(dtype=float), meta, spec, spec.target, 0, 0)
+        parts.append(pd.DataFrame({
+            "fold": int(fold), **{c: wide.columns.get_level_values(c) for c in UNIT},
+            "heldout_F": test["F_speaker"], "heldout_p": test["p_speaker"],
+            "heldout_speakers": int(test["n_speakers_tested"])}))
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+
+
+def target_encoding(selected: pd.DataFrame, clip_units: pd.DataFrame, spec: CorpusSpec,
+                    activations: pd.DataFrame | None = None, clips: pd.DataFrame | None = None
+                    ) -> pd.DataFrame:
     """The cross-fitted units per target level, tested on the speakers that did not choose them.
 
     One row per ``cross_fit`` row of ``selected`` (fold, level, unit), on the
@@ -139,13 +165,16 @@ def target_encoding(selected: pd.DataFrame, selectivity: pd.DataFrame,
     the other within-speaker factors; one-sample t over the held-out
     speakers); attribution_q: BH over rows; attribution_d: the clip-level
     one-vs-rest d on those clips (descriptive). ``activation_score`` is the
-    selection's score on the training speakers; the selectivity columns
-    (eta2 .. selective) are the study-wide table's, descriptive.
+    selection's score on the training speakers and ``train_q_speaker`` /
+    ``train_selective`` its speaker-general evidence there. ``heldout_F``,
+    ``heldout_p`` and ``heldout_q`` (BH over rows): the target factor's
+    speaker-general test of the unit's activation on the held-out speakers
+    (:func:`held_out_selectivity`; ``activations`` and ``clips`` given).
+    No column is computed on the speakers that chose the unit, except the
+    ``activation_score`` and ``train_`` evidence of the choice itself.
     """
     target = spec.target
     top = selected[selected["reason"] == "cross_fit"]
-    target_stats = selectivity[selectivity["factor"] == target][
-        UNIT + ["eta2", "F_speaker", "p_speaker", "q_speaker", "p_perm", "selective"]]
     tested = tested_pairs(clip_units, selected)
     rows = []
     for row in top.itertuples(index=False):
@@ -161,6 +190,8 @@ def target_encoding(selected: pd.DataFrame, selectivity: pd.DataFrame,
         rows.append({
             target: level, "fold": row.fold, "site": row.site, "layer": row.layer, "neuron": row.neuron,
             "rank": row.rank, "activation_score": row.score,
+            "train_q_speaker": getattr(row, "q_speaker", np.nan),
+            "train_selective": getattr(row, "selective", pd.NA),
             "n_speakers_tested": int(unit_clips[SPEAKER].nunique()),
             "n_clips_level": int(inside.sum()), "n_clips_other": int((~inside).sum()),
             "mean_total_level": float(totals[inside].mean()) if inside.any() else np.nan,
@@ -177,7 +208,12 @@ def target_encoding(selected: pd.DataFrame, selectivity: pd.DataFrame,
     if out.empty:
         return out
     out["attribution_q"] = bh(out["attribution_p"].to_numpy(dtype=float))
-    return out.merge(target_stats, on=UNIT, how="left")
+    if activations is None or clips is None:
+        return out
+    out = out.merge(held_out_selectivity(selected, activations, clips, spec), on=["fold", *UNIT],
+                    how="left")
+    out["heldout_q"] = bh(out["heldout_p"].to_numpy(dtype=float))
+    return out
 
 
 # 3 ----------------------------------------------------------------------------
@@ -451,7 +487,7 @@ QUESTION_TABLES = ["target_encoding", "temporal_profiles", "voicing", "group_con
                    "graded_effects"]
 
 
-def answer_questions(clips: pd.DataFrame, selectivity: pd.DataFrame, selected: pd.DataFrame,
+def answer_questions(clips: pd.DataFrame, selected: pd.DataFrame,
                      clip_units: pd.DataFrame, curves: Iterable, activations: pd.DataFrame,
                      spec: CorpusSpec) -> tuple[dict[str, pd.DataFrame], list[str]]:
     """The tables of questions 2-5 for one ablation parameter combination, and notes on the
@@ -474,7 +510,7 @@ def answer_questions(clips: pd.DataFrame, selectivity: pd.DataFrame, selected: p
     groups, group_notes = group_contrasts(tested, activations, spec)
     graded, graded_notes = graded_effects(graded_measures(tested, activations, spec), spec)
     tables = {
-        "target_encoding": target_encoding(selected, selectivity, clip_units, spec),
+        "target_encoding": target_encoding(selected, clip_units, spec, activations, clips),
         "temporal_profiles": temporal_profiles(tested_curves(), clips, spec),
         "voicing": voicing_table(pooled, spec),
         "group_contrasts": groups,

@@ -59,10 +59,7 @@ def test_target_encoding_finds_the_planted_sign():
                              "reason": ["cross_fit", "cross_fit", "top_k"], "fold": [0, 0, -1],
                              "held_out": [held_out, held_out, []], "rank": 1, "score": [1.0, 0.2, 1.1],
                              "q_perm": 0.5})
-    selectivity = pd.DataFrame({"site": "hidden", "layer": 1, "neuron": [0, 1], "factor": "emotion",
-                                "eta2": 0.1, "F_speaker": 2.0, "p_speaker": 0.1, "q_speaker": 0.2,
-                                "p_perm": 0.1, "selective": False})
-    table = questions.target_encoding(selected, selectivity, clip_units, SPEC).set_index("emotion")
+    table = questions.target_encoding(selected, clip_units, SPEC).set_index("emotion")
     assert len(table) == 2  # the study-wide top_k row is not tested
     assert table.loc["angry", "attribution_d"] > 1.0 and table.loc["angry", "attribution_dz"] > 2
     assert table.loc["angry", "attribution_q"] < 1e-3
@@ -79,6 +76,35 @@ def test_target_encoding_finds_the_planted_sign():
     assert table.loc["angry", "attribution_p"] == pytest.approx(stats.ttest_1samp(diff, 0).pvalue, rel=1e-6)
 
 
+def test_held_out_selectivity_uses_only_the_held_out_speakers():
+    """The activation test of a cross-fitted unit equals the speaker-general test run on the fold's
+    held-out actors alone; the choosing actors' clips (here made wildly selective) change nothing."""
+    from speechneurons.stats.selectivity import speaker_test
+
+    clips = clip_table()
+    rng = np.random.default_rng(4)
+    value = rng.normal(size=len(clips)) + 2.0 * (clips["emotion"] == "angry").to_numpy()
+    choosing = ~clips["actor"].isin(range(1, 7)).to_numpy()
+    activations = clips[["clip_id"]].assign(site="hidden", layer=1, neuron=0, value=value)
+    loud = activations.copy()
+    loud.loc[choosing, "value"] += 50.0 * (clips.loc[choosing, "emotion"] == "sad").to_numpy()
+    held_out = [str(a) for a in range(1, 7)]
+    selected = pd.DataFrame({"site": "hidden", "layer": 1, "neuron": [0], "emotion": ["angry"],
+                             "reason": "cross_fit", "fold": 0, "held_out": [held_out], "rank": 1,
+                             "score": 1.0, "q_speaker": 0.01, "selective": True})
+    quiet_table = questions.held_out_selectivity(selected, activations, clips, SPEC)
+    loud_table = questions.held_out_selectivity(selected, loud, clips, SPEC)
+    mine = clips[~choosing].reset_index(drop=True)
+    expected, _ = speaker_test(value[~choosing][:, None], mine, SPEC, "emotion", 0, 0)
+    assert quiet_table.loc[0, "heldout_p"] == pytest.approx(expected["p_speaker"][0], rel=1e-9)
+    assert loud_table.loc[0, "heldout_p"] == pytest.approx(quiet_table.loc[0, "heldout_p"], rel=1e-12)
+    assert quiet_table.loc[0, "heldout_speakers"] == 6 and quiet_table.loc[0, "heldout_p"] < 0.05  # T^2 on (3, 3) df
+    clip_units = clip_units_for(clips, [("hidden", 1, 0)], lambda c, u, r: r.normal(size=len(c)))
+    table = questions.target_encoding(selected, clip_units, SPEC, activations, clips)
+    assert table.loc[0, "heldout_q"] == pytest.approx(table.loc[0, "heldout_p"])  # one row: q = p
+    assert table.loc[0, "train_q_speaker"] == 0.01 and bool(table.loc[0, "train_selective"])
+
+
 def test_a_pure_intensity_effect_is_not_a_neutral_effect():
     """Neutral has no strong clips: against a raw 'rest' a strong-intensity unit looks like it
     prefers the other emotions; the paired contrast on intensity-adjusted cells does not."""
@@ -89,13 +115,11 @@ def test_a_pure_intensity_effect_is_not_a_neutral_effect():
     everyone = [str(a) for a in range(1, 13)]
     selected = pd.DataFrame({"site": "hidden", "layer": 1, "neuron": [0], "emotion": ["neutral"],
                              "reason": "cross_fit", "fold": 0, "held_out": [everyone], "rank": 1, "score": 1.0})
-    selectivity = pd.DataFrame({"site": "hidden", "layer": 1, "neuron": [0], "factor": "emotion", "eta2": 0.1,
-                                "F_speaker": 2.0, "p_speaker": 0.1, "q_speaker": 0.2, "p_perm": 0.1,
-                                "selective": False})
-    table = questions.target_encoding(selected, selectivity, clip_units, SPEC)
+    table = questions.target_encoding(selected, clip_units, SPEC)
     assert table.loc[0, "attribution_d"] < -0.5  # the clip-level d says 'neutral drives it less'
     assert table.loc[0, "attribution_p"] > 0.01
-    assert {"eta2", "q_speaker", "mean_total_level", "mean_total_other", "mean_voiced_share"} <= set(table.columns)
+    assert {"train_q_speaker", "mean_total_level", "mean_total_other", "mean_voiced_share"} <= set(table.columns)
+    assert not {"eta2", "q_speaker", "p_perm"} & set(table.columns)  # nothing from the choosing speakers
 
 
 def test_temporal_profiles_peak_after_onset():

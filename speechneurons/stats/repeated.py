@@ -224,6 +224,19 @@ def complete_contrasts(values: np.ndarray, rows: Rows) -> tuple[np.ndarray, int]
     return np.einsum("sku,kj->sju", cells, contrasts), len(blocks) - len(complete)
 
 
+def level_contrasts(values: np.ndarray, rows: Rows, code: int) -> np.ndarray:
+    """[speakers, units] per block (speaker) holding level ``code`` and another: the level's cell
+    minus the mean of the block's other cells (values [rows, units], cells of a within-speaker
+    factor); speakers without the level or another are left out."""
+    out = []
+    for block in np.unique(rows.blocks):
+        mine = rows.blocks == block
+        at = mine & (rows.codes == code)
+        if at.any() and mine.sum() > 1:
+            out.append(values[at][0] - values[mine & ~at].mean(axis=0))
+    return np.stack(out) if out else np.zeros((0, values.shape[1]))
+
+
 def _whiten(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(z [n, p, units] with sum_s z_s z_s' = I, full rank [units]): z_s = M^(-1/2) d_s, M = sum_s d_s d_s'."""
     m = np.einsum("npu,nqu->upq", scores, scores)

@@ -5,10 +5,12 @@ across speakers: per speaker, the level's cell minus the mean of the
 speaker's other cells (cells adjusted for the other within-speaker factors,
 as the speaker-general test adjusts them), summarised over speakers as
 ``score`` = mean / SD (the speaker-level d, d_z). A unit that moves a little
-in every speaker outranks one that moves a lot in a few. By default only
-units that the speaker-general test calls selective for the target factor
-(q and permutation p below ``fdr_alpha``) with a positive score are taken,
-so a level may get fewer than ``top_k`` (the notes count them).
+in every speaker outranks one that moves a lot in a few. By default
+(``require_selective``) a level takes only units that the speaker-general
+test calls selective for the target factor (q and permutation p below
+``fdr_alpha``) and that prefer it (their largest score is this level's, and
+it is positive), so a level may get fewer than ``top_k`` (the notes count
+them).
 
 Selection happens twice:
 
@@ -24,8 +26,9 @@ Selection happens twice:
 
 A design too thin for the speaker-level effect (fewer than three speakers
 with the level and another) falls back to the clip-level difference of
-means over the SD of all clips, and one too thin for the speaker-general test drops the
-selective filter; ``score_name`` and the notes say so for every such row.
+means over the SD of all clips, and one too thin for the speaker-general
+test drops the selective filter; ``score_name`` and the notes say so for
+every such row.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import pandas as pd
 from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.stats.fdr import bh
+from speechneurons.stats.repeated import level_contrasts
 from speechneurons.stats.selectivity import speaker_rows, speaker_test
 
 #: the evidence a unit was chosen on, from the target factor's speaker-general test: the study's
@@ -121,17 +125,11 @@ def level_scores(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, levels: li
                 with np.errstate(divide="ignore", invalid="ignore"):
                     scores[i] = (a.mean(axis=0) - b.mean(axis=0)) / spread
             continue
-        contrasts = []
-        for block in np.unique(rows.blocks):
-            mine = rows.blocks == block
-            at = mine & (rows.codes == code)
-            if at.any() and mine.sum() > 1:
-                contrasts.append(values[at][0] - values[mine & ~at].mean(axis=0))
+        contrasts = level_contrasts(values, rows, code)
         counts[i] = len(contrasts)
         if len(contrasts) > 1:
-            stacked = np.stack(contrasts)
             with np.errstate(divide="ignore", invalid="ignore"):
-                scores[i] = stacked.mean(axis=0) / stacked.std(axis=0, ddof=1)
+                scores[i] = contrasts.mean(axis=0) / contrasts.std(axis=0, ddof=1)
     return scores, counts
 
 
