@@ -7,6 +7,7 @@ rule index:
         root=DATASET["root"],
         filters=DATASET["filters"],
         min_duration_s=DATASET["min_duration_s"],
+        max_duration_s=DATASET["max_duration_s"],
         code=code_version("index"),
     log:
         "results/logs/index.log",

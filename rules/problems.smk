@@ -5,6 +5,7 @@
 rule problems:
     input:
         rejected=INDEX_REJECTED,
+        clips=INDEX_CLIPS,
         failed=[*expand(ACTIVATIONS_FAILED, shard=SHARDS, allow_missing=True), *combos(ABLATION_FAILED, shard=SHARDS)],
         noted=list(noted_tables().values()),
     output:

@@ -14,7 +14,7 @@ log = logging.getLogger("index")
 corpus = load_corpus(sm.params.corpus["name"], sm.params.corpus["manifest"])
 log.info("corpus %s: %s", corpus.spec.name, corpus.spec.describe())
 result = build_index(corpus, sm.params.root, IndexFilters.from_config(sm.params.filters, corpus.spec),
-                     min_duration_s=sm.params.min_duration_s)
+                     min_duration_s=sm.params.min_duration_s, max_duration_s=sm.params.max_duration_s)
 for note in result.notes:
     log.info(note)
 for line in iter_reasons(result.rejected):

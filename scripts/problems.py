@@ -22,4 +22,5 @@ log.info("%d failed clip(s), %d table(s) with analyses not computed", len(failed
 record = provenance.build(sm.rule, sm.params, provenance.upstream_model(sm.input.failed),
                           wildcards=sm.wildcards)
 provenance.write_table(failed, sm.output.table, record)
-Path(sm.output.page).write_text(problems_page(pd.read_parquet(sm.input.rejected), failed, missing))
+Path(sm.output.page).write_text(problems_page(pd.read_parquet(sm.input.rejected), failed, missing,
+                                              pd.read_parquet(sm.input.clips)))

@@ -1,8 +1,9 @@
 """What a study could not use or compute, in one table and one page of the report.
 
-Three kinds of problem, each with its reason: files the index rejected,
-clips that failed inside an activation or ablation job (the job went on with
-the others), and analyses that a thin design cannot support (their tables are
+Four kinds of problem, each with its reason: files the index rejected,
+clips it kept with an audio flag (silent, DC offset, clipped, 8-bit), clips
+that failed inside an activation or ablation job (the job went on with the
+others), and analyses that a thin design cannot support (their tables are
 empty or partly NaN, and their notes say why).
 """
 
@@ -52,14 +53,24 @@ def _table(frame: pd.DataFrame, columns: Sequence[str]) -> str:
 
 
 def problems_page(rejected: pd.DataFrame, failed: pd.DataFrame,
-                  not_computed: Mapping[str, Sequence[str]]) -> str:
-    """A self-contained HTML page: rejected files, failed clips, analyses not computed.
+                  not_computed: Mapping[str, Sequence[str]], clips: pd.DataFrame | None = None) -> str:
+    """A self-contained HTML page: rejected files, flagged clips, failed clips, analyses not computed.
 
-    not_computed: table name -> sentences (its notes, or that it is empty).
+    not_computed: table name -> sentences (its notes, or that it is empty);
+    clips: the index's clips (their ``audio_flags``), None to leave the section out.
     """
     sections = ["<h1>What this study could not use or compute</h1>"]
     sections.append(f"<h2>Files the index rejected ({len(rejected)})</h2>")
     sections.append(_table(rejected, ["path", "reason"]) if len(rejected) else "<p>None.</p>")
+    if clips is not None:
+        flagged = clips[clips["audio_flags"].astype(bool)]
+        sections.append(f"<h2>Clips kept with an audio flag ({len(flagged)})</h2>")
+        sections.append("<p>They decode, but their attributions may mislead: silent (no sample above "
+                        "-60 dBFS), dc_offset (a mean above -40 dBFS: every segment looks loud), "
+                        "clipped (over 0.1 % of samples at full scale), 8bit (samples on the 8-bit "
+                        "grid).</p>")
+        sections.append(_table(flagged, ["clip_id", "path", "audio_flags"]) if len(flagged)
+                        else "<p>None.</p>")
     sections.append(f"<h2>Clips that failed inside a job ({len(failed)})</h2>")
     sections.append("<p>The job went on with its other clips; these clips are missing from the "
                     "tables of that stage.</p>")

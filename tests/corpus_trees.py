@@ -41,7 +41,10 @@ def cremad(root: Path, demographics: bool = True) -> tuple[Path, int, dict[str, 
            "AudioWAV/1001_XYZ_ANG_XX.wav": "sentence XYZ is not one of",
            "AudioWAV/1001_DFA_JOY_XX.wav": "emotion JOY is not one of",
            "AudioWAV/1001_DFA_ANG_ZZ.wav": "level ZZ is not one of"}
-    return root, 32, bad_files(root, bad)
+    bad_files(root, bad)
+    if demographics:  # every entry under the root is a clip or a rejected row, metadata too
+        bad["VideoDemographics.csv"] = "not audio (suffix '.csv'"
+    return root, 32, bad
 
 
 def tess(root: Path) -> tuple[Path, int, dict[str, str]]:
@@ -111,13 +114,21 @@ def manifest(root: Path) -> tuple[Path, int, dict[str, str]]:
                     tone(root / name, 2 * m + (loudness == "loud"), s)
                     rows.append(f"{name}\t{talker}\t{mood}\t{sex}\t{loudness}\tday{take}")
     write_tone(root / "rec/extra.wav", seconds=0.5)
+    write_tone(root / "rec/unlisted.wav", seconds=0.5)
+    write_tone(root.parent / "outside.wav", seconds=0.5)
     rows += ["rec/missing.wav\tt1\trelaxed\tf\tsoft\tday1",
              "rec/extra.wav\tt1\tbored\tf\tsoft\tday1",
-             "rec/t1/take0soft1.wav\t \trelaxed\tf\tsoft\tday1"]
+             "rec/t1/take0soft1.wav\t \trelaxed\tf\tsoft\tday1",
+             "../outside.wav\tt1\trelaxed\tf\tsoft\tday1",
+             f"{(root.parent / 'outside.wav').resolve()}\tt1\trelaxed\tf\tsoft\tday1"]
     (root / "clips.tsv").write_text("\n".join(rows) + "\n")
     bad = {"rec/missing.wav": "manifest line 34: no file rec/missing.wav",
            "rec/extra.wav": "manifest line 35: mood 'bored' is not a declared level (relaxed, tense)",
-           "rec/t1/take0soft1.wav": "manifest line 36: no speaker in column talker"}
+           "rec/t1/take0soft1.wav": "manifest line 36: no speaker in column talker",
+           "../outside.wav": "manifest line 37: ../outside.wav is outside dataset.root",
+           str((root.parent / "outside.wav").resolve()): "manifest line 38: ",
+           "rec/unlisted.wav": "not part of corpus manifest",
+           "clips.tsv": "not audio (suffix '.tsv'"}
     return root, 32, bad
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 
 from audio_files import write_tone
 from speechneurons.datasets import load_corpus
@@ -47,8 +50,10 @@ EXPECTED = [
 def test_real_clips_index_exactly(demo_root):
     clips, rejected = scan(demo_root, progress=False)
     assert list(clips.columns) == CLIP_COLUMNS
-    assert rejected.empty
-    assert len(clips) == 8
+    # every entry under the root is a clip or a rejected row: the folder's README too
+    assert rejected.values.tolist() == [["README.md", "not audio (suffix '.md'; audio is .aif, .aiff, "
+                                                      ".flac, .ogg, .wav)"]]
+    assert len(clips) == 8 and (clips["audio_flags"] == "").all()
     got = clips.sort_values("clip_id")
     for row, (clip_id, emotion, intensity, statement, actor, gender, frames) in zip(
         got.itertuples(index=False), EXPECTED
@@ -136,7 +141,8 @@ def test_bad_files_are_rejected_with_reasons_and_the_scan_goes_on(messy_root):
     assert (odd.sample_rate, odd.channels, odd.num_frames) == (22_050, 2, 33_075)
     assert odd.gender == "female" and odd.emotion == "fearful"
     reasons = dict(zip(rejected["path"], rejected["reason"]))
-    assert len(reasons) == 9, reasons
+    assert len(reasons) == 11, reasons  # 9 bad audio files, notes.txt and the folder's README.md
+    assert reasons["notes.txt"].startswith("not audio (suffix '.txt'")
     assert reasons["Actor_03/03-01-05-01-01-02-03.wav"].startswith(
         "too short: 0.0125 s < dataset.min_duration_s = 0.1 s")
     assert "seven two-digit fields" in reasons["Actor_01/recording_final.wav"]
@@ -152,7 +158,49 @@ def test_bad_files_are_rejected_with_reasons_and_the_scan_goes_on(messy_root):
     ]
     # the minimum is configurable: at 0 the short clip is a clip
     clips, rejected = scan(messy_root, progress=False, min_duration_s=0.0)
-    assert "03-01-05-01-01-02-03" in set(clips["clip_id"]) and len(rejected) == 8
+    assert "03-01-05-01-01-02-03" in set(clips["clip_id"]) and len(rejected) == 10
+
+
+def test_odd_entries_are_rejected_and_suspect_audio_is_flagged(tmp_path):
+    """Every entry under the root ends up a clip or a rejected row; audio that decodes but may
+    mislead is kept with a flag."""
+    root = tmp_path / "ravdess"
+    actor = root / "Actor_01"
+    whole = write_tone(actor / "03-01-01-01-01-01-01.wav", seconds=1.0)
+    cut = actor / "03-01-01-01-01-02-01.wav"  # half its bytes: libsndfile reads a shorter clip
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    os.mkfifo(actor / "03-01-01-01-02-01-01.wav")
+    (actor / "03-01-01-01-02-02-01.wav").symlink_to(actor / "gone.wav")  # dangling
+    (actor / "03-01-03-01-01-01-01.wav").symlink_to(actor / "03-01-03-01-01-01-01.wav")  # loops
+    (actor / "loop").symlink_to(actor)  # a folder link back up: scanned once
+    (actor / "03-01-03-01-01-02-01.wav").mkdir()  # a folder named like audio
+    write_tone(actor / "03-01-03-01-02-01-01.wav", seconds=2.0)  # over max_duration_s below
+    (actor / "03-01-04-01-01-01-01.wav").symlink_to(whole)  # a link to a clip: read as a clip,
+    # here a duplicate of nothing (its own clip id)
+    t = np.arange(16_000) / 16_000
+    tone = 0.3 * np.sin(2 * np.pi * 220 * t)
+    sf.write(actor / "03-01-04-01-01-02-01.wav", tone + 0.5, 16_000)  # DC offset
+    sf.write(actor / "03-01-04-01-02-01-01.wav", np.zeros(16_000), 16_000)  # digital silence
+    sf.write(actor / "03-01-04-01-02-02-01.wav", np.clip(5 * tone, -1, 1), 16_000)  # clipped
+    sf.write(actor / "03-01-05-01-01-01-01.wav", tone, 16_000, subtype="PCM_U8")  # 8-bit
+    clips, rejected = scan(root, progress=False, max_duration_s=1.5)
+    reasons = dict(zip(rejected["path"], rejected["reason"]))
+    assert reasons.pop("Actor_01/03-01-01-01-01-02-01.wav").startswith(
+        "truncated: the WAV data chunk runs 16022 bytes past the end of the file")
+    assert reasons.pop("Actor_01/03-01-01-01-02-01-01.wav") == "a FIFO"
+    assert reasons.pop("Actor_01/03-01-01-01-02-02-01.wav").startswith("a dangling symbolic link (to ")
+    assert reasons.pop("Actor_01/03-01-03-01-01-01-01.wav") == "a symbolic link that loops"
+    assert reasons.pop("Actor_01/loop").startswith("a link to a folder already scanned")
+    assert reasons.pop("Actor_01/03-01-03-01-01-02-01.wav") == "a folder named like an audio file"
+    assert reasons.pop("Actor_01/03-01-03-01-02-01-01.wav").startswith(
+        "too long: 2.0 s > dataset.max_duration_s = 1.5 s")
+    assert reasons == {}
+    flags = clips.set_index("clip_id")["audio_flags"].to_dict()
+    assert flags == {"03-01-01-01-01-01-01": "", "03-01-04-01-01-01-01": "",
+                     "03-01-04-01-01-02-01": "dc_offset", "03-01-04-01-02-01-01": "silent",
+                     "03-01-04-01-02-02-01": "clipped", "03-01-05-01-01-01-01": "8bit"}
+    notes = build_index(root, progress=False, max_duration_s=1.5).notes
+    assert "audio: 1 clip(s) flagged dc_offset (kept; see the audio_flags column of clips.parquet)" in notes
 
 
 def test_filters_select_by_every_field(demo_root):

@@ -89,7 +89,7 @@ def test_index_tables(demo_run):
     assert list(clips.columns) == CLIP_COLUMNS and len(clips) == 8
     assert list(rejected.columns) == ["path", "reason"]
     assert sorted(rejected["path"]) == ["Actor_02/03-01-03-01-01-01-02.wav",
-                                        "Actor_02/03-01-09-01-01-01-02.wav"]
+                                        "Actor_02/03-01-09-01-01-01-02.wav", "README.md"]
 
 
 def test_activation_shards_cover_every_clip_once(demo_run):

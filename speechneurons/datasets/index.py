@@ -10,7 +10,10 @@ and caps cells. One bad file never stops the scan.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
@@ -37,7 +40,13 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 #: model, and one of a few frames says little about a unit.
 MIN_DURATION_S = 0.1
 
-AUDIO_COLUMNS = ["sample_rate", "channels", "num_frames", "duration_s"]
+#: The longest clip the index accepts by default (``dataset.max_duration_s``). The model's
+#: convolutional front end and attention hold the whole clip: a 3-hour file needs some 13 GB in
+#: the front end of even the tiny test model, and one such file would kill the whole job. The
+#: emotional-speech corpora here hold clips of 1-10 s.
+MAX_DURATION_S = 30.0
+
+AUDIO_COLUMNS = ["sample_rate", "channels", "num_frames", "duration_s", "audio_flags"]
 REJECTED_COLUMNS = ["path", "reason"]
 
 
@@ -46,9 +55,81 @@ def clip_columns(spec: CorpusSpec) -> list[str]:
     return ["clip_id", "path", *spec.columns, *AUDIO_COLUMNS]
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One thing under a corpus root that is not a folder to descend into.
+
+    ``rel``: its path relative to the root (POSIX); ``problem``: None for a
+    regular file (or a link to one), else why it can be no clip.
+    """
+
+    rel: str
+    problem: str | None = None
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def inventory(root: Path) -> list[Entry]:
+    """Every entry under ``root`` except the folders themselves, sorted by path.
+
+    Links are followed to their target: a link to a file is that file, a
+    link to a folder is scanned once (a folder reached twice, as in a link
+    loop, is an entry with that problem). Dangling links, links that loop,
+    FIFOs, sockets, devices, unreadable folders and folders named like audio
+    (``x.wav/``) are entries with their problem, never silently skipped.
+    """
+    root = Path(root)
+    entries: list[Entry] = []
+    seen = {os.path.realpath(root)}
+    todo = [root]
+    while todo:
+        folder = todo.pop()
+        try:
+            children = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as err:
+            entries.append(Entry(folder.relative_to(root).as_posix(),
+                                 f"unreadable folder: {err.strerror}"))
+            continue
+        for child in children:
+            path = Path(child.path)
+            rel = path.relative_to(root).as_posix()
+            try:
+                mode = os.stat(path).st_mode  # follows links
+            except OSError as err:
+                if child.is_symlink():
+                    why = ("a symbolic link that loops" if err.errno == errno.ELOOP
+                           else f"a dangling symbolic link (to {os.readlink(path)})")
+                else:
+                    why = f"cannot stat: {err.strerror}"
+                entries.append(Entry(rel, why))
+                continue
+            if stat.S_ISDIR(mode):
+                if path.suffix.lower() in AUDIO_SUFFIXES:
+                    entries.append(Entry(rel, "a folder named like an audio file"))
+                real = os.path.realpath(path)
+                if real in seen:
+                    entries.append(Entry(rel, f"a link to a folder already scanned ({real}): a loop "
+                                              "or a second copy"))
+                    continue
+                seen.add(real)
+                todo.append(path)
+            elif stat.S_ISREG(mode):
+                entries.append(Entry(rel))
+            else:
+                entries.append(Entry(rel, _kind(mode)))
+    return sorted(entries, key=lambda e: e.rel)
+
+
 def audio_files(root: Path, suffixes: set[str] = AUDIO_SUFFIXES) -> list[Path]:
-    """Every file under ``root`` whose suffix is one of ``suffixes``, sorted."""
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    """Every regular file under ``root`` (links followed) whose suffix is one of ``suffixes``, sorted."""
+    return [root / e.rel for e in inventory(root)
+            if e.problem is None and Path(e.rel).suffix.lower() in suffixes]
 
 
 def by_name(root: Path, parse: Callable[[Path], dict],
@@ -116,12 +197,30 @@ class IndexResult:
     notes: list[str] = field(default_factory=list)
 
 
-def scan(corpus: "Corpus", root: str | Path, progress: bool = True,
-         min_duration_s: float = MIN_DURATION_S) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Check every file the corpus recognises under ``root``: (valid clips, rejected files).
+def _unclaimed_reason(entry: Entry, corpus: "Corpus") -> str:
+    """Why an entry under the root that the corpus did not describe is no clip."""
+    if entry.problem:
+        return entry.problem
+    suffix = Path(entry.rel).suffix.lower()
+    if suffix not in AUDIO_SUFFIXES:
+        return f"not audio (suffix {suffix or 'none'!r}; audio is {', '.join(sorted(AUDIO_SUFFIXES))})"
+    return f"not part of corpus {corpus.spec.name}: expected {corpus.layout}"
 
-    A file shorter than ``min_duration_s`` seconds is rejected with that
-    reason. Raises FileNotFoundError naming ``root`` when it is not a folder.
+
+def scan(corpus: "Corpus", root: str | Path, progress: bool = True,
+         min_duration_s: float = MIN_DURATION_S, max_duration_s: float = MAX_DURATION_S
+         ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check every file under ``root``: (valid clips, rejected files), so that every entry under
+    the root is one or the other.
+
+    The corpus describes the files it recognises (a clip's metadata or why
+    its name or row is invalid); each described file is decoded once and
+    rejected when undecodable or truncated, shorter than ``min_duration_s``
+    or longer than ``max_duration_s`` seconds, or a duplicate clip_id. Every
+    other entry (:func:`inventory`: odd files, links, other suffixes) is a
+    rejected row with its reason. Audio that decodes but may mislead is kept
+    with its ``audio_flags``. Raises FileNotFoundError naming ``root`` when
+    it is not a folder.
     """
     root = Path(root)
     if not root.is_dir():
@@ -131,6 +230,10 @@ def scan(corpus: "Corpus", root: str | Path, progress: bool = True,
     rejected: list[dict] = []
     seen: dict[str, str] = {}
     entries = list(corpus.describe(root))
+    described = {os.path.normpath(rel) for rel, _ in entries}
+    for entry in inventory(root):
+        if os.path.normpath(entry.rel) not in described:
+            rejected.append({"path": entry.rel, "reason": _unclaimed_reason(entry, corpus)})
     for rel, found in tqdm(entries, desc="index", unit="file", disable=not progress):
         if isinstance(found, str):
             rejected.append({"path": rel, "reason": found})
@@ -145,6 +248,12 @@ def scan(corpus: "Corpus", root: str | Path, progress: bool = True,
                 f"too short: {header.duration_s:.4f} s < dataset.min_duration_s = {min_duration_s} s "
                 "(the model's convolutional front end needs at least 400 samples, 25 ms)")})
             continue
+        if header.duration_s > max_duration_s:
+            rejected.append({"path": rel, "reason": (
+                f"too long: {header.duration_s:.1f} s > dataset.max_duration_s = {max_duration_s} s "
+                "(the model holds the whole clip in memory); cut it into shorter clips, or raise "
+                "dataset.max_duration_s if the machine has the memory")})
+            continue
         clip_id = str(found.get("clip_id") or Path(rel).stem)
         if clip_id in seen:
             rejected.append({"path": rel, "reason": f"duplicate clip_id, first seen at {seen[clip_id]}"})
@@ -152,11 +261,20 @@ def scan(corpus: "Corpus", root: str | Path, progress: bool = True,
         seen[clip_id] = rel
         rows.append({**found, "clip_id": clip_id, "path": rel, "sample_rate": header.sample_rate,
                      "channels": header.channels, "num_frames": header.num_frames,
-                     "duration_s": header.duration_s})
+                     "duration_s": header.duration_s, "audio_flags": ",".join(header.flags)})
     clips = pd.DataFrame(rows, columns=clip_columns(spec))
     clips = clips.astype({"sample_rate": "int64", "channels": "int64", "num_frames": "int64",
-                          "duration_s": "float64"})
-    return clips, pd.DataFrame(rejected, columns=REJECTED_COLUMNS)
+                          "duration_s": "float64", "audio_flags": "str"})
+    rejected = pd.DataFrame(rejected, columns=REJECTED_COLUMNS)
+    return clips, rejected.sort_values("path", kind="stable", ignore_index=True)
+
+
+def flag_notes(clips: pd.DataFrame) -> list[str]:
+    """One note per audio flag the clips carry: how many, kept, and where to look."""
+    flags = clips["audio_flags"].str.split(",").explode()
+    counts = flags[flags.astype(bool)].value_counts().sort_index()
+    return [f"audio: {n} clip(s) flagged {flag} (kept; see the audio_flags column of clips.parquet)"
+            for flag, n in counts.items()]
 
 
 def cell_columns(spec: CorpusSpec) -> list[str]:
@@ -179,13 +297,15 @@ def apply_filters(clips: pd.DataFrame, filters: IndexFilters, spec: CorpusSpec) 
 
 
 def build_index(corpus: "Corpus", root: str | Path, filters: IndexFilters | None = None,
-                progress: bool = True, min_duration_s: float = MIN_DURATION_S) -> IndexResult:
+                progress: bool = True, min_duration_s: float = MIN_DURATION_S,
+                max_duration_s: float = MAX_DURATION_S) -> IndexResult:
     """Scan ``root``, then filter: the study's clips and every rejected file.
 
     Raises :class:`NoValidClipsError` naming the folder when no clip is left.
     """
     filters = filters or IndexFilters.from_config({}, corpus.spec)
-    clips, rejected = scan(corpus, root, progress=progress, min_duration_s=min_duration_s)
+    clips, rejected = scan(corpus, root, progress=progress, min_duration_s=min_duration_s,
+                           max_duration_s=max_duration_s)
     selected = apply_filters(clips, filters, corpus.spec)
     if selected.empty:
         why = (f"{len(clips)} valid clip(s) found but none passed dataset.filters" if len(clips)
@@ -202,6 +322,7 @@ def build_index(corpus: "Corpus", root: str | Path, filters: IndexFilters | None
             pass
         notes.append(f"{column}: {len(counts)} value(s), "
                      + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    notes += flag_notes(selected)
     return IndexResult(clips=selected, rejected=rejected, valid_before_filters=len(clips), notes=notes)
 
 

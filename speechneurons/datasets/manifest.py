@@ -21,12 +21,14 @@ The config declares it (``dataset.manifest``)::
         extra_columns: [age]            # other columns to keep in clips.parquet
 
 Each row becomes a clip, or a rejected file with the reason: a path that
-does not exist, a level the design does not declare, no speaker. Levels
+does not exist or leaves dataset.root, a level the design does not
+declare, no speaker. Levels
 that are numbers in the table match numbers in the design.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -100,6 +102,10 @@ def describe(root: Path, options: dict) -> Iterator[tuple[str, dict | str]]:
     for number, row in enumerate(table.to_dict("records"), start=2):
         rel = row[path_column]
         where = f"manifest line {number}"
+        if Path(rel).is_absolute() or os.path.normpath(rel).split(os.sep)[0] == "..":
+            yield rel, (f"{where}: {rel} is outside dataset.root; paths in the manifest are relative "
+                        "to dataset.root and stay inside it")
+            continue
         if not (root / rel).is_file():
             yield rel, f"{where}: no file {rel} under dataset.root"
             continue
