@@ -14,6 +14,7 @@ rule ablation:
         revision=model_revision,
         device=COMPUTE["device"],
         shard=lambda wildcards: int(wildcards.shard),
+        data=shard_data,
         num_shards=COMPUTE["shards"],
         perturbations_per_eval=COMPUTE["perturbations_per_eval"],
         units_from=ABLATION["units_from"],
@@ -27,6 +28,7 @@ rule ablation:
         voicing_threshold_db=ABLATION["voicing_threshold_db"],
         storage_dtype=ABLATION["storage_dtype"],
         code=code_version("ablation"),
+        baseline_code=baseline_code,
     threads: COMPUTE["threads"]
     log:
         f"{LOGS}/ablation/{COMBO}/shard-{{shard}}.log",

@@ -12,6 +12,7 @@ rule activations:
         revision=model_revision,
         device=COMPUTE["device"],
         shard=lambda wildcards: int(wildcards.shard),
+        data=shard_data,
         num_shards=COMPUTE["shards"],
         sites=ACTIVATIONS_CFG["sites"],
         frames=ACTIVATIONS_CFG["frames"],

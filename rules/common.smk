@@ -1,5 +1,6 @@
 # Config validation, path patterns and input functions. Describes the DAG only:
 # nothing here imports torch (speechneurons.config, .codehash and .datasets are plain Python).
+import hashlib
 import re
 from pathlib import Path
 
@@ -7,9 +8,11 @@ import yaml
 from snakemake.utils import min_version, validate
 
 from speechneurons.codehash import code_hash, imports_name
-from speechneurons.config import unknown_keys
+from speechneurons.config import (hop_ms, model_config, unit_range_errors, unknown_keys, unsafe_strings,
+                                  user_baseline_file)
 from speechneurons.datasets import corpus_module_path, load_corpus
 from speechneurons.datasets.index import IndexFilters
+from speechneurons.datasets.state import data_state
 
 min_version("9.0")
 
@@ -22,6 +25,10 @@ _unknown = unknown_keys(config, yaml.safe_load((Path(workflow.basedir) / "schema
 if _unknown:
     raise ValueError("config: " + "\n".join(_unknown))
 validate(config, "../schemas/config.schema.yaml", set_default=True)
+# Snakemake's report embeds every job's params in a <script> block: no config string may end it
+_unsafe = unsafe_strings(config)
+if _unsafe:
+    raise ValueError("config: " + "\n".join(_unsafe))
 
 DATASET = config["dataset"]
 # The corpus's design (speaker, factors, levels, roles): every script gets it as a param, and a
@@ -56,6 +63,32 @@ for _i, _model in enumerate(_model_list):
                          f"results/models/<folder>, not {_model['name_or_path']!r}")
     MODELS[_name] = _model
 MODEL_NAMES = list(MODELS)
+
+
+def _check_models_against_config():
+    """Segment lengths, layers and neurons against each model's config.json (no weights loaded),
+    model folders that exist, user baselines that import: before any job, in the config's words."""
+    errors = []
+    for i, (name, model) in enumerate(MODELS.items()):
+        key = f"models[{i}].name_or_path" if config.get("models") else "model.name_or_path"
+        found = None if model["build_tiny"] else model_config(str(model["name_or_path"]), key)
+        hop = hop_ms(found)
+        bad = [ms for ms in ABLATION["segment_ms"] if ms % hop]
+        if bad:
+            errors.append(f"ablation.segment_ms {bad}: each must be a multiple of the model's {hop:g} ms "
+                          f"frame hop (model {name}), e.g. {[int(hop * max(1, round(ms / hop))) for ms in bad]}")
+        if found is not None and ABLATION["units_from"] == "config":
+            errors += [f"{e} (model {name})" for e in unit_range_errors(found, ABLATION, "ablation")]
+        if found is not None and KNOCKOUT_CFG["enabled"]:
+            errors += [f"{e} (model {name})" for e in unit_range_errors(
+                found, {"layers": KNOCKOUT_CFG["layers"], "sites": ["hidden"]}, "knockout")]
+    if errors:
+        raise ValueError("config: " + "\n".join(dict.fromkeys(errors)))
+
+
+_check_models_against_config()
+#: fn-module.function baselines -> their module's file, whose content joins the ablation code hash
+BASELINE_FILES = {b: user_baseline_file(b) for b in ABLATION["baselines"]}
 # tiny models the workflow builds, by their folder under results/models/
 TINY = {Path(m["name_or_path"]).name: m for m in MODELS.values() if m["build_tiny"]}
 
@@ -145,6 +178,29 @@ def code_version(script):
                      loaded=[corpus_module_path(CORPUS["name"])] if loads_corpus else [])
 
 
+# What the index and each shard's jobs read of the data (speechneurons.datasets.state): an added,
+# removed or replaced file reruns the index and its own shard's jobs.
+_manifest_file = Path(str(CORPUS["manifest"].get("file") or ""))
+DATA_STATE = data_state(
+    DATASET["root"],
+    {"corpus": CORPUS, "filters": DATASET["filters"], "min_duration_s": DATASET["min_duration_s"],
+     "max_duration_s": DATASET["max_duration_s"], "code": code_version("index")},
+    COMPUTE["shards"],
+    extra_files=(_manifest_file,) if _manifest_file.is_absolute() else (),
+)
+
+
+def shard_data(wildcards):
+    """The digest of what this shard's clips depend on (a param: it changes when they do)."""
+    return DATA_STATE.shards[int(wildcards.shard)]
+
+
+def baseline_code(wildcards):
+    """The content hash of a user baseline's module (empty for a built-in baseline)."""
+    path = BASELINE_FILES.get(wildcards.baseline)
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path else ""
+
+
 def model_input(wildcards):
     """The model folder when the workflow builds it (demo), else nothing to wait for."""
     model = MODELS[wildcards.model]
@@ -222,11 +278,23 @@ def noted_tables():
 
 
 def all_outputs():
+    """Every file a job of the study writes, shards and intermediate tables included.
+
+    A file that only its consumers ask for is lost for good when a killed
+    rerun deletes it while the consumers' old outputs stand (Snakemake then
+    sees nothing to do); as a target of rule all it is redone by the next
+    run. tests/test_workflow.py checks that every job of the DAG feeds rule all.
+    """
     return [
         INDEX_CLIPS,
         INDEX_REJECTED,
+        *[m["name_or_path"] for m in TINY.values()],
         *per_model([
             *expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+            *expand(ACTIVATIONS_FAILED, shard=SHARDS, allow_missing=True),
+            *(expand(ACTIVATION_FRAMES, shard=SHARDS, allow_missing=True) if ACTIVATIONS_CFG["frames"] else []),
+            *[path for pattern in (ATTRIBUTIONS, SEGMENTS, SUMMARIES, ABLATION_FAILED)
+              for path in combos(pattern, shard=SHARDS)],
             SELECTIVITY,
             REPLICATION,
             SELECTED_UNITS,
@@ -245,9 +313,12 @@ def all_outputs():
             FAILED_CLIPS,
             PROBLEMS_PAGE,
             *([PROBES, FIG_PROBES] if PROBES_CFG["enabled"] else []),
-            *([KNOCKOUT, FIG_KNOCKOUT] if KNOCKOUT_CFG["enabled"] else []),
+            *([KNOCKOUT, KNOCKOUT_FOLDS, FIG_KNOCKOUT, *expand(KNOCKOUT_SHARD, shard=SHARDS, allow_missing=True)]
+              if KNOCKOUT_CFG["enabled"] else []),
             *(combos(UNIT_BROWSER) if BROWSER_CFG["enabled"] else []),
-            *([FIG_RELIABILITY, RELIABILITY_PAGE] if RELIABILITY_CFG["enabled"] else []),
+            *([FIG_RELIABILITY, RELIABILITY_PAGE, REL_AGREEMENT_UNITS, REL_AGREEMENT, REL_DELETION,
+               REL_DELETION_CURVES, REL_RANDOMISATION, REL_RANDOMISATION_UNITS, REL_BOOTSTRAP_UNITS,
+               REL_BOOTSTRAP] if RELIABILITY_CFG["enabled"] else []),
         ]),
         FIG_MODELS,
         FIG_MODELS_PROBES,

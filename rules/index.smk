@@ -9,6 +9,7 @@ rule index:
         min_duration_s=DATASET["min_duration_s"],
         max_duration_s=DATASET["max_duration_s"],
         code=code_version("index"),
+        data=DATA_STATE.index,
     log:
         "results/logs/index.log",
     script:

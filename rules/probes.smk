@@ -43,6 +43,7 @@ rule knockout_activations:
         revision=model_revision,
         device=COMPUTE["device"],
         shard=lambda wildcards: int(wildcards.shard),
+        data=shard_data,
         num_shards=COMPUTE["shards"],
         value=KNOCKOUT_CFG["value"],
         random_sets=KNOCKOUT_CFG["random_sets"],

@@ -5,12 +5,20 @@ level (``additionalProperties: false``); jsonschema then says only that a
 property "was unexpected". :func:`unknown_keys` walks the config beside the
 schema and names each unknown key by its full path and the closest valid
 spelling, so ``ablation.segments_ms`` fails before any job runs with "did you
-mean ablation.segment_ms?". Pure Python: the Snakefile imports it.
+mean ablation.segment_ms?". The other checks here also run while Snakemake
+reads the config: strings the report would run as HTML, model folders and
+their ``config.json`` (read without weights) against the asked segment
+lengths, layers and neurons, and user baseline modules. Pure Python: the
+Snakefile imports it.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib.util
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 
@@ -43,3 +51,110 @@ def unknown_keys(config: Any, schema: dict, where: str = "", root: dict | None =
         for i, item in enumerate(config):
             messages += unknown_keys(item, schema["items"], f"{where}[{i}]", root)
     return messages
+
+
+#: characters that would let a config string end the report's <script> blocks or open a tag:
+#: Snakemake's report embeds job params (every config value that reaches a rule) as raw JSON
+UNSAFE = set("<>")
+
+
+def unsafe_strings(config: Any, where: str = "") -> list[str]:
+    """One message per key or string value of ``config`` holding ``<`` or ``>``, by its path."""
+    messages: list[str] = []
+    items = (config.items() if isinstance(config, dict)
+             else enumerate(config) if isinstance(config, list) else [])
+    for key, value in items:
+        path = f"{where}.{key}" if where and isinstance(key, str) else (
+            f"{where}[{key}]" if where else str(key))
+        if isinstance(key, str) and UNSAFE & set(key):
+            messages.append(f"{path}: the name {key!r} holds < or >, which the Snakemake report would "
+                            "run as HTML; rename it")
+        if isinstance(value, str) and UNSAFE & set(value):
+            messages.append(f"{path}: {value!r} holds < or >, which the Snakemake report would run as "
+                            "HTML; rename it (in the config and in the data it names)")
+        messages += unsafe_strings(value, path)
+    return messages
+
+
+#: a hub model id: name or owner/name (letters, digits, - _ .)
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[A-Za-z0-9][\w.\-]*)?$")
+
+
+def model_config(name_or_path: str, key: str) -> dict | None:
+    """The model's ``config.json`` read without loading weights, or None when only the hub has it.
+
+    A folder must exist and hold config.json and preprocessor_config.json; a
+    hub name must parse as one (its config is read from the local Hugging
+    Face cache when there). ValueError says what is wrong in ``key``'s words.
+    """
+    path = Path(name_or_path).expanduser()
+    looks_like_folder = path.is_absolute() or name_or_path.startswith((".", "~")) or (
+        name_or_path.count("/") > 1) or path.exists()
+    if looks_like_folder or not HUB_ID.match(name_or_path):
+        if not path.is_dir():
+            raise ValueError(f"{key}: no such folder {name_or_path!r} (and not a hub name such as "
+                             "microsoft/wavlm-base-plus); check the path")
+        missing = [f for f in ("config.json", "preprocessor_config.json") if not (path / f).is_file()]
+        if missing:
+            raise ValueError(f"{key}: folder {name_or_path} has no {' or '.join(missing)}; a model "
+                             "folder is what save_pretrained writes (a model and its feature extractor)")
+        return json.loads((path / "config.json").read_text())
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name_or_path, "config.json")
+    except Exception:  # noqa: BLE001 - any cache problem: leave the check to the job
+        return None
+    return json.loads(Path(cached).read_text()) if isinstance(cached, str) else None
+
+
+def unit_range_errors(model: dict, section: dict, key: str, sites: tuple = ("hidden", "ffn")) -> list[str]:
+    """Layers and neurons of ``section`` (``ablation`` or ``knockout``) outside the model's config."""
+    layers = int(model.get("num_hidden_layers", 0))
+    width = {"hidden": int(model.get("hidden_size", 0)), "ffn": int(model.get("intermediate_size", 0))}
+    errors = []
+    asked = section.get("layers", "all")
+    if asked != "all":
+        top = max(asked)
+        lowest = 1 if section.get("sites") == ["ffn"] else 0
+        if top > layers or min(asked) < lowest:
+            errors.append(f"{key}.layers {asked}: the model has hidden layers 0..{layers} "
+                          f"(ffn 1..{layers}); pick layers in that range")
+    neurons = section.get("neurons", "all")
+    if neurons != "all":
+        for site in section.get("sites", sites):
+            if site in width and width[site] and max(neurons) >= width[site]:
+                errors.append(f"{key}.neurons: {max(neurons)} is past the {site} site's "
+                              f"{width[site]} units (0..{width[site] - 1})")
+    return errors
+
+
+def hop_ms(model: dict | None, sample_rate: int = 16_000) -> float:
+    """The model's frame hop in ms: the product of its conv strides (20 ms for every family here)."""
+    strides = (model or {}).get("conv_stride", [5, 2, 2, 2, 2, 2, 2])
+    hop = 1
+    for stride in strides:
+        hop *= int(stride)
+    return 1000 * hop / sample_rate
+
+
+def user_baseline_file(spec: str) -> Path | None:
+    """The file of an ``fn-module.function`` baseline's module (None for a built-in baseline).
+
+    Found on the Python path without running the module; ValueError names
+    the baseline when there is no such module.
+    """
+    match = re.match(r"^fn-([A-Za-z_][\w.]*)\.([A-Za-z_]\w*)$", spec)
+    if not match:
+        return None
+    module = match.group(1)
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError) as err:
+        found, why = None, str(err)
+    else:
+        why = "not found"
+    if found is None or not found.origin or not Path(found.origin).is_file():
+        raise ValueError(f"ablation.baselines: {spec!r}: no module {module} on the Python path "
+                         f"({why}); put its folder on PYTHONPATH or install it")
+    return Path(found.origin)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-from speechneurons.config import unknown_keys
+from speechneurons.config import (hop_ms, model_config, unit_range_errors, unknown_keys, unsafe_strings,
+                                  user_baseline_file)
 
 
 def schema(repo: Path) -> dict:
@@ -64,6 +68,73 @@ def test_a_misspelled_key_stops_snakemake_before_any_job(repo, tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
     assert "did you mean ablation.segment_ms?" in done.stdout + done.stderr
+
+
+def dry_run(repo: Path, tmp_path: Path, override: dict, *extra: str) -> subprocess.CompletedProcess:
+    (tmp_path / "override.yaml").write_text(yaml.safe_dump(override))
+    snakemake = str(Path(sys.executable).with_name("snakemake"))
+    return subprocess.run([snakemake, "-n", "-s", str(repo / "Snakefile"), "--configfile",
+                           str(repo / "config.yaml"), str(tmp_path / "override.yaml"), *extra],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+
+
+def model_folder(path: Path, hidden: int = 32, layers: int = 2, ffn: int = 64) -> Path:
+    """A model folder's two config files, no weights: all the early checks read."""
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({
+        "model_type": "wavlm", "num_hidden_layers": layers, "hidden_size": hidden,
+        "intermediate_size": ffn, "conv_stride": [5, 2, 2, 2, 2, 2, 2]}))
+    (path / "preprocessor_config.json").write_text("{}")
+    return path
+
+
+def test_config_checks_without_snakemake(tmp_path):
+    hostile = {"dataset": {"manifest": {"factors": {"mood": {"levels": ["calm", "<script>x</script>"]},
+                                                    "<b>": {"levels": ["a"]}}}}}
+    messages = unsafe_strings(hostile)
+    assert messages[0].startswith("dataset.manifest.factors.mood.levels[1]: '<script>x</script>' holds < or >")
+    assert messages[1].startswith("dataset.manifest.factors.<b>: the name '<b>' holds < or >")
+    assert unsafe_strings({"a": ["x\" onerror=y", "it's & fine"]}) == []  # JSON-escaped by the report
+    with pytest.raises(ValueError, match="model.name_or_path: no such folder './nowhere'"):
+        model_config("./nowhere", "model.name_or_path")
+    with pytest.raises(ValueError, match="no such folder 'models/wavlm/base'"):
+        model_config("models/wavlm/base", "model.name_or_path")
+    assert model_config("microsoft/wavlm-base-plus", "model.name_or_path") is None  # only the hub knows
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match="has no preprocessor_config.json"):
+        model_config(str(tmp_path / "half"), "model.name_or_path")
+    found = model_config(str(model_folder(tmp_path / "m")), "model.name_or_path")
+    assert hop_ms(found) == 20.0 and hop_ms(None) == 20.0
+    assert unit_range_errors(found, {"layers": [0, 2], "neurons": [31], "sites": ["hidden"]}, "ablation") == []
+    errors = unit_range_errors(found, {"layers": [3], "neurons": [40], "sites": ["hidden", "ffn"]}, "ablation")
+    assert errors == ["ablation.layers [3]: the model has hidden layers 0..2 (ffn 1..2); pick layers in that range",
+                      "ablation.neurons: 40 is past the hidden site's 32 units (0..31)"]
+    assert user_baseline_file("zero") is None
+    with pytest.raises(ValueError, match="'fn-nowhere_module.f': no module nowhere_module on the Python path"):
+        user_baseline_file("fn-nowhere_module.f")
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"ablation": {"segment_ms": [30]}},
+     "ablation.segment_ms [30]: each must be a multiple of the model's 20 ms frame hop"),
+    ({"model": {"name_or_path": "./no/such/model", "build_tiny": False}},
+     "model.name_or_path: no such folder './no/such/model'"),
+    ({"model": {"name_or_path": "MODEL", "build_tiny": False},
+      "ablation": {"units_from": "config", "layers": [5], "neurons": [99]}},
+     "ablation.layers [5]: the model has hidden layers 0..2"),
+    ({"ablation": {"baselines": ["fn-missing_baseline.quiet"]}},
+     "no module missing_baseline on the Python path"),
+    ({"dataset": {"root": "data/<img src=x onerror=alert(1)>"}},
+     "dataset.root: 'data/<img src=x onerror=alert(1)>' holds < or >"),
+])
+def test_config_errors_stop_snakemake_before_any_job(repo, tmp_path, override, message):
+    if override.get("model", {}).get("name_or_path") == "MODEL":
+        override["model"]["name_or_path"] = str(model_folder(tmp_path / "wavlm"))
+    done = dry_run(repo, tmp_path, override)
+    assert done.returncode != 0 and message in done.stdout + done.stderr, done.stderr[-2000:]
+    assert "Building DAG of jobs" not in done.stdout + done.stderr  # before any job is planned
 
 
 def test_code_hashes_follow_every_imported_module(repo, tmp_path):

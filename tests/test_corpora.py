@@ -148,3 +148,31 @@ def test_no_ravdess_vocabulary_outside_its_own_file(repo):
     assert hits == []
     # and the test can fail: the corpus's own file is full of them
     assert pattern.search((repo / "speechneurons/datasets/ravdess.py").read_text())
+
+
+def test_data_state_changes_with_exactly_the_files_of_a_shard(tmp_path):
+    """The digests the Snakefile passes as params: an audio file changes its own shard's digest
+    (and the index's); a non-audio file or a setting changes every shard's; a cell cap (a draw
+    over the whole corpus) ties every shard to the whole tree."""
+    import os
+
+    from speechneurons.datasets.state import data_state
+    from speechneurons.shards import shard_of
+
+    root, _, _ = TREES["emodb"](tmp_path / "emodb")
+    settings = {"corpus": {"name": "emodb"}, "filters": {}}
+    before = data_state(root, settings, 4)
+    target = sorted(root.rglob("*.wav"))[0]
+    mine = shard_of(target.name, 4)
+    os.utime(target, ns=(1, 2))  # a new modification time: the file's content may have changed
+    after = data_state(root, settings, 4)
+    assert after.index != before.index
+    assert [a != b for a, b in zip(after.shards, before.shards)] == [k == mine for k in range(4)]
+    (root / "notes.txt").write_text("a note")
+    noted = data_state(root, settings, 4)
+    assert all(a != b for a, b in zip(noted.shards, after.shards))
+    assert data_state(root, {**settings, "min_duration_s": 1}, 4).shards[0] != noted.shards[0]
+    capped = data_state(root, {**settings, "filters": {"max_per_cell": 2}}, 4)
+    assert set(capped.shards) == {capped.index}
+    assert data_state(tmp_path / "nowhere", settings, 2).shards[0] == data_state(
+        tmp_path / "nowhere", settings, 2).shards[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -319,44 +320,107 @@ def test_every_table_carries_its_provenance(demo_run):
     assert summary["params"]["perturbations_per_eval"] == 16 and len(summary["params"]["code"]) == 16
 
 
-def test_killed_mid_ablation_then_rerun_gives_identical_tables(demo_run, repo, tmp_path):
-    """SIGKILL the whole workflow during ablation, rerun with --rerun-incomplete: every table
-    equals the uninterrupted run's (and so two runs of a config agree). One combination of the
-    demo's four, so every table it writes is also one of the demo's."""
-    work, data, _, _ = demo_run
+def copy_of_finished(work: Path, tmp_path: Path) -> Path:
+    """A copy of a finished study (results, Snakemake's records, configs; times kept)."""
+    copy = tmp_path / "copy"
+    shutil.copytree(work, copy, symlinks=True)
+    return copy
+
+
+def test_every_job_feeds_rule_all(repo, tmp_path):
+    """A file that only its consumers ask for is lost when a killed rerun deletes it: every job of
+    the demo's DAG (every stage on) must be a direct dependency of rule all."""
     shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
-    # the ablation is what is killed: probes, knock-out and the browser are left out to save time
-    write_override(work, "one-combination.yaml", {**ONE_COMBINATION, "probes": {"enabled": False},
-                                                  "knockout": {"enabled": False}, "browser": {"enabled": False}})
-    shutil.copy(work / "one-combination.yaml", tmp_path / "override.yaml")
+    (tmp_path / "override.yaml").write_text(yaml.safe_dump({"activations": {"frames": True}}))
+    dot = snakemake(tmp_path, repo, "--dag").stdout
+    nodes = dict(re.findall(r"^\s*(\d+)\[label = \"([^\"]+)\"", dot, re.M))
+    edges = set(re.findall(r"^\s*(\d+) -> (\d+)", dot, re.M))
+    everything = next(n for n, label in nodes.items() if label == "all")
+    orphans = sorted({label.split("\\n")[0] for n, label in nodes.items()
+                      if n != everything and (n, everything) not in edges})
+    assert len(nodes) > 40 and orphans == []
+
+
+@pytest.mark.parametrize("rule, log, sig", [
+    ("ablation", "ablation", signal.SIGKILL),
+    ("activations", "activations", signal.SIGINT),
+    ("knockout_activations", "knockout", signal.SIGKILL),
+])
+def test_a_killed_rerun_is_redone_by_the_next_run(demo_run, repo, tmp_path, rule, log, sig):
+    """Force a stage of a finished study to run again, kill it (SIGKILL or Ctrl-C) while its job
+    runs: after --unlock, the next run schedules that stage's jobs again (before the fix:
+    "Nothing to be done", its outputs gone for good). For the ablation, the rerun's tables and
+    arrays equal the uninterrupted run's."""
+    work, _, _, _ = demo_run
+    copy = copy_of_finished(work, tmp_path)
+    logs = copy / "results/logs/model~tiny-wavlm"
+    started = time.time()
     cmd = [SNAKEMAKE, "-s", str(repo / "Snakefile"), "--configfile", "config.yaml", "override.yaml",
-           "--cores", "2"]
-    run = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+           "--cores", "2", "--forcerun", rule]
+    run = subprocess.Popen(cmd, cwd=copy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)
-    logs = tmp_path / "results/logs/model~tiny-wavlm/ablation"
     deadline = time.time() + 300
     while time.time() < deadline and run.poll() is None:
-        if any("ablate:" in p.read_text() for p in logs.rglob("*.log")) if logs.exists() else False:
+        if any(p.stat().st_mtime > started for p in logs.glob(f"{log}*/**/*.log")) or any(
+                p.stat().st_mtime > started for p in logs.glob(f"{log}*.log")):
             break
-        time.sleep(0.2)
-    assert run.poll() is None, "the workflow ended before its ablation stage could be killed"
-    os.killpg(run.pid, signal.SIGKILL)
-    run.wait()
-    assert not (tmp_path / f"{RUN}/tables/{COMBO}/clip_unit_summary.parquet").exists()
-    snakemake(tmp_path, repo, "--unlock")
-    snakemake(tmp_path, repo, "--cores", "2", "--rerun-incomplete")
-    expected, got = all_tables(work), all_tables(tmp_path)
-    assert got.keys() <= expected.keys() and f"{RUN}/tables/{COMBO}/clip_unit_summary.parquet" in got
-    assert len(got) >= 20
+        time.sleep(0.1)
+    time.sleep(1.0)
+    assert run.poll() is None, f"the workflow ended before its {rule} stage could be killed"
+    os.killpg(run.pid, sig) if sig == signal.SIGKILL else run.send_signal(sig)
+    run.wait(timeout=120)
+    snakemake(copy, repo, "--unlock")
+    plan = scheduled(snakemake(copy, repo, "-n", "--cores", "1", "--rerun-incomplete"))
+    assert plan.get(rule, 0) >= 1, plan
+    if rule != "ablation":
+        return
+    snakemake(copy, repo, "--cores", "2", "--rerun-incomplete")
+    assert "Nothing to be done" in (lambda d: d.stdout + d.stderr)(snakemake(copy, repo, "-n"))
+    expected, got = all_tables(work), all_tables(copy)
+    assert got.keys() == expected.keys()
     for name, table in got.items():
         pd.testing.assert_frame_equal(table, expected[name], check_exact=True, obj=name)
     from safetensors.numpy import load_file
 
-    for path in sorted((tmp_path / f"{RUN}/ablation").rglob("*.safetensors")):
-        mine, theirs = load_file(path), load_file(work / path.relative_to(tmp_path))
+    for path in sorted((copy / f"{RUN}/ablation").rglob("*.safetensors")):
+        mine, theirs = load_file(path), load_file(work / path.relative_to(copy))
         assert mine.keys() == theirs.keys()
         for clip in mine:
             np.testing.assert_array_equal(mine[clip], theirs[clip])
+
+
+def test_changed_data_reruns_the_index_and_the_changed_clips_shard(demo_run, repo, tmp_path):
+    """An added, replaced or removed clip under dataset.root reruns the index and what follows
+    (before: nothing). Undoing the change plans nothing again."""
+    from speechneurons.shards import shard_of
+
+    work, data, _, _ = demo_run
+    copy = copy_of_finished(work, tmp_path)  # the same corpus folder, changed here and restored
+    keep = tmp_path / "originals"
+    shutil.copytree(data, keep)  # times kept
+    added = data / "Actor_02/03-01-05-01-02-02-02.wav"
+    victim = data / "Actor_05/03-01-05-01-01-01-05.wav"
+    assert shard_of(added.name, 2) != shard_of(victim.name, 2)
+    changes = {
+        "add": (lambda: write_tone(added, seconds=1.0), lambda: added.unlink(), added),
+        "replace": (lambda: write_tone(victim, seconds=1.2),
+                    lambda: shutil.copy2(keep / victim.relative_to(data), victim), victim),
+        "remove": (lambda: victim.unlink(),
+                   lambda: shutil.copy2(keep / victim.relative_to(data), victim), victim),
+    }
+    try:
+        for change, (do, undo, path) in changes.items():
+            do()
+            dry = snakemake(copy, repo, "-n", "--cores", "1")
+            plan = scheduled(dry)
+            # every shard reruns for now: the index's output is each shard job's input
+            assert plan["index"] == 1 and plan["activations"] == 2, (change, plan)
+            assert plan["selectivity"] == 1  # the clip set changed: the statistics follow
+            undo()
+            assert scheduled(snakemake(copy, repo, "-n", "--cores", "1")) == {}, change
+    finally:
+        added.unlink(missing_ok=True)
+        shutil.copy2(keep / victim.relative_to(data), victim)
 
 
 def test_full_study_plans_few_jobs_quickly(repo, tmp_path):

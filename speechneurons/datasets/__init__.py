@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 from speechneurons.datasets.spec import CorpusSpec, nearest
 
 #: modules of this package that are not corpora
-_NOT_CORPORA = {"spec", "index"}
+_NOT_CORPORA = {"spec", "index", "state"}
 
 
 @dataclass(frozen=True)
