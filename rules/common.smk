@@ -66,8 +66,8 @@ MODEL_NAMES = list(MODELS)
 
 
 def _check_models_against_config():
-    """Segment lengths, layers and neurons against each model's config.json (no weights loaded),
-    model folders that exist, user baselines that import: before any job, in the config's words."""
+    """Segment lengths, layers and neurons against each model's config.json (no weights loaded) and
+    model folders that exist: before any job, in the config's words."""
     errors = []
     for i, (name, model) in enumerate(MODELS.items()):
         key = f"models[{i}].name_or_path" if config.get("models") else "model.name_or_path"
@@ -178,8 +178,9 @@ def code_version(script):
                      loaded=[corpus_module_path(CORPUS["name"])] if loads_corpus else [])
 
 
-# What the index and each shard's jobs read of the data (speechneurons.datasets.state): an added,
-# removed or replaced file reruns the index and its own shard's jobs.
+# What the index reads of the data (speechneurons.datasets.state): an added, removed or replaced
+# file reruns the index and, through its output, every job after it. The per-shard digests the shard
+# jobs carry do not yet narrow that to the changed file's shard (see the module's docstring).
 _manifest_file = Path(str(CORPUS["manifest"].get("file") or ""))
 DATA_STATE = data_state(
     DATASET["root"],
