@@ -30,3 +30,9 @@ rule all:
     input:
         all_outputs(),
     default_target: True
+
+
+onerror:
+    # a full disk leaves empty logs: say so where the user looks (speechneurons.logs)
+    if low_disk_note("results"):
+        print(low_disk_note("results"), file=sys.stderr)

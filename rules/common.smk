@@ -2,6 +2,8 @@
 # nothing here imports torch (speechneurons.config, .codehash and .datasets are plain Python).
 import hashlib
 import re
+import shlex
+import sys
 from pathlib import Path
 
 import yaml
@@ -13,6 +15,9 @@ from speechneurons.config import (hop_ms, model_config, unit_range_errors, unkno
 from speechneurons.datasets import corpus_module_path, load_corpus
 from speechneurons.datasets.index import IndexFilters
 from speechneurons.datasets.state import data_state
+from speechneurons.integrity import damaged_outputs
+from speechneurons.logs import low_disk_note
+from speechneurons.tiny_shape import TINY_SHAPE
 
 min_version("9.0")
 
@@ -66,12 +71,13 @@ MODEL_NAMES = list(MODELS)
 
 
 def _check_models_against_config():
-    """Segment lengths, layers and neurons against each model's config.json (no weights loaded) and
-    model folders that exist: before any job, in the config's words."""
+    """Segment lengths, layers and neurons against each model's config.json (no weights loaded; a
+    tiny model the workflow builds has TINY_SHAPE) and model folders that exist: before any job, in
+    the config's words."""
     errors = []
     for i, (name, model) in enumerate(MODELS.items()):
         key = f"models[{i}].name_or_path" if config.get("models") else "model.name_or_path"
-        found = None if model["build_tiny"] else model_config(str(model["name_or_path"]), key)
+        found = TINY_SHAPE if model["build_tiny"] else model_config(str(model["name_or_path"]), key)
         hop = hop_ms(found)
         bad = [ms for ms in ABLATION["segment_ms"] if ms % hop]
         if bad:
@@ -179,8 +185,9 @@ def code_version(script):
 
 
 # What the index reads of the data (speechneurons.datasets.state): an added, removed or replaced
-# file reruns the index and, through its output, every job after it. The per-shard digests the shard
-# jobs carry do not yet narrow that to the changed file's shard (see the module's docstring).
+# file reruns the index (its param `data`) and the jobs of that file's shard (their param `data`; they
+# read the index as ancient(), so a new index alone does not rerun them); the jobs that read the index
+# as a whole (statistics, tables) follow its output.
 _manifest_file = Path(str(CORPUS["manifest"].get("file") or ""))
 DATA_STATE = data_state(
     DATASET["root"],
@@ -324,6 +331,13 @@ def all_outputs():
         FIG_MODELS,
         FIG_MODELS_PROBES,
     ]
+
+
+# A table or array of the study cut short (full disk, a stopped copy) stops the run here, before the
+# jobs that read it start and Snakemake deletes their good outputs (speechneurons.integrity).
+_damaged = damaged_outputs(all_outputs(), command=shlex.join(["snakemake", *sys.argv[1:]]))
+if _damaged:
+    raise ValueError("\n".join(_damaged))
 
 
 def pdf(png):

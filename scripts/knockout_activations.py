@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pandas as pd
 import torch
-from safetensors.numpy import save_file
 
+from speechneurons.atomic import save_arrays
 from speechneurons.cache import activation_matrix
 from speechneurons.datasets import load_corpus
 from speechneurons.knockout import KnockoutSettings, knocked_activations, knockout_sets
@@ -34,5 +34,5 @@ arrays = {k: v.astype(np.float16) for k, v in arrays.items() if len(v)}
 speakers = clips["speaker"].astype(str)
 set_clips = {s.set_id: clips.loc[speakers.isin(list(s.held_out)).to_numpy(), "clip_id"].tolist()
              for s in sets.itertuples(index=False) if s.set_id in arrays}
-save_file(arrays or {"empty": np.zeros((0,), np.float16)}, sm.output[0],
-          metadata={"set_clips": json.dumps(set_clips), "sets": str(len(sets))})
+save_arrays(arrays or {"empty": np.zeros((0,), np.float16)}, sm.output[0],
+            {"set_clips": json.dumps(set_clips), "sets": str(len(sets))})

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import speechneurons
+from speechneurons.atomic import atomic_output
 
 KEY = b"speechneurons.provenance"
 PACKAGES = ("torch", "transformers", "captum", "snakemake", "numpy", "pandas", "scipy", "statsmodels")
@@ -119,11 +120,13 @@ def build(rule: str, params: Any, model: dict | None = None, wildcards: Any = No
 
 
 def write_table(frame: pd.DataFrame, path: str | Path, provenance: dict) -> None:
-    """``frame.to_parquet(path)`` with ``provenance`` in the schema metadata."""
+    """``frame.to_parquet(path)`` with ``provenance`` in the schema metadata, written whole or not
+    at all (:func:`speechneurons.atomic.atomic_output`)."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     metadata = dict(table.schema.metadata or {})
     metadata[KEY] = json.dumps(provenance, sort_keys=True).encode()
-    pq.write_table(table.replace_schema_metadata(metadata), str(path))
+    with atomic_output(path) as partial:
+        pq.write_table(table.replace_schema_metadata(metadata), str(partial))
 
 
 def read_provenance(path: str | Path) -> dict:

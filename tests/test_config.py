@@ -124,6 +124,13 @@ def test_config_checks_without_snakemake(tmp_path):
     ({"model": {"name_or_path": "MODEL", "build_tiny": False},
       "ablation": {"units_from": "config", "layers": [5], "neurons": [99]}},
      "ablation.layers [5]: the model has hidden layers 0..2"),
+    # the demo's tiny model, not built yet: checked against its known shape
+    ({"ablation": {"units_from": "config", "layers": [0, 3]}, "knockout": {"layers": [1]}},
+     "ablation.layers [0, 3]: the model has hidden layers 0..2 (ffn 1..2)"),
+    ({"knockout": {"enabled": True, "layers": [4]}},
+     "knockout.layers [4]: the model has hidden layers 0..2"),
+    ({"ablation": {"units_from": "config", "sites": ["ffn"], "neurons": [64]}},
+     "ablation.neurons: 64 is past the ffn site's 64 units (0..63)"),
     ({"ablation": {"baselines": ["fn-missing_baseline.quiet"]}},
      "no module missing_baseline on the Python path"),
     ({"dataset": {"root": "data/<img src=x onerror=alert(1)>"}},

@@ -389,6 +389,31 @@ def test_a_killed_rerun_is_redone_by_the_next_run(demo_run, repo, tmp_path, rule
             np.testing.assert_array_equal(mine[clip], theirs[clip])
 
 
+def test_a_damaged_table_stops_the_run_before_any_job_and_keeps_what_was_made_from_it(
+        demo_run, repo, tmp_path):
+    """An activation shard cut short (as by a full disk): Snakemake stops while it reads the
+    workflow, naming the file and the command that regenerates it, and the selectivity table made
+    from the shard stays as it was (before: the selectivity job started, deleted it and failed on
+    pyarrow's "magic bytes not found"). Following the message reruns that shard and what follows."""
+    work, _, _, _ = demo_run
+    copy = copy_of_finished(work, tmp_path)
+    shard = f"{RUN}/activations/shard-0.parquet"
+    selectivity = copy / f"{RUN}/tables/selectivity.parquet"
+    before = selectivity.read_bytes()
+    (copy / shard).write_bytes((copy / shard).read_bytes()[:1000])
+    for args in (["-n"], ["--cores", "1"]):
+        done = subprocess.run([SNAKEMAKE, "-s", str(repo / "Snakefile"), "--configfile", "config.yaml",
+                               "override.yaml", *args], cwd=copy, capture_output=True, text=True, timeout=300)
+        assert done.returncode != 0
+        out = done.stdout + done.stderr
+        assert f"{shard} is damaged: it ends before its parquet footer (cut short)" in out, out[-3000:]
+        assert f"rm '{shard}' && snakemake -s {repo / 'Snakefile'}" in out
+    assert selectivity.read_bytes() == before
+    (copy / shard).unlink()
+    plan = scheduled(snakemake(copy, repo, "-n", "--cores", "1"))
+    assert plan["activations"] == 1 and plan["selectivity"] == 1, plan
+
+
 def test_changed_data_reruns_the_index_and_the_changed_clips_shard(demo_run, repo, tmp_path):
     """An added, replaced or removed clip under dataset.root reruns the index and what follows
     (before: nothing). Undoing the change plans nothing again."""

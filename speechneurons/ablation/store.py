@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 from safetensors import safe_open
-from safetensors.numpy import save_file
 
+from speechneurons.atomic import save_arrays
 from speechneurons.tables import empty_table
 
 log = logging.getLogger(__name__)
@@ -76,11 +75,9 @@ def write_unit_arrays(path: str | Path, curves: dict[str, np.ndarray], units: pd
     }
     if provenance is not None:
         metadata["provenance"] = json.dumps(provenance, sort_keys=True)
-    save_file(tensors, str(path), metadata=metadata)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)  # safetensors writes 0600; share like any other output
+    save_arrays(tensors, path, metadata)
     return dtype
+
 
 
 def read_units(path: str | Path) -> pd.DataFrame:

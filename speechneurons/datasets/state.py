@@ -2,12 +2,12 @@
 
 The Snakefile passes ``index`` as a param of the index job (Snakemake reruns
 a job whose params changed), so an added, removed or replaced file under
-``dataset.root`` reruns the index and, through its output, everything after
-it. ``shards[k]`` covers what shard k's clips depend on; the shard jobs carry
-it as a param too, the first step towards rerunning only the changed file's
-shard (today they follow the index's output, so every shard reruns). A
-file's state is its path, size and modification time (nanoseconds); reading
-the bytes of every file at each plan would cost minutes on a full corpus.
+``dataset.root`` reruns the index. ``shards[k]`` covers what shard k's clips
+depend on: the per-shard jobs (activations, ablation) carry it as a param
+and read the index as ``ancient()``, so only the changed file's shard reruns
+them; the jobs that read the index as a whole follow its output. A file's
+state is its path, size and modification time (nanoseconds); reading the
+bytes of every file at each plan would cost minutes on a full corpus.
 ``touch FILE`` forces a rescan.
 
 Files without an audio suffix (a manifest, a demographics table) and odd

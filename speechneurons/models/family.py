@@ -31,9 +31,7 @@ from typing import Any
 
 import torch
 
-#: the smallest shape the tiny test models share (hidden 32, 2 layers, CNN of width 32)
-TINY_SHAPE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                  conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
+from speechneurons.tiny_shape import TINY_SHAPE
 
 
 @dataclass(frozen=True)
