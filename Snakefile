@@ -1,5 +1,5 @@
 # speechneurons: which parts of a speech clip drive which neurons of WavLM.
-# index -> activations[shard] -> selectivity -> select_units
+# index_shard[shard] -> activations[shard]; index (gathers the shards) -> selectivity -> select_units
 #       -> ablation[combination, shard] -> aggregate -> figures
 #       -> probes; knockout_activations[shard] -> knockout; unit_browser[combination]
 #       -> reliability_{agreement,deletion,randomisation,bootstrap} -> reliability_report

@@ -1,6 +1,6 @@
 rule ablation:
     input:
-        clips=INDEX_CLIPS,
+        clips=shard_index,
         model=model_input,
         units=ablation_units_input,
     output:

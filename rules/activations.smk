@@ -1,6 +1,6 @@
 rule activations:
     input:
-        clips=INDEX_CLIPS,
+        clips=shard_index,
         model=model_input,
     output:
         pooled=ACTIVATIONS,

@@ -14,7 +14,7 @@ from speechneurons.config import (hop_ms, model_config, unit_range_errors, unkno
                                   user_baseline_file)
 from speechneurons.datasets import corpus_module_path, load_corpus
 from speechneurons.datasets.index import IndexFilters
-from speechneurons.datasets.state import data_state
+from speechneurons.datasets.state import shard_digests, shards_stand_alone
 from speechneurons.integrity import damaged_outputs
 from speechneurons.logs import low_disk_note
 from speechneurons.tiny_shape import TINY_SHAPE
@@ -105,6 +105,8 @@ COMBO = "baseline~{baseline}/segment_ms~{segment_ms}/reduction~{reduction}"
 
 INDEX_CLIPS = "results/index/clips.parquet"
 INDEX_REJECTED = "results/index/rejected.parquet"
+INDEX_SHARD_CLIPS = "results/index/shards/clips-{shard}.parquet"
+INDEX_SHARD_REJECTED = "results/index/shards/rejected-{shard}.parquet"
 # everything computed from a model's activations lives in its own folder
 RUN = "results/model~{model}"
 LOGS = "results/logs/model~{model}"
@@ -184,23 +186,29 @@ def code_version(script):
                      loaded=[corpus_module_path(CORPUS["name"])] if loads_corpus else [])
 
 
-# What the index reads of the data (speechneurons.datasets.state): an added, removed or replaced
-# file reruns the index (its param `data`) and the jobs of that file's shard (their param `data`; they
-# read the index as ancient(), so a new index alone does not rerun them); the jobs that read the index
-# as a whole (statistics, tables) follow its output.
+# What each shard's part of the index reads of the data (speechneurons.datasets.state): an added,
+# removed or replaced file reruns its shard's index_shard job (param `data`), that shard's jobs (they
+# read that part) and the jobs that read the gathered index.
 _manifest_file = Path(str(CORPUS["manifest"].get("file") or ""))
-DATA_STATE = data_state(
+SHARD_DATA = shard_digests(
     DATASET["root"],
     {"corpus": CORPUS, "filters": DATASET["filters"], "min_duration_s": DATASET["min_duration_s"],
-     "max_duration_s": DATASET["max_duration_s"], "code": code_version("index")},
+     "max_duration_s": DATASET["max_duration_s"], "code": code_version("index_shard")},
     COMPUTE["shards"],
     extra_files=(_manifest_file,) if _manifest_file.is_absolute() else (),
 )
+SHARDS_STAND_ALONE = shards_stand_alone(DATASET["filters"], CORPUS["manifest"])
 
 
 def shard_data(wildcards):
-    """The digest of what this shard's clips depend on (a param: it changes when they do)."""
-    return DATA_STATE.shards[int(wildcards.shard)]
+    """The digest of what this shard's part of the index depends on (a param: it changes when they do)."""
+    return SHARD_DATA[int(wildcards.shard)]
+
+
+def shard_index(wildcards):
+    """The clips a shard's jobs read: the shard's part of the index, or the gathered index when a
+    cell cap or manifest clip ids tie the shards together."""
+    return INDEX_SHARD_CLIPS.format(shard=wildcards.shard) if SHARDS_STAND_ALONE else INDEX_CLIPS
 
 
 def baseline_code(wildcards):
@@ -294,6 +302,8 @@ def all_outputs():
     run. tests/test_workflow.py checks that every job of the DAG feeds rule all.
     """
     return [
+        *expand(INDEX_SHARD_CLIPS, shard=SHARDS),
+        *expand(INDEX_SHARD_REJECTED, shard=SHARDS),
         INDEX_CLIPS,
         INDEX_REJECTED,
         *[m["name_or_path"] for m in TINY.values()],

@@ -1,4 +1,29 @@
+# The index in one job per shard (a changed file reruns its own shard's part: param `data`) and a
+# gather that checks clip ids across shards, caps cells and writes the study's clip table.
+rule index_shard:
+    output:
+        clips=INDEX_SHARD_CLIPS,
+        rejected=INDEX_SHARD_REJECTED,
+    params:
+        corpus=CORPUS,
+        root=DATASET["root"],
+        filters=DATASET["filters"],
+        min_duration_s=DATASET["min_duration_s"],
+        max_duration_s=DATASET["max_duration_s"],
+        shard=lambda wildcards: int(wildcards.shard),
+        num_shards=COMPUTE["shards"],
+        code=code_version("index_shard"),
+        data=shard_data,
+    log:
+        "results/logs/index/shard-{shard}.log",
+    script:
+        "../scripts/index_shard.py"
+
+
 rule index:
+    input:
+        clips=expand(INDEX_SHARD_CLIPS, shard=SHARDS),
+        rejected=expand(INDEX_SHARD_REJECTED, shard=SHARDS),
     output:
         clips=INDEX_CLIPS,
         rejected=INDEX_REJECTED,
@@ -6,10 +31,7 @@ rule index:
         corpus=CORPUS,
         root=DATASET["root"],
         filters=DATASET["filters"],
-        min_duration_s=DATASET["min_duration_s"],
-        max_duration_s=DATASET["max_duration_s"],
         code=code_version("index"),
-        data=DATA_STATE.index,
     log:
         "results/logs/index.log",
     script:

@@ -150,29 +150,73 @@ def test_no_ravdess_vocabulary_outside_its_own_file(repo):
     assert pattern.search((repo / "speechneurons/datasets/ravdess.py").read_text())
 
 
-def test_data_state_changes_with_exactly_the_files_of_a_shard(tmp_path):
-    """The digests the Snakefile passes as params: an audio file changes its own shard's digest
-    (and the index's); a non-audio file or a setting changes every shard's; a cell cap (a draw
-    over the whole corpus) ties every shard to the whole tree."""
+def test_shard_digests_change_with_exactly_the_files_of_a_shard(tmp_path):
+    """The digests the Snakefile passes to the index_shard jobs as params: an audio file changes its
+    own shard's digest only; a non-audio file or a setting changes every shard's."""
     import os
 
-    from speechneurons.datasets.state import data_state
+    from speechneurons.datasets.state import shard_digests, shards_stand_alone
     from speechneurons.shards import shard_of
 
     root, _, _ = TREES["emodb"](tmp_path / "emodb")
     settings = {"corpus": {"name": "emodb"}, "filters": {}}
-    before = data_state(root, settings, 4)
+    before = shard_digests(root, settings, 4)
     target = sorted(root.rglob("*.wav"))[0]
     mine = shard_of(target.name, 4)
     os.utime(target, ns=(1, 2))  # a new modification time: the file's content may have changed
-    after = data_state(root, settings, 4)
-    assert after.index != before.index
-    assert [a != b for a, b in zip(after.shards, before.shards)] == [k == mine for k in range(4)]
+    after = shard_digests(root, settings, 4)
+    assert [a != b for a, b in zip(after, before)] == [k == mine for k in range(4)]
     (root / "notes.txt").write_text("a note")
-    noted = data_state(root, settings, 4)
-    assert all(a != b for a, b in zip(noted.shards, after.shards))
-    assert data_state(root, {**settings, "min_duration_s": 1}, 4).shards[0] != noted.shards[0]
-    capped = data_state(root, {**settings, "filters": {"max_per_cell": 2}}, 4)
-    assert set(capped.shards) == {capped.index}
-    assert data_state(tmp_path / "nowhere", settings, 2).shards[0] == data_state(
-        tmp_path / "nowhere", settings, 2).shards[1]
+    noted = shard_digests(root, settings, 4)
+    assert all(a != b for a, b in zip(noted, after))
+    assert shard_digests(root, {**settings, "min_duration_s": 1}, 4)[0] != noted[0]
+    missing = shard_digests(tmp_path / "nowhere", settings, 2)
+    assert missing[0] == missing[1]
+    assert shards_stand_alone({}, {}) and not shards_stand_alone({"max_per_cell": 2}, {})
+    assert not shards_stand_alone({}, {"clip_id_column": "id"})
+
+
+@pytest.mark.parametrize("name", sorted(TREES))
+def test_the_index_in_shards_equals_the_index_in_one_pass(name, tmp_path):
+    """Each shard's part (its own files only) gathered gives exactly the one-pass index: the same
+    clips and rejected rows, every entry in one part."""
+    from speechneurons.datasets.index import gather_index, index_shard
+
+    root, valid, bad = TREES[name](tmp_path / "data")
+    corpus = load_corpus(name, {**MANIFEST} if name == "manifest" else {})
+    filters = IndexFilters.from_config({}, corpus.spec)
+    whole = build_index(corpus, root, filters, progress=False)
+    parts = [index_shard(corpus, root, filters, k, 3, progress=False) for k in range(3)]
+    assert sum(len(part.clips) for part in parts) == len(whole.clips) == valid
+    assert sum(len(part.rejected) for part in parts) == len(whole.rejected) == len(bad)
+    gathered = gather_index(parts, corpus, root, filters)
+    pd.testing.assert_frame_equal(gathered.clips, whole.clips)
+    pd.testing.assert_frame_equal(gathered.rejected, whole.rejected)
+    assert gathered.notes == whole.notes
+
+
+def test_clip_ids_are_unique_across_shards(tmp_path):
+    """Manifest clip ids from a column can pair files of different shards: the gather rejects the
+    later path, as one pass does."""
+    from speechneurons.datasets.index import gather_index, index_shard
+    from speechneurons.shards import shard_of
+
+    root, _, _ = TREES["manifest"](tmp_path / "data")
+    table = pd.read_csv(root / "clips.tsv", sep="\t")
+    listed = table[table["file"].map(lambda f: (root / f).is_file() and f.startswith("rec/t"))]
+    listed = listed.drop_duplicates("file", keep=False)
+    a, b = next((x, y) for x in listed["file"] for y in listed["file"]
+                if shard_of(x, 2) != shard_of(y, 2))
+    table["id"] = [f"id{i}" for i in range(len(table))]
+    table.loc[table["file"] == b, "id"] = table.loc[table["file"] == a, "id"].iloc[0]
+    table.to_csv(root / "clips.tsv", sep="\t", index=False)
+    corpus = load_corpus("manifest", {**MANIFEST, "clip_id_column": "id"})
+    filters = IndexFilters.from_config({}, corpus.spec)
+    whole = build_index(corpus, root, filters, progress=False)
+    gathered = gather_index([index_shard(corpus, root, filters, k, 2, progress=False) for k in range(2)],
+                            corpus, root, filters)
+    first, later = sorted([a, b])
+    reason = whole.rejected.set_index("path").loc[later, "reason"]
+    assert reason == f"duplicate clip_id, first seen at {first}"
+    assert gathered.rejected.set_index("path").loc[later, "reason"] == reason
+    pd.testing.assert_frame_equal(gathered.clips, whole.clips)

@@ -415,8 +415,9 @@ def test_a_damaged_table_stops_the_run_before_any_job_and_keeps_what_was_made_fr
 
 
 def test_changed_data_reruns_the_index_and_the_changed_clips_shard(demo_run, repo, tmp_path):
-    """An added, replaced or removed clip under dataset.root reruns the index and what follows
-    (before: nothing). Undoing the change plans nothing again."""
+    """An added, replaced or removed clip under dataset.root reruns its own shard's part of the
+    index and activations, the gathered index and what reads it (before: nothing; then: every
+    shard). Undoing the change plans nothing again."""
     from speechneurons.shards import shard_of
 
     work, data, _, _ = demo_run
@@ -438,14 +439,22 @@ def test_changed_data_reruns_the_index_and_the_changed_clips_shard(demo_run, rep
             do()
             dry = snakemake(copy, repo, "-n", "--cores", "1")
             plan = scheduled(dry)
-            # every shard reruns for now: the index's output is each shard job's input
-            assert plan["index"] == 1 and plan["activations"] == 2, (change, plan)
+            assert plan["index_shard"] == 1 and plan["index"] == 1 and plan["activations"] == 1, (change, plan)
+            mine = str(shard_of(path.name, 2))
+            assert planned_shards(dry, "index_shard") == planned_shards(dry, "activations") == [mine]
             assert plan["selectivity"] == 1  # the clip set changed: the statistics follow
             undo()
             assert scheduled(snakemake(copy, repo, "-n", "--cores", "1")) == {}, change
     finally:
         added.unlink(missing_ok=True)
         shutil.copy2(keep / victim.relative_to(data), victim)
+
+
+def planned_shards(done: subprocess.CompletedProcess, rule: str) -> list[str]:
+    """The shard wildcard of each job of ``rule`` in a dry run's listing."""
+    blocks = (done.stdout + done.stderr).split("\nrule ")
+    return sorted(re.search(r"shard=(\d+)", block).group(1) for block in blocks
+                  if block.startswith(f"{rule}:") and "shard=" in block)
 
 
 def test_full_study_plans_few_jobs_quickly(repo, tmp_path):

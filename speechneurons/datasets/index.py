@@ -16,7 +16,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from speechneurons.audio import AudioError, read_header_and_check
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec, nearest
+from speechneurons.shards import shard_of
 
 if TYPE_CHECKING:
     from speechneurons.datasets import Corpus
@@ -208,19 +209,22 @@ def _unclaimed_reason(entry: Entry, corpus: "Corpus") -> str:
 
 
 def scan(corpus: "Corpus", root: str | Path, progress: bool = True,
-         min_duration_s: float = MIN_DURATION_S, max_duration_s: float = MAX_DURATION_S
-         ) -> tuple[pd.DataFrame, pd.DataFrame]:
+         min_duration_s: float = MIN_DURATION_S, max_duration_s: float = MAX_DURATION_S,
+         shard: tuple[int, int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Check every file under ``root``: (valid clips, rejected files), so that every entry under
     the root is one or the other.
 
     The corpus describes the files it recognises (a clip's metadata or why
     its name or row is invalid); each described file is decoded once and
     rejected when undecodable or truncated, shorter than ``min_duration_s``
-    or longer than ``max_duration_s`` seconds, or a duplicate clip_id. Every
+    or longer than ``max_duration_s`` seconds, or a duplicate clip_id (of a
+    file whose path sorts earlier). Every
     other entry (:func:`inventory`: odd files, links, other suffixes) is a
     rejected row with its reason. Audio that decodes but may mislead is kept
-    with its ``audio_flags``. Raises FileNotFoundError naming ``root`` when
-    it is not a folder.
+    with its ``audio_flags``. ``shard=(k, n)`` checks only the entries of
+    shard k of n (:func:`speechneurons.shards.shard_of` of each path; files
+    that share a stem, and so a default clip_id, share a shard). Raises
+    FileNotFoundError naming ``root`` when it is not a folder.
     """
     root = Path(root)
     if not root.is_dir():
@@ -231,7 +235,12 @@ def scan(corpus: "Corpus", root: str | Path, progress: bool = True,
     seen: dict[str, str] = {}
     entries = list(corpus.describe(root))
     described = {os.path.normpath(rel) for rel, _ in entries}
+    if shard is not None:
+        entries = [(rel, found) for rel, found in entries if shard_of(rel, shard[1]) == shard[0]]
+    entries.sort(key=lambda entry: entry[0])  # the first of a duplicate clip_id: the first path
     for entry in inventory(root):
+        if shard is not None and shard_of(entry.rel, shard[1]) != shard[0]:
+            continue
         if os.path.normpath(entry.rel) not in described:
             rejected.append({"path": entry.rel, "reason": _unclaimed_reason(entry, corpus)})
     for rel, found in tqdm(entries, desc="index", unit="file", disable=not progress):
@@ -283,12 +292,18 @@ def cell_columns(spec: CorpusSpec) -> list[str]:
     return [c for c in dict.fromkeys(cell) if c is not None]
 
 
-def apply_filters(clips: pd.DataFrame, filters: IndexFilters, spec: CorpusSpec) -> pd.DataFrame:
-    """Keep the clips the filters select; cap cells with a seeded draw."""
+def keep_selected(clips: pd.DataFrame, filters: IndexFilters) -> pd.DataFrame:
+    """The clips whose values ``filters.keep`` selects (a choice per clip)."""
     keep = np.ones(len(clips), dtype=bool)
     for column, values in filters.keep.items():
         keep &= clips[column].isin(list(values)).to_numpy()
-    out = clips[keep]
+    return clips[keep]
+
+
+def apply_filters(clips: pd.DataFrame, filters: IndexFilters, spec: CorpusSpec) -> pd.DataFrame:
+    """Keep the clips the filters select; cap cells with a seeded draw (over the clips in
+    clip_id order, so that the draw does not depend on the order the files were found)."""
+    out = keep_selected(clips, filters).sort_values("clip_id", kind="stable")
     if filters.max_per_cell is not None:
         order = np.random.default_rng(filters.seed).permutation(len(out))
         out = out.iloc[order].groupby(cell_columns(spec), sort=False, dropna=False).head(
@@ -296,25 +311,58 @@ def apply_filters(clips: pd.DataFrame, filters: IndexFilters, spec: CorpusSpec) 
     return out.sort_values("clip_id").reset_index(drop=True)
 
 
-def build_index(corpus: "Corpus", root: str | Path, filters: IndexFilters | None = None,
-                progress: bool = True, min_duration_s: float = MIN_DURATION_S,
-                max_duration_s: float = MAX_DURATION_S) -> IndexResult:
-    """Scan ``root``, then filter: the study's clips and every rejected file.
+@dataclass
+class IndexShard:
+    """One shard's part of the index: its valid clips that ``dataset.filters.keep`` selects, its
+    rejected entries, and how many valid clips it had before the filters."""
+
+    clips: pd.DataFrame
+    rejected: pd.DataFrame
+    valid: int
+
+
+def index_shard(corpus: "Corpus", root: str | Path, filters: IndexFilters, shard: int = 0,
+                num_shards: int = 1, progress: bool = True, min_duration_s: float = MIN_DURATION_S,
+                max_duration_s: float = MAX_DURATION_S) -> IndexShard:
+    """:func:`scan` shard ``shard`` of ``num_shards`` and keep what the per-clip filters select.
+
+    A shard's part depends on its own files only (and on what every shard
+    reads: the corpus's manifest or demographics, the settings), so the
+    workflow indexes each shard in its own job and a changed file reruns one.
+    """
+    clips, rejected = scan(corpus, root, progress=progress, min_duration_s=min_duration_s,
+                           max_duration_s=max_duration_s, shard=(shard, num_shards))
+    kept = keep_selected(clips, filters).sort_values("clip_id", kind="stable").reset_index(drop=True)
+    return IndexShard(clips=kept, rejected=rejected, valid=len(clips))
+
+
+def gather_index(parts: Sequence[IndexShard], corpus: "Corpus", root: str | Path,
+                 filters: IndexFilters) -> IndexResult:
+    """The study's index from every shard's part: clip_ids unique across shards (the later path
+    of a pair is rejected), cells capped (``max_per_cell``), and the notes.
 
     Raises :class:`NoValidClipsError` naming the folder when no clip is left.
     """
-    filters = filters or IndexFilters.from_config({}, corpus.spec)
-    clips, rejected = scan(corpus, root, progress=progress, min_duration_s=min_duration_s,
-                           max_duration_s=max_duration_s)
-    selected = apply_filters(clips, filters, corpus.spec)
+    spec = corpus.spec
+    # an empty part's columns have no dtype of their own: they must not decide the table's
+    clips = pd.concat([part.clips for part in parts if len(part.clips)] or [parts[0].clips],
+                      ignore_index=True).sort_values("path", kind="stable")
+    rejected = pd.concat([part.rejected for part in parts if len(part.rejected)] or [parts[0].rejected],
+                         ignore_index=True)
+    first = clips.groupby("clip_id", sort=False)["path"].transform("first")
+    twice = (clips["path"] != first).to_numpy()
+    rejected = pd.concat([rejected, pd.DataFrame({
+        "path": clips.loc[twice, "path"], "reason": "duplicate clip_id, first seen at " + first[twice]})],
+        ignore_index=True).sort_values("path", kind="stable", ignore_index=True)
+    valid = sum(part.valid for part in parts) - int(twice.sum())
+    selected = apply_filters(clips[~twice], filters, spec)
     if selected.empty:
-        why = (f"{len(clips)} valid clip(s) found but none passed dataset.filters" if len(clips)
-               else f"no valid {corpus.spec.name} audio file found ({len(rejected)} rejected); "
+        why = (f"{valid} valid clip(s) found but none passed dataset.filters" if valid
+               else f"no valid {spec.name} audio file found ({len(rejected)} rejected); "
                     f"expected {corpus.layout}")
         raise NoValidClipsError(f"dataset.root {root}: {why}")
-    notes = [f"{len(clips)} valid, {len(rejected)} rejected, "
-             f"{len(selected)} selected by dataset.filters"]
-    for column in [SPEAKER, *corpus.spec.factor_names]:
+    notes = [f"{valid} valid, {len(rejected)} rejected, {len(selected)} selected by dataset.filters"]
+    for column in [SPEAKER, *spec.factor_names]:
         counts = selected[column].value_counts(dropna=False)
         try:
             counts = counts.sort_index()
@@ -323,7 +371,21 @@ def build_index(corpus: "Corpus", root: str | Path, filters: IndexFilters | None
         notes.append(f"{column}: {len(counts)} value(s), "
                      + ", ".join(f"{k} {v}" for k, v in counts.items()))
     notes += flag_notes(selected)
-    return IndexResult(clips=selected, rejected=rejected, valid_before_filters=len(clips), notes=notes)
+    return IndexResult(clips=selected, rejected=rejected, valid_before_filters=valid, notes=notes)
+
+
+def build_index(corpus: "Corpus", root: str | Path, filters: IndexFilters | None = None,
+                progress: bool = True, min_duration_s: float = MIN_DURATION_S,
+                max_duration_s: float = MAX_DURATION_S) -> IndexResult:
+    """Scan ``root``, then filter: the study's clips and every rejected file (the workflow's
+    index in one call: one shard, gathered).
+
+    Raises :class:`NoValidClipsError` naming the folder when no clip is left.
+    """
+    filters = filters or IndexFilters.from_config({}, corpus.spec)
+    part = index_shard(corpus, root, filters, progress=progress, min_duration_s=min_duration_s,
+                       max_duration_s=max_duration_s)
+    return gather_index([part], corpus, root, filters)
 
 
 def iter_reasons(rejected: pd.DataFrame) -> Iterable[str]:

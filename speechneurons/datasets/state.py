@@ -1,20 +1,19 @@
-"""What the index and each shard's jobs depend on in the data: digests computed before any job.
+"""What each shard of the index depends on in the data: digests computed before any job.
 
-The Snakefile passes ``index`` as a param of the index job (Snakemake reruns
-a job whose params changed), so an added, removed or replaced file under
-``dataset.root`` reruns the index. ``shards[k]`` covers what shard k's clips
-depend on: the per-shard jobs (activations, ablation) carry it as a param
-and read the index as ``ancient()``, so only the changed file's shard reruns
-them; the jobs that read the index as a whole follow its output. A file's
-state is its path, size and modification time (nanoseconds); reading the
-bytes of every file at each plan would cost minutes on a full corpus.
-``touch FILE`` forces a rescan.
+The workflow indexes each shard of the corpus in its own job
+(``index_shard``, :func:`speechneurons.datasets.index.index_shard`), which
+carries ``shards[k]`` as a param (Snakemake reruns a job whose params
+changed): an added, removed or replaced file reruns its own shard's index
+job, that shard's activations (and ablation) and every job that reads the
+gathered index; the other shards' jobs stay. A file's state is its path,
+size and modification time (nanoseconds); reading the bytes of every file
+at each plan would cost minutes on a full corpus. ``touch FILE`` forces a
+rescan of its shard.
 
 Files without an audio suffix (a manifest, a demographics table) and odd
-entries carry metadata or reasons for every clip, so they enter every
-shard's digest; so does every index setting, and with
-``dataset.filters.max_per_cell`` (a draw over the whole corpus) the whole
-tree does. Pure Python: the Snakefile imports it.
+entries may carry metadata or reasons for every clip, so they enter every
+shard's digest; so does every index setting. Pure Python: the Snakefile
+imports it.
 """
 
 from __future__ import annotations
@@ -22,20 +21,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from speechneurons.datasets.index import AUDIO_SUFFIXES, inventory
 from speechneurons.shards import shard_of
-
-
-@dataclass(frozen=True)
-class DataState:
-    """``index``: digest of the whole tree and the index settings; ``shards[k]``: of what the
-    clips of shard k depend on."""
-
-    index: str
-    shards: tuple[str, ...]
 
 
 def _digest(items) -> str:
@@ -50,9 +39,9 @@ def _file_state(path: Path) -> list:
     return [found.st_size, found.st_mtime_ns]
 
 
-def data_state(root: str | Path, settings: dict, num_shards: int, extra_files: tuple = ()
-               ) -> DataState:
-    """The digests of the tree under ``root`` for ``num_shards`` shards.
+def shard_digests(root: str | Path, settings: dict, num_shards: int, extra_files: tuple = ()
+                  ) -> tuple[str, ...]:
+    """The digest of what shard k of ``num_shards`` depends on under ``root``, for every k.
 
     settings: everything else that decides the index (corpus, filters,
     durations, its code hash); extra_files: files outside the root the index
@@ -60,8 +49,7 @@ def data_state(root: str | Path, settings: dict, num_shards: int, extra_files: t
     """
     root = Path(root)
     if not root.is_dir():
-        missing = _digest(["no folder", str(root), settings])
-        return DataState(missing, (missing,) * num_shards)
+        return (_digest(["no folder", str(root), settings]),) * num_shards
     common: list = [settings, [(str(f), _file_state(Path(f))) for f in extra_files]]
     per_shard: list[list] = [[] for _ in range(num_shards)]
     for entry in inventory(root):
@@ -70,7 +58,11 @@ def data_state(root: str | Path, settings: dict, num_shards: int, extra_files: t
             per_shard[shard_of(entry.rel, num_shards)].append(state)
         else:
             common.append(state)
-    index = _digest([common, per_shard])
-    if (settings.get("filters") or {}).get("max_per_cell"):
-        return DataState(index, (index,) * num_shards)
-    return DataState(index, tuple(_digest([common, mine]) for mine in per_shard))
+    return tuple(_digest([common, mine]) for mine in per_shard)
+
+
+def shards_stand_alone(filters: dict | None, manifest: dict | None) -> bool:
+    """Whether a shard's clips are its index part's clips, so that the shard's jobs can read that
+    part: not when a cell cap draws over the whole corpus (``dataset.filters.max_per_cell``) or
+    clip ids come from a manifest column (two files of different shards may then share one)."""
+    return not (filters or {}).get("max_per_cell") and not (manifest or {}).get("clip_id_column")
