@@ -345,6 +345,7 @@ def test_every_job_feeds_rule_all(repo, tmp_path):
     ("ablation", "ablation", signal.SIGKILL),
     ("activations", "activations", signal.SIGINT),
     ("knockout_activations", "knockout", signal.SIGKILL),
+    ("reliability_randomisation", "reliability/randomisation", signal.SIGKILL),  # a model check
 ])
 def test_a_killed_rerun_is_redone_by_the_next_run(demo_run, repo, tmp_path, rule, log, sig):
     """Force a stage of a finished study to run again, kill it (SIGKILL or Ctrl-C) while its job
