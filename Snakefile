@@ -6,7 +6,11 @@
 # The logic lives in the speechneurons package; rules/ only describe the DAG.
 
 
-configfile: "config.yaml"
+# The demo's settings (config.yaml) apply when no --configfile is given; a study config given with
+# --configfile means the schema's defaults for every key it does not name, never the demo's.
+if not workflow.config_settings.configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "rules/common.smk"

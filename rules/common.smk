@@ -37,11 +37,15 @@ if _unsafe:
 
 DATASET = config["dataset"]
 # The corpus's design (speaker, factors, levels, roles): every script gets it as a param, and a
-# corpus that does not exist, a manifest that declares no valid design, or a filter the corpus
-# lacks fails here, before any job runs.
+# corpus that does not exist, a manifest that declares no valid design or names columns its table
+# lacks, or a filter the corpus lacks fails here, before any job runs.
 CORPUS = {"name": DATASET["name"], "manifest": DATASET.get("manifest") or {}}
-SPEC = load_corpus(CORPUS["name"], CORPUS["manifest"]).spec
+_corpus = load_corpus(CORPUS["name"], CORPUS["manifest"])
+SPEC = _corpus.spec
 IndexFilters.from_config(DATASET["filters"], SPEC)
+_root_errors = _corpus.check_root(DATASET["root"])
+if _root_errors:
+    raise ValueError("config: " + "\n".join(_root_errors))
 COMPUTE = config["compute"]
 ABLATION = config["ablation"]
 FIGURES = config["figures"]

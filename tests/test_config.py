@@ -177,3 +177,47 @@ def test_code_hashes_follow_every_imported_module(repo, tmp_path):
         module.write_bytes(original)
         changed = {name for name in after if after[name] != before[name]}
         assert changed == {name for name, files in uses.items() if module in files}, module
+
+
+def plan_in(workdir: Path, repo: Path, *args: str) -> subprocess.CompletedProcess:
+    """``snakemake -n ARGS`` in ``workdir`` as a user types it (no config file added)."""
+    snakemake = str(Path(sys.executable).with_name("snakemake"))
+    return subprocess.run([snakemake, "-n", "-s", str(repo / "Snakefile"), *args], cwd=workdir,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_a_study_config_means_the_schema_defaults_not_the_demo(repo, tmp_path):
+    """`--configfile config/emodb.yaml` plans the study with the schema's defaults for what the
+    file does not set: the demo's config.yaml (here with a key no schema knows) is not read, and
+    the study has one ablation combination (the default), not the demo's four. Without
+    --configfile, config.yaml is the config."""
+    from corpus_trees import TREES
+    from test_workflow import scheduled
+
+    root, _, _ = TREES["emodb"](tmp_path / "data")
+    demo = yaml.safe_load((repo / "config.yaml").read_text())
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**demo, "demo_only_key": 1}))
+    study = yaml.safe_load((repo / "config/emodb.yaml").read_text())
+    study["dataset"]["root"] = str(root)
+    (tmp_path / "emodb.yaml").write_text(yaml.safe_dump(study))
+    done = plan_in(tmp_path, repo, "--configfile", "emodb.yaml")
+    assert done.returncode == 0, done.stderr[-2000:]
+    plan = scheduled(done)
+    assert plan["aggregate"] == 1 and plan["index_shard"] == study["compute"]["shards"]
+    assert "tiny_model" not in plan
+    plain = plan_in(tmp_path, repo)
+    assert plain.returncode != 0 and "unknown config key 'demo_only_key'" in plain.stdout + plain.stderr
+
+
+def test_a_manifest_naming_columns_its_table_lacks_stops_before_any_job(repo, tmp_path):
+    from corpus_trees import MANIFEST, TREES
+
+    root, _, _ = TREES["manifest"](tmp_path / "data")
+    manifest = {**MANIFEST, "factors": {**MANIFEST["factors"], "age": {"levels": [1, 2], "varies": "between"}}}
+    done = dry_run(repo, tmp_path, {"dataset": {"name": "manifest", "root": str(root), "manifest": manifest}})
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and "Building DAG of jobs" not in out
+    assert f"dataset.manifest.file {root / 'clips.tsv'}: no column(s) ['age']" in out, out[-2000:]
+    missing = dry_run(repo, tmp_path, {"dataset": {"name": "manifest", "root": str(root),
+                                                   "manifest": {**MANIFEST, "file": "other.tsv"}}})
+    assert f"dataset.manifest.file: {root / 'other.tsv'} is not a file" in missing.stdout + missing.stderr

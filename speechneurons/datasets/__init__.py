@@ -6,7 +6,8 @@ declares ``SPEC`` (a :class:`~speechneurons.datasets.spec.CorpusSpec`),
 ``describe(root, options)``: per recognised file, its path relative to the
 root and its metadata, or the reason its name is not valid. A corpus whose
 design comes from the config (the manifest) declares ``make_spec(options)``
-instead of ``SPEC``. :func:`load_corpus` finds a module by ``dataset.name``,
+instead of ``SPEC``, and may declare ``check_root(root, options)``: what is
+wrong with the files the design needs, found before any job runs. :func:`load_corpus` finds a module by ``dataset.name``,
 so adding a corpus is that one file and its test.
 """
 
@@ -32,9 +33,14 @@ class Corpus:
     layout: str
     scanner: Callable[[Path, dict], Iterator[tuple[str, dict | str]]]
     options: dict
+    root_checker: Callable[[Path, dict], list[str]] | None = None
 
     def describe(self, root: Path) -> Iterator[tuple[str, dict | str]]:
         return self.scanner(root, self.options)
+
+    def check_root(self, root: Path) -> list[str]:
+        """Errors in the files under ``root`` that the corpus's design needs ([] when none)."""
+        return self.root_checker(Path(root), self.options) if self.root_checker else []
 
 
 def available() -> list[str]:
@@ -58,4 +64,5 @@ def load_corpus(name: str, options: dict | None = None) -> Corpus:
     module = importlib.import_module(f"speechneurons.datasets.{name}")
     options = dict(options or {})
     spec = module.make_spec(options) if hasattr(module, "make_spec") else module.SPEC
-    return Corpus(spec=spec, layout=module.LAYOUT, scanner=module.describe, options=options)
+    return Corpus(spec=spec, layout=module.LAYOUT, scanner=module.describe, options=options,
+                  root_checker=getattr(module, "check_root", None))

@@ -28,6 +28,7 @@ that are numbers in the table match numbers in the design.
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 from typing import Iterator
@@ -67,17 +68,43 @@ def make_spec(options: dict) -> CorpusSpec:
         raise ValueError(f"dataset.manifest: {err}") from err
 
 
+def _table_path(root: Path, options: dict) -> Path:
+    path = Path(options["file"])
+    return path if path.is_absolute() else root / path
+
+
+def _needed_columns(options: dict) -> list[str]:
+    return [options.get("path_column", "path"), options.get("speaker_column", "speaker"),
+            *options["factors"], *options.get("extra_columns", ())]
+
+
+def check_root(root: Path, options: dict) -> list[str]:
+    """What is wrong with the table under ``root`` that the design needs, read from its header
+    alone (before any job): a missing file, or columns the design names that it lacks. Nothing
+    when ``root`` is not there (a plan made where the data are not mounted)."""
+    if not Path(root).is_dir():
+        return []
+    path = _table_path(Path(root), options)
+    if not path.is_file():
+        return [f"dataset.manifest.file: {path} is not a file"]
+    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        header = next(csv.reader(f, delimiter=sep), [])
+    missing = [c for c in _needed_columns(options) if c not in header]
+    if missing:
+        return [f"dataset.manifest.file {path}: no column(s) {missing}, which dataset.manifest "
+                f"names (path_column, speaker_column, factors, extra_columns); its header is {header}"]
+    return []
+
+
 def read_table(root: Path, options: dict) -> pd.DataFrame:
     """The manifest as strings, numbers where a column is all numbers; errors name the file."""
-    path = Path(options["file"])
-    path = path if path.is_absolute() else root / path
+    path = _table_path(root, options)
     if not path.is_file():
         raise FileNotFoundError(f"dataset.manifest.file: {path} is not a file")
     sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-    needed = [options.get("path_column", "path"), options.get("speaker_column", "speaker"),
-              *options["factors"], *options.get("extra_columns", ())]
-    missing = [c for c in needed if c not in table.columns]
+    missing = [c for c in _needed_columns(options) if c not in table.columns]
     if missing:
         raise ValueError(f"dataset.manifest.file {path}: no column(s) {missing}; "
                          f"it has {list(table.columns)}")
