@@ -12,7 +12,10 @@ the corpus above: see ``--corpus NAME --help``); ``--<corpus>-path`` is
 (``encoder.layers[L]``): its output is hidden layer L + 1 in the
 workflow's numbering, which ``--hidden-layer`` takes directly. Writes one
 figure (PNG) and one parquet table (the per-segment attributions with the
-clip's metadata) to ``--out``.
+clip's metadata) to ``--out``. Without the Hugging Face hub, ``--model``
+takes a folder, such as the demo's ``results/models/tiny-wavlm`` (random
+weights: it shows the machinery, not speech). Errors name the flag typed,
+and those about the folder and the flags come before torch is imported.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+import speechneurons
 from speechneurons.datasets import available, load_corpus
 from speechneurons.datasets.index import IndexFilters, NoValidClipsError, build_index
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
@@ -34,14 +38,55 @@ DEFAULT_CORPUS = "ravdess"
 DEFAULT_MODEL = "microsoft/wavlm-base-plus"
 
 
+#: the frame hop of every model family here (20 ms): segments are whole frames
+HOP_MS = 20
+#: corpora the quick look cannot open from flags alone
+NEEDS_A_CONFIG = {"manifest": ("the manifest corpus takes its design (columns, factors, levels) from "
+                               "a config: copy config/manifest.yaml, edit it and run the workflow "
+                               "(snakemake --configfile my-corpus.yaml)")}
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The module docstring as written, and every flag's default (where it has one)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        shown = action.help or ""
+        if not any(action.default is none for none in (None, False, argparse.SUPPRESS)) and action.option_strings:
+            shown += " (default: %(default)s)"
+        return shown
+
+
+def non_negative(flag: str):
+    """An argparse type: an integer of 0 or more, refused in ``flag``'s words."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{value} is negative: {flag} counts from 0")
+        return value
+    return parse
+
+
+def segment_length(text: str) -> int:
+    """An argparse type: a positive multiple of the models' 20 ms frame hop."""
+    value = non_negative("--segment-ms")(text)
+    if value == 0 or value % HOP_MS:
+        raise argparse.ArgumentTypeError(f"{value} ms is not a positive multiple of the models' "
+                                         f"{HOP_MS} ms frame hop, e.g. {max(HOP_MS, round(value / HOP_MS) * HOP_MS)}")
+    return value
+
+
 def build_parser(spec: CorpusSpec) -> argparse.ArgumentParser:
     """The parser for ``spec``'s corpus: a flag per factor, choices from its levels."""
     parser = argparse.ArgumentParser(prog="speechneurons", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"speechneurons {speechneurons.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     analyze = commands.add_parser("analyze", help="ablate one unit on one clip (or one per target level)",
-                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                  description=__doc__, formatter_class=_HelpFormatter)
     analyze.add_argument("--corpus", default=DEFAULT_CORPUS, choices=available(),
-                         help=f"which corpus the folder holds (default {DEFAULT_CORPUS})")
+                         help="which corpus the folder holds")
     analyze.add_argument("--root", f"--{spec.name}-path", f"--{spec.name}_path", dest="root",
                          required=True, help="the corpus folder, in its own layout")
     for factor in spec.factors:
@@ -52,20 +97,25 @@ def build_parser(spec: CorpusSpec) -> argparse.ArgumentParser:
                          choices=[str(v) for v in spec.levels(spec.target)],
                          help=f"with --compare: which {spec.target} levels (default: all found)")
     where = analyze.add_mutually_exclusive_group()
-    where.add_argument("--layer", type=int, help="the seed's layer index (encoder.layers[L], 0-based)")
-    where.add_argument("--hidden-layer", type=int, help="hidden layer k (0 = transformer input)")
-    analyze.add_argument("--neuron", type=int, default=256)
-    analyze.add_argument("--site", choices=["hidden", "ffn"], default="hidden")
+    where.add_argument("--layer", type=non_negative("--layer"),
+                       help="the seed's layer index (encoder.layers[L], 0-based); 8 when neither is given")
+    where.add_argument("--hidden-layer", type=non_negative("--hidden-layer"),
+                       help="hidden layer k (0 = transformer input)")
+    analyze.add_argument("--neuron", type=non_negative("--neuron"), default=256, help="the unit's index")
+    analyze.add_argument("--site", choices=["hidden", "ffn"], default="hidden",
+                         help="hidden: a layer's output; ffn: a feed-forward unit")
     analyze.add_argument("--seed", type=int, default=0, help="which clip is drawn")
-    analyze.add_argument("--model", default=DEFAULT_MODEL, help="hub name or local folder")
-    analyze.add_argument("--revision", default=None)
+    analyze.add_argument("--model", default=DEFAULT_MODEL,
+                         help="hub name or local folder (without the hub: results/models/tiny-wavlm after make demo)")
+    analyze.add_argument("--revision", default=None, help="a hub commit to pin")
     analyze.add_argument("--baseline", default="zero", help="zero, mean, noise-snrD, lowpass-F, fn-module.function")
-    analyze.add_argument("--segment-ms", type=int, default=20)
+    analyze.add_argument("--segment-ms", type=segment_length, default=20, help="segment length (ms)")
     analyze.add_argument("--reduction", default="mean", help="mean, max, frame-N, time-S")
     analyze.add_argument("--compare", action="store_true",
                          help=f"one clip per {spec.target} level, side by side")
-    analyze.add_argument("--device", default="auto")
-    analyze.add_argument("--perturbations-per-eval", type=int, default=16)
+    analyze.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    analyze.add_argument("--perturbations-per-eval", type=non_negative("--perturbations-per-eval"), default=16,
+                         help="ablated copies per forward pass")
     analyze.add_argument("--out", default="results/quicklook", help="output folder")
     return parser
 
@@ -87,16 +137,8 @@ def _level(spec: CorpusSpec, factor: str, text: str):
 
 
 def analyze(args: argparse.Namespace) -> tuple[Path, Path]:
-    """Run the quick look; returns (figure, table) paths."""
-    import torch
-
-    from speechneurons.ablation.baselines import make_baseline
-    from speechneurons.ablation.engine import ResolvedUnits, ablate_clip
-    from speechneurons.ablation.segments import make_segments
-    from speechneurons.audio import load_waveform
-    from speechneurons.figures import plot_clip_attribution, plot_clip_panels, save_figure, unit_label
-    from speechneurons.models import load_speech_model
-
+    """Run the quick look; returns (figure, table) paths. Raises :class:`UsageError` in the flags'
+    words for what the folder and the flags get wrong, before torch is imported."""
     corpus = load_corpus(args.corpus)
     spec = corpus.spec
     target = spec.target
@@ -107,8 +149,28 @@ def analyze(args: argparse.Namespace) -> tuple[Path, Path]:
         levels = [_level(spec, target, chosen_level)] if chosen_level else spec.levels(target)
     keep = {f.name: [_level(spec, f.name, getattr(args, f.name))] for f in spec.factors
             if getattr(args, f.name) is not None and f.name != target}
-    index = build_index(corpus, args.root, IndexFilters.from_config({**keep, target: levels}, spec))
+    root_flag = f"--{spec.name}-path"
+    if not Path(args.root).is_dir():
+        raise UsageError(f"{root_flag}: {args.root} is not a folder")
+    try:
+        index = build_index(corpus, args.root, IndexFilters.from_config({**keep, target: levels}, spec))
+    except NoValidClipsError as err:
+        flags = " ".join(f"--{f} {getattr(args, f)}" for f in spec.factor_names if getattr(args, f) is not None)
+        raise UsageError(str(err).replace(f"dataset.root {args.root}", f"{root_flag} {args.root}").replace(
+            "dataset.filters", f"the flags ({flags or 'none'})")) from None
     chosen = draw_clips(index.clips, target, levels, args.seed)
+    if chosen.empty:
+        raise UsageError(f"{root_flag} {args.root}: no clip of the {target} level(s) asked")
+
+    import torch
+
+    from speechneurons.ablation.baselines import make_baseline
+    from speechneurons.ablation.engine import ResolvedUnits, ablate_clip
+    from speechneurons.ablation.segments import make_segments
+    from speechneurons.audio import load_waveform
+    from speechneurons.figures import plot_clip_attribution, plot_clip_panels, save_figure, unit_label
+    from speechneurons.models import load_speech_model
+
     if not args.compare:
         chosen = chosen.sample(1, random_state=args.seed) if chosen_level is None else chosen.head(1)
     layer = args.hidden_layer if args.hidden_layer is not None else (8 if args.layer is None else args.layer) + 1
@@ -154,11 +216,19 @@ def analyze(args: argparse.Namespace) -> tuple[Path, Path]:
     return png, out / f"{stem}.parquet"
 
 
+class UsageError(ValueError):
+    """A folder or flag the quick look cannot use, in the words of the flags."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     first = argparse.ArgumentParser(add_help=False)
     first.add_argument("--corpus", default=DEFAULT_CORPUS, choices=available())
     known, _ = first.parse_known_args(argv)
+    if known.corpus in NEEDS_A_CONFIG:
+        print(f"speechneurons analyze: error: --corpus {known.corpus}: {NEEDS_A_CONFIG[known.corpus]}",
+              file=sys.stderr)
+        return 2
     args = build_parser(load_corpus(known.corpus).spec).parse_args(argv)
     try:
         figure, table = analyze(args)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from audio_files import write_tone
 from corpus_trees import TREES
@@ -72,3 +73,42 @@ def test_another_corpus_by_name_with_its_own_flags(tmp_path, tiny_model_dir):
     assert sorted(table["emotion"].unique()) == ["anger", "happiness", "neutral"]
     assert set(table["sex"]) == {"female"} and set(table["text"]) == {"a01"}
     assert set(table["speaker"]) <= {"08", "09"}
+
+
+def run_module(*args: str) -> subprocess.CompletedProcess:
+    """``python -m speechneurons ARGS``, then whether torch was imported (the last line of stdout)."""
+    code = ("import runpy, sys\nsys.argv = ['speechneurons', *sys.argv[1:]]\n"
+            "try:\n    runpy.run_module('speechneurons', run_name='__main__')\n"
+            "except SystemExit as end:\n    print('torch' in sys.modules)\n    raise\n")
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--layer", "-1"], "argument --layer: -1 is negative: --layer counts from 0"),
+    (["--neuron", "-3"], "argument --neuron: -3 is negative: --neuron counts from 0"),
+    (["--segment-ms", "30"], "argument --segment-ms: 30 ms is not a positive multiple of the models' 20 ms frame hop"),
+    (["--ravdess-path", "/no/such/folder"], "error: --ravdess-path: /no/such/folder is not a folder"),
+    (["--emotion", "calm", "--gender", "male"],
+     "none passed the flags (--emotion calm --gender male)"),
+])
+def test_errors_name_the_flags_and_come_before_torch(demo_root, args, message):
+    """Before: `--layer -1` ran as hidden layer 0, and the folder and filter errors spoke config keys
+    (dataset.root, dataset.filters) after torch had loaded."""
+    root = [] if "--ravdess-path" in args else ["--ravdess-path", str(demo_root)]
+    done = run_module("analyze", *root, *args, "--model", "nowhere")
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert "dataset." not in done.stderr
+    assert done.stdout.splitlines()[-1] == "False"  # torch never imported
+
+
+def test_the_module_runs_shows_its_version_defaults_and_refuses_the_manifest_cleanly():
+    from speechneurons import __version__
+
+    assert run_module("--version").stdout.splitlines()[0] == f"speechneurons {__version__}"
+    shown = run_module("analyze", "--help").stdout
+    for default in ("--neuron NEURON       the unit's index (default: 256)", "(default: results/quicklook)",
+                    "(default: microsoft/wavlm-base-plus)", "which clip is drawn (default: 0)"):
+        assert " ".join(default.split()) in " ".join(shown.split()), default
+    manifest = run_module("analyze", "--corpus", "manifest", "--root", ".")
+    assert manifest.returncode == 2 and "Traceback" not in manifest.stderr
+    assert "--corpus manifest: the manifest corpus takes its design" in manifest.stderr
