@@ -36,6 +36,24 @@ rule all:
     default_target: True
 
 
+onsuccess:
+    # where to look: the report, the rejected files, failed clips, what was not computed
+    print(
+        run_summary(
+            INDEX_REJECTED,
+            {
+                m: (
+                    FAILED_CLIPS.format(model=m),
+                    PROBLEMS_PAGE.format(model=m),
+                    {k: v.format(model=m) for k, v in noted_tables().items()},
+                )
+                for m in MODEL_NAMES
+            },
+        ),
+        file=sys.stderr,
+    )
+
+
 onerror:
     # a full disk leaves empty logs: say so where the user looks (speechneurons.logs)
     if low_disk_note("results"):

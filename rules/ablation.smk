@@ -30,6 +30,8 @@ rule ablation:
         code=code_version("ablation"),
         baseline_code=baseline_code,
     threads: COMPUTE["threads"]
+    benchmark:
+        f"{BENCH}/ablation/{COMBO}/shard-{{shard}}.tsv"
     log:
         f"{LOGS}/ablation/{COMBO}/shard-{{shard}}.log",
     script:

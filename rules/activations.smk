@@ -18,6 +18,8 @@ rule activations:
         frames=ACTIVATIONS_CFG["frames"],
         code=code_version("activations"),
     threads: COMPUTE["threads"]
+    benchmark:
+        f"{BENCH}/activations/shard-{{shard}}.tsv"
     log:
         f"{LOGS}/activations/shard-{{shard}}.log",
     script:

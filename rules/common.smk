@@ -17,6 +17,7 @@ from speechneurons.datasets.index import IndexFilters
 from speechneurons.datasets.state import shard_digests, shards_stand_alone
 from speechneurons.integrity import damaged_outputs
 from speechneurons.logs import low_disk_note
+from speechneurons.problems import run_summary
 from speechneurons.tiny_shape import TINY_SHAPE
 
 min_version("9.0")
@@ -114,6 +115,8 @@ INDEX_SHARD_REJECTED = "results/index/shards/rejected-{shard}.parquet"
 # everything computed from a model's activations lives in its own folder
 RUN = "results/model~{model}"
 LOGS = "results/logs/model~{model}"
+# per torch job: wall time, CPU time and peak memory (Snakemake's benchmark), to size runtime and mem_mb
+BENCH = "results/benchmarks/model~{model}"
 ACTIVATIONS = f"{RUN}/activations/shard-{{shard}}.parquet"
 ACTIVATION_FRAMES = f"{RUN}/activations/frames/shard-{{shard}}.safetensors"
 ACTIVATIONS_FAILED = f"{RUN}/activations/failed/shard-{{shard}}.parquet"

@@ -52,6 +52,8 @@ rule knockout_activations:
         layers=KNOCKOUT_CFG["layers"],
         code=code_version("knockout_activations"),
     threads: COMPUTE["threads"]
+    benchmark:
+        f"{BENCH}/knockout/shard-{{shard}}.tsv"
     log:
         f"{LOGS}/knockout/shard-{{shard}}.log",
     script:

@@ -46,6 +46,8 @@ rule reliability_deletion:
         seed=RELIABILITY_CFG["seed"],
         code=code_version("reliability_deletion"),
     threads: COMPUTE["threads"]
+    benchmark:
+        f"{BENCH}/reliability/deletion.tsv"
     log:
         f"{LOGS}/reliability/deletion.log",
     script:
@@ -80,6 +82,8 @@ rule reliability_randomisation:
         seed=RELIABILITY_CFG["seed"],
         code=code_version("reliability_randomisation"),
     threads: COMPUTE["threads"]
+    benchmark:
+        f"{BENCH}/reliability/randomisation.tsv"
     log:
         f"{LOGS}/reliability/randomisation.log",
     script:

@@ -101,3 +101,25 @@ def not_computed(tables: Mapping[str, str | Path]) -> dict[str, list[str]]:
         if notes:
             out[name] = notes
     return out
+
+
+def run_summary(rejected: str | Path, models: Mapping[str, tuple[str | Path, str | Path, Mapping[str, str | Path]]],
+                report: str = "results/report.html") -> str:
+    """What a finished run leaves to look at, for the end of Snakemake's output.
+
+    rejected: the index's rejected table; models: name -> (failed-clips
+    table, problems page, the tables whose notes the page reports). Files
+    not there (a run stopped early with --until) are passed over.
+    """
+    lines = ["speechneurons: the run finished."]
+    if Path(rejected).is_file() and (n := pq.read_metadata(str(rejected)).num_rows):
+        lines.append(f"{n} file(s) under dataset.root are not clips, each with its reason: {rejected}")
+    for name, (failed, page, tables) in models.items():
+        if Path(failed).is_file() and len(clips := pd.read_parquet(failed, columns=["clip_id"])):
+            lines.append(f"model {name}: {clips['clip_id'].nunique()} clip(s) failed in some job: {failed}")
+        missing = not_computed({k: v for k, v in tables.items() if Path(v).is_file()})
+        if missing:
+            lines.append(f"model {name}: {len(missing)} table(s) hold analyses that were not computed, "
+                         f"each with why: {page}")
+    lines.append(f"The report: snakemake --report {report} (then open it in a browser).")
+    return "\n".join(lines)

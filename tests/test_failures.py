@@ -124,3 +124,29 @@ def test_failed_clips_table_and_problems_page(tmp_path):
     assert "Files the index rejected (1)" in page and "too short: &lt;0.1 s" in page
     assert "Clips that failed inside a job (1)" in page and "RuntimeError: x" in page
     assert "Analyses not computed (1)" in page and "gender: not tested" in page
+
+
+def test_the_run_summary_says_where_to_look(tmp_path):
+    from speechneurons.problems import run_summary
+    from speechneurons.provenance import build, write_table
+
+    rejected = tmp_path / "rejected.parquet"
+    write_table(pd.DataFrame({"path": ["a.txt", "b.wav"], "reason": ["not audio", "cut"]}), rejected, {})
+    failed = tmp_path / "failed.parquet"
+    write_table(pd.DataFrame({"clip_id": ["c1", "c1", "c2"], "path": ["p1", "p1", "p2"],
+                              "stage": ["activations", "ablation", "ablation"], "error": ["x", "x", "y"]}),
+                failed, {})
+    noted = tmp_path / "probes.parquet"
+    write_table(pd.DataFrame({"layer": [1]}), noted, build("probes", {}, notes=["one speaker: no probe"]))
+    fine = tmp_path / "fine.parquet"
+    write_table(pd.DataFrame({"layer": [1]}), fine, {})
+    summary = run_summary(rejected, {"m": (failed, "page.html", {"probes": noted, "fine": fine,
+                                                                  "later": tmp_path / "absent.parquet"})})
+    assert summary.splitlines() == [
+        "speechneurons: the run finished.",
+        f"2 file(s) under dataset.root are not clips, each with its reason: {rejected}",
+        f"model m: 2 clip(s) failed in some job: {failed}",
+        "model m: 1 table(s) hold analyses that were not computed, each with why: page.html",
+        "The report: snakemake --report results/report.html (then open it in a browser).",
+    ]
+    assert run_summary(tmp_path / "none.parquet", {}).count("\n") == 1  # files not there: passed over

@@ -83,6 +83,24 @@ def demo_run(tmp_path_factory, repo, demo_root):
     return work, data, run, report
 
 
+def test_a_finished_run_says_where_to_look(demo_run):
+    _, _, run, _ = demo_run
+    assert "speechneurons: the run finished." in run.stderr
+    assert ("3 file(s) under dataset.root are not clips, each with its reason: "
+            "results/index/rejected.parquet") in run.stderr
+    assert "The report: snakemake --report results/report.html" in run.stderr
+
+
+def test_torch_jobs_write_their_benchmarks(demo_run):
+    """Wall time and peak memory of each torch job, to size a cluster profile's runtime and mem_mb."""
+    work, _, _, _ = demo_run
+    bench = work / "results/benchmarks/model~tiny-wavlm"
+    for path in [bench / "activations/shard-0.tsv", bench / f"ablation/{COMBO}/shard-1.tsv",
+                 bench / "knockout/shard-0.tsv", bench / "reliability/randomisation.tsv"]:
+        table = pd.read_csv(path, sep="\t")
+        assert len(table) == 1 and table["s"].iloc[0] > 0 and table["max_rss"].iloc[0] > 100, path
+
+
 def test_index_tables(demo_run):
     work, _, _, _ = demo_run
     clips = pd.read_parquet(work / "results/index/clips.parquet")
