@@ -75,7 +75,7 @@ def _s(value: dict) -> str:
 
 
 def markdown(result: dict) -> str:
-    """The README's calibration table from the JSON."""
+    """The calibration table of docs/calibration.md from the JSON."""
     lines = ["| table: test | null | rate at 0.05 (SE) | rate at 0.001 (SE) | the replaced test at 0.05 / 0.001 |",
              "| --- | --- | --- | --- | --- |"]
     for kind, factors in result["selectivity_tail"].items():

@@ -1,4 +1,4 @@
-"""Benchmark: the cost of each reliability check at full size (README, "How far to trust these results").
+"""Benchmark: the cost of each reliability check at full size (docs/reliability.md).
 
 - Agreement: synthetic attribution files of ``--agreement-clips`` clips x 900 units (a full
   selection: 4 per (site, layer) and emotion, 25 site-layers, 8 emotions, plus controls) under two
