@@ -29,3 +29,36 @@ def test_the_readme_is_one_page_and_maps_every_doc(repo):
     for doc in sorted((repo / "docs").glob("*.md")):
         assert f"(docs/{doc.name})" in readme, doc.name
     assert "make demo" in readme and "make test" in readme
+
+
+def documented_columns(repo, file: str) -> list[str]:
+    """The columns docs/outputs.md lists for ``file``: the names before any parenthesis."""
+    for line in (repo / "docs/outputs.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 3 and f"`{file}`" in cells[0]:
+            text = re.sub(r"\([^)]*\)", "", cells[2].split(" — ")[0])
+            return [name.strip() for name in text.split(",")]
+    raise AssertionError(f"docs/outputs.md has no row for {file}")
+
+
+def test_the_output_contract_names_the_code_s_columns(repo):
+    """The table of docs/outputs.md and the schemas the code writes cannot drift apart."""
+    from speechneurons.ablation.store import SEGMENT_SCHEMA
+    from speechneurons.ablation.summary import SUMMARY_SCHEMA
+    from speechneurons.cache import ACTIVATION_SCHEMA
+    from speechneurons.datasets.index import REJECTED_COLUMNS
+    from speechneurons.failures import FAILED_SCHEMA
+    from speechneurons.problems import FAILED_CLIPS_SCHEMA
+    from speechneurons.stats.selectivity import REPLICATION_SCHEMA
+
+    contract = {
+        "results/index/rejected.parquet": REJECTED_COLUMNS,
+        "R/activations/shard-K.parquet": list(ACTIVATION_SCHEMA),
+        "R/activations/failed/shard-K.parquet": list(FAILED_SCHEMA),
+        "R/tables/failed_clips.parquet": list(FAILED_CLIPS_SCHEMA),
+        "R/tables/replication.parquet": list(REPLICATION_SCHEMA),
+        "R/ablation/<combo>/segments/shard-K.parquet": list(SEGMENT_SCHEMA),
+        "R/ablation/<combo>/summary/shard-K.parquet": list(SUMMARY_SCHEMA),
+    }
+    for file, columns in contract.items():
+        assert documented_columns(repo, file) == columns, file
