@@ -1,7 +1,7 @@
 """The quick look without Snakemake: one command, one clip, one neuron, one picture.
 
 The seed guide's Quick Start, on the workflow's engine (any corpus; the
-bundled one by default; the README shows the seed's own two commands)::
+bundled one by default; docs/quick-look.md shows the seed's own two commands)::
 
     speechneurons analyze --ravdess-path P --<target factor> LEVEL --layer 8 --neuron 256
     speechneurons analyze --corpus emodb --root P --compare --layer 6 --neuron 384
