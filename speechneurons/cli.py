@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 import speechneurons
+from speechneurons.config import hop_ms
 from speechneurons.datasets import available, load_corpus
 from speechneurons.datasets.index import IndexFilters, NoValidClipsError, build_index
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
@@ -39,7 +40,7 @@ DEFAULT_MODEL = "microsoft/wavlm-base-plus"
 
 
 #: the frame hop of every model family here (20 ms): segments are whole frames
-HOP_MS = 20
+HOP_MS = int(hop_ms(None))
 #: corpora the quick look cannot open from flags alone
 NEEDS_A_CONFIG = {"manifest": ("the manifest corpus takes its design (columns, factors, levels) from "
                                "a config: copy config/manifest.yaml, edit it and run the workflow "

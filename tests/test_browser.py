@@ -29,13 +29,17 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("SPEECHN
                                 reason="no chromium on the PATH (make test-browser installs it)")
 
 
-def console_errors(page: Path, screenshot: Path) -> list[str]:
-    """Chromium's console lines for ``page`` (headless), after writing a screenshot."""
+def chromium(page: Path, *flags: str) -> tuple[str, list[str]]:
+    """Headless Chromium on ``page`` with ``flags``: its stdout and its console lines."""
     assert CHROMIUM, "SPEECHNEURONS_BROWSER_TEST is set but chromium is not installed"
     done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
-                           "--v=0", "--window-size=1100,1400", f"--screenshot={screenshot}", page.as_uri()],
-                          capture_output=True, text=True, timeout=120)
-    return [line for line in done.stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+                           "--v=0", *flags, page.as_uri()], capture_output=True, text=True, timeout=180)
+    return done.stdout, [line for line in done.stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+
+
+def console_errors(page: Path, screenshot: Path) -> list[str]:
+    """Chromium's console lines for ``page``, after writing a screenshot."""
+    return chromium(page, "--window-size=1100,1400", f"--screenshot={screenshot}")[1]
 
 
 def test_unit_browser_loads_without_console_errors(demo_root, tmp_path):
@@ -87,11 +91,7 @@ ODD_LEVEL = "tense & \"wound\" 'up' \\"
 
 def browse(page: Path, seconds: int = 5) -> tuple[str, list[str]]:
     """The DOM of ``page`` after ``seconds`` of its scripts' time, and its console lines."""
-    assert CHROMIUM, "SPEECHNEURONS_BROWSER_TEST is set but chromium is not installed"
-    done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
-                           "--v=0", f"--virtual-time-budget={seconds * 1000}", "--dump-dom", page.as_uri()],
-                          capture_output=True, text=True, timeout=180)
-    return done.stdout, [line for line in done.stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+    return chromium(page, f"--virtual-time-budget={seconds * 1000}", "--dump-dom")
 
 
 def hostile_manifest_tree(root: Path) -> Path:

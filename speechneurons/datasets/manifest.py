@@ -73,6 +73,11 @@ def _table_path(root: Path, options: dict) -> Path:
     return path if path.is_absolute() else root / path
 
 
+def _separator(path: Path) -> str:
+    """Tab for .tsv and .tab tables, else comma."""
+    return "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+
+
 def _needed_columns(options: dict) -> list[str]:
     return [options.get("path_column", "path"), options.get("speaker_column", "speaker"),
             *options["factors"], *options.get("extra_columns", ())]
@@ -87,9 +92,8 @@ def check_root(root: Path, options: dict) -> list[str]:
     path = _table_path(Path(root), options)
     if not path.is_file():
         return [f"dataset.manifest.file: {path} is not a file"]
-    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        header = next(csv.reader(f, delimiter=sep), [])
+        header = next(csv.reader(f, delimiter=_separator(path)), [])
     missing = [c for c in _needed_columns(options) if c not in header]
     if missing:
         return [f"dataset.manifest.file {path}: no column(s) {missing}, which dataset.manifest "
@@ -102,8 +106,7 @@ def read_table(root: Path, options: dict) -> pd.DataFrame:
     path = _table_path(root, options)
     if not path.is_file():
         raise FileNotFoundError(f"dataset.manifest.file: {path} is not a file")
-    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    table = pd.read_csv(path, sep=_separator(path), dtype=str, keep_default_na=False)
     missing = [c for c in _needed_columns(options) if c not in table.columns]
     if missing:
         raise ValueError(f"dataset.manifest.file {path}: no column(s) {missing}; "
