@@ -13,6 +13,19 @@ if not workflow.config_settings.configfiles:
     configfile: "config.yaml"
 
 
+# Every job imports the speechneurons package from this checkout, also inside an environment built
+# from envs/speechneurons.yaml (--sdm conda), which holds only the package's dependencies.
+if workflow.basedir not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")])
+    )
+
+
+# passed on to cluster jobs too
+envvars:
+    "PYTHONPATH",
+
+
 include: "rules/common.smk"
 include: "rules/model.smk"
 include: "rules/index.smk"
@@ -31,9 +44,9 @@ report: "report/workflow.rst"
 
 
 rule all:
+    default_target: True
     input:
         all_outputs(),
-    default_target: True
 
 
 onsuccess:

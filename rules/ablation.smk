@@ -8,6 +8,13 @@ rule ablation:
         segments=SEGMENTS,
         summary=SUMMARIES,
         failed=ABLATION_FAILED,
+    log:
+        f"{LOGS}/ablation/{COMBO}/shard-{{shard}}.log",
+    benchmark:
+        f"{BENCH}/ablation/{COMBO}/shard-{{shard}}.tsv"
+    conda:
+        "../envs/speechneurons.yaml"
+    threads: COMPUTE["threads"]
     params:
         root=DATASET["root"],
         model=model_ref,
@@ -29,10 +36,5 @@ rule ablation:
         storage_dtype=ABLATION["storage_dtype"],
         code=code_version("ablation"),
         baseline_code=baseline_code,
-    threads: COMPUTE["threads"]
-    benchmark:
-        f"{BENCH}/ablation/{COMBO}/shard-{{shard}}.tsv"
-    log:
-        f"{LOGS}/ablation/{COMBO}/shard-{{shard}}.log",
     script:
         "../scripts/ablation.py"

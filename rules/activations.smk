@@ -3,9 +3,16 @@ rule activations:
         clips=shard_index,
         model=model_input,
     output:
+        **({"frames": ACTIVATION_FRAMES} if ACTIVATIONS_CFG["frames"] else {}),
         pooled=ACTIVATIONS,
         failed=ACTIVATIONS_FAILED,
-        **({"frames": ACTIVATION_FRAMES} if ACTIVATIONS_CFG["frames"] else {}),
+    log:
+        f"{LOGS}/activations/shard-{{shard}}.log",
+    benchmark:
+        f"{BENCH}/activations/shard-{{shard}}.tsv"
+    conda:
+        "../envs/speechneurons.yaml"
+    threads: COMPUTE["threads"]
     params:
         root=DATASET["root"],
         model=model_ref,
@@ -17,10 +24,5 @@ rule activations:
         sites=ACTIVATIONS_CFG["sites"],
         frames=ACTIVATIONS_CFG["frames"],
         code=code_version("activations"),
-    threads: COMPUTE["threads"]
-    benchmark:
-        f"{BENCH}/activations/shard-{{shard}}.tsv"
-    log:
-        f"{LOGS}/activations/shard-{{shard}}.log",
     script:
         "../scripts/activations.py"

@@ -5,10 +5,12 @@ rule aggregate:
     output:
         clip_units=CLIP_UNITS,
         conditions=CONDITIONS,
+    log:
+        f"{LOGS}/aggregate/{COMBO}.log",
+    conda:
+        "../envs/speechneurons.yaml"
     params:
         corpus=CORPUS,
         code=code_version("aggregate"),
-    log:
-        f"{LOGS}/aggregate/{COMBO}.log",
     script:
         "../scripts/aggregate.py"

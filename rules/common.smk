@@ -10,8 +10,14 @@ import yaml
 from snakemake.utils import min_version, validate
 
 from speechneurons.codehash import code_hash, imports_name
-from speechneurons.config import (hop_ms, model_config, unit_range_errors, unknown_keys, unsafe_strings,
-                                  user_baseline_file)
+from speechneurons.config import (
+    hop_ms,
+    model_config,
+    unit_range_errors,
+    unknown_keys,
+    unsafe_strings,
+    user_baseline_file,
+)
 from speechneurons.datasets import corpus_module_path, load_corpus
 from speechneurons.datasets.index import IndexFilters
 from speechneurons.datasets.state import shard_digests, shards_stand_alone
@@ -27,7 +33,10 @@ if "ravdess_path" in config:
     config.setdefault("dataset", {})["root"] = config["ravdess_path"]
 
 # a misspelled key fails here, naming it and the nearest valid key, before any job runs
-_unknown = unknown_keys(config, yaml.safe_load((Path(workflow.basedir) / "schemas/config.schema.yaml").read_text()))
+_unknown = unknown_keys(
+    config,
+    yaml.safe_load((Path(workflow.basedir) / "schemas/config.schema.yaml").read_text()),
+)
 if _unknown:
     raise ValueError("config: " + "\n".join(_unknown))
 validate(config, "../schemas/config.schema.yaml", set_default=True)
@@ -61,16 +70,25 @@ RELIABILITY_CFG = config["reliability"]
 # The study's models: `models` (a list), else `model` (one). Each writes under results/model~<name>/.
 _model_list = config.get("models") or ([config["model"]] if config.get("model") else [])
 if not _model_list:
-    raise ValueError("config: name the model (model.name_or_path) or several (models: a list)")
+    raise ValueError(
+        "config: name the model (model.name_or_path) or several (models: a list)"
+    )
 MODELS = {}
 for _i, _model in enumerate(_model_list):
     _name = _model.get("name") or Path(str(_model["name_or_path"]).rstrip("/")).name
     if _name in MODELS:
-        raise ValueError(f"config: models[{_i}] is named {_name!r} like an earlier model; give it a "
-                         "distinct models[].name")
-    if _model["build_tiny"] and Path(_model["name_or_path"]).parent.as_posix() != "results/models":
-        raise ValueError(f"config: model {_name!r} has build_tiny, so its name_or_path must be "
-                         f"results/models/<folder>, not {_model['name_or_path']!r}")
+        raise ValueError(
+            f"config: models[{_i}] is named {_name!r} like an earlier model; give it a "
+            "distinct models[].name"
+        )
+    if (
+        _model["build_tiny"]
+        and Path(_model["name_or_path"]).parent.as_posix() != "results/models"
+    ):
+        raise ValueError(
+            f"config: model {_name!r} has build_tiny, so its name_or_path must be "
+            f"results/models/<folder>, not {_model['name_or_path']!r}"
+        )
     MODELS[_name] = _model
 MODEL_NAMES = list(MODELS)
 
@@ -81,18 +99,37 @@ def _check_models_against_config():
     the config's words."""
     errors = []
     for i, (name, model) in enumerate(MODELS.items()):
-        key = f"models[{i}].name_or_path" if config.get("models") else "model.name_or_path"
-        found = TINY_SHAPE if model["build_tiny"] else model_config(str(model["name_or_path"]), key)
+        key = (
+            f"models[{i}].name_or_path"
+            if config.get("models")
+            else "model.name_or_path"
+        )
+        found = (
+            TINY_SHAPE
+            if model["build_tiny"]
+            else model_config(str(model["name_or_path"]), key)
+        )
         hop = hop_ms(found)
         bad = [ms for ms in ABLATION["segment_ms"] if ms % hop]
         if bad:
-            errors.append(f"ablation.segment_ms {bad}: each must be a multiple of the model's {hop:g} ms "
-                          f"frame hop (model {name}), e.g. {[int(hop * max(1, round(ms / hop))) for ms in bad]}")
+            errors.append(
+                f"ablation.segment_ms {bad}: each must be a multiple of the model's {hop:g} ms "
+                f"frame hop (model {name}), e.g. {[int(hop * max(1, round(ms / hop))) for ms in bad]}"
+            )
         if found is not None and ABLATION["units_from"] == "config":
-            errors += [f"{e} (model {name})" for e in unit_range_errors(found, ABLATION, "ablation")]
+            errors += [
+                f"{e} (model {name})"
+                for e in unit_range_errors(found, ABLATION, "ablation")
+            ]
         if found is not None and KNOCKOUT_CFG["enabled"]:
-            errors += [f"{e} (model {name})" for e in unit_range_errors(
-                found, {"layers": KNOCKOUT_CFG["layers"], "sites": ["hidden"]}, "knockout")]
+            errors += [
+                f"{e} (model {name})"
+                for e in unit_range_errors(
+                    found,
+                    {"layers": KNOCKOUT_CFG["layers"], "sites": ["hidden"]},
+                    "knockout",
+                )
+            ]
     if errors:
         raise ValueError("config: " + "\n".join(dict.fromkeys(errors)))
 
@@ -135,8 +172,13 @@ LAYER_SPECIALISATION = f"{RUN}/tables/layer_specialisation.parquet"
 FIG_HEATMAP = f"{RUN}/figures/selectivity_heatmap.png"
 FIG_DISTRIBUTIONS = f"{RUN}/figures/unit_distributions.png"
 # questions 2-5 (speechneurons.questions.QUESTION_TABLES), named by the role of their factor
-QUESTION_TABLES = ["target_encoding", "temporal_profiles", "voicing", "group_contrasts",
-                   "graded_effects"]
+QUESTION_TABLES = [
+    "target_encoding",
+    "temporal_profiles",
+    "voicing",
+    "group_contrasts",
+    "graded_effects",
+]
 QUESTION = f"{RUN}/tables/{COMBO}/{{question}}.parquet"
 FIG_TEMPORAL = f"{RUN}/figures/{COMBO}/temporal_profiles.png"
 FIG_GROUPS = f"{RUN}/figures/{COMBO}/group_contrasts.png"
@@ -146,8 +188,12 @@ FIG_CLIP = f"{RUN}/figures/{COMBO}/clip_attribution.png"
 FIG_LEVELS = f"{RUN}/figures/{COMBO}/level_comparison.png"
 # report categories in the corpus's words; a question the corpus lacks says so in its figure
 Q2_CATEGORY = f"2 {SPEC.target.capitalize()} encoding"
-Q4_CATEGORY = f"4 {SPEC.group.capitalize()} differences" if SPEC.group else "4 Group differences"
-Q5_CATEGORY = f"5 {SPEC.graded[0].capitalize()} effects" if SPEC.graded else "5 Graded effects"
+Q4_CATEGORY = (
+    f"4 {SPEC.group.capitalize()} differences" if SPEC.group else "4 Group differences"
+)
+Q5_CATEGORY = (
+    f"5 {SPEC.graded[0].capitalize()} effects" if SPEC.graded else "5 Graded effects"
+)
 PROBES = f"{RUN}/tables/probes.parquet"
 FIG_PROBES = f"{RUN}/figures/probes_by_layer.png"
 KNOCKOUT_SHARD = f"{RUN}/knockout/shard-{{shard}}.safetensors"
@@ -172,6 +218,7 @@ RELIABILITY_CATEGORY = "How far to trust these results"
 FIG_MODELS = "results/figures/models_by_layer.png"
 FIG_MODELS_PROBES = "results/figures/probes_by_model.png"
 
+
 wildcard_constraints:
     model="|".join(map(re.escape, MODEL_NAMES)),
     shard=r"\d+",
@@ -189,8 +236,11 @@ def code_version(script):
     path = Path(workflow.basedir) / "scripts" / f"{script}.py"
     # a script that loads the corpus by name runs the corpus's own file too
     loads_corpus = imports_name(path, "speechneurons.datasets", "load_corpus")
-    return code_hash(path, workflow.basedir,
-                     loaded=[corpus_module_path(CORPUS["name"])] if loads_corpus else [])
+    return code_hash(
+        path,
+        workflow.basedir,
+        loaded=[corpus_module_path(CORPUS["name"])] if loads_corpus else [],
+    )
 
 
 # What each shard's part of the index reads of the data (speechneurons.datasets.state): an added,
@@ -199,8 +249,13 @@ def code_version(script):
 _manifest_file = Path(str(CORPUS["manifest"].get("file") or ""))
 SHARD_DATA = shard_digests(
     DATASET["root"],
-    {"corpus": CORPUS, "filters": DATASET["filters"], "min_duration_s": DATASET["min_duration_s"],
-     "max_duration_s": DATASET["max_duration_s"], "code": code_version("index_shard")},
+    {
+        "corpus": CORPUS,
+        "filters": DATASET["filters"],
+        "min_duration_s": DATASET["min_duration_s"],
+        "max_duration_s": DATASET["max_duration_s"],
+        "code": code_version("index_shard"),
+    },
     COMPUTE["shards"],
     extra_files=(_manifest_file,) if _manifest_file.is_absolute() else (),
 )
@@ -215,7 +270,11 @@ def shard_data(wildcards):
 def shard_index(wildcards):
     """The clips a shard's jobs read: the shard's part of the index, or the gathered index when a
     cell cap or manifest clip ids tie the shards together."""
-    return INDEX_SHARD_CLIPS.format(shard=wildcards.shard) if SHARDS_STAND_ALONE else INDEX_CLIPS
+    return (
+        INDEX_SHARD_CLIPS.format(shard=wildcards.shard)
+        if SHARDS_STAND_ALONE
+        else INDEX_CLIPS
+    )
 
 
 def baseline_code(wildcards):
@@ -232,7 +291,11 @@ def model_input(wildcards):
 
 def ablation_units_input(wildcards):
     """The model's selection table when ablation.units_from is selection, else nothing."""
-    return SELECTED_UNITS.format(model=wildcards.model) if ABLATION["units_from"] == "selection" else []
+    return (
+        SELECTED_UNITS.format(model=wildcards.model)
+        if ABLATION["units_from"] == "selection"
+        else []
+    )
 
 
 def model_ref(wildcards, input):
@@ -267,20 +330,33 @@ def combos(pattern, **more):
 
 def combination_settings():
     """Every ablation parameter combination as a dict, the first of each list first."""
-    return [{"baseline": b, "segment_ms": int(s), "reduction": r}
-            for b in ABLATION["baselines"] for s in ABLATION["segment_ms"] for r in ABLATION["reductions"]]
+    return [
+        {"baseline": b, "segment_ms": int(s), "reduction": r}
+        for b in ABLATION["baselines"]
+        for s in ABLATION["segment_ms"]
+        for r in ABLATION["reductions"]
+    ]
 
 
 def combination_files(wildcards):
     """Every combination's settings with its attribution and segment shards (this model's)."""
-    return [{**c, "attributions": expand(ATTRIBUTIONS, shard=SHARDS, model=wildcards.model, **c),
-             "segments": expand(SEGMENTS, shard=SHARDS, model=wildcards.model, **c)}
-            for c in combination_settings()]
+    return [
+        {
+            **c,
+            "attributions": expand(
+                ATTRIBUTIONS, shard=SHARDS, model=wildcards.model, **c
+            ),
+            "segments": expand(SEGMENTS, shard=SHARDS, model=wildcards.model, **c),
+        }
+        for c in combination_settings()
+    ]
 
 
 def first_combination_segments(wildcards):
     """The segment index of the first combination: the clips the ablation could read."""
-    return expand(SEGMENTS, shard=SHARDS, model=wildcards.model, **combination_settings()[0])
+    return expand(
+        SEGMENTS, shard=SHARDS, model=wildcards.model, **combination_settings()[0]
+    )
 
 
 def per_model(patterns):
@@ -290,8 +366,11 @@ def per_model(patterns):
 
 def noted_tables():
     """name -> path of every table whose notes or emptiness the problems page reports."""
-    tables = {"selectivity": SELECTIVITY, "selected_units": SELECTED_UNITS,
-              "layer_specialisation": LAYER_SPECIALISATION}
+    tables = {
+        "selectivity": SELECTIVITY,
+        "selected_units": SELECTED_UNITS,
+        "layer_specialisation": LAYER_SPECIALISATION,
+    }
     tables.update({"probes": PROBES} if PROBES_CFG["enabled"] else {})
     tables.update({"knockout": KNOCKOUT} if KNOCKOUT_CFG["enabled"] else {})
     for question in QUESTION_TABLES:
@@ -314,37 +393,71 @@ def all_outputs():
         INDEX_CLIPS,
         INDEX_REJECTED,
         *[m["name_or_path"] for m in TINY.values()],
-        *per_model([
-            *expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
-            *expand(ACTIVATIONS_FAILED, shard=SHARDS, allow_missing=True),
-            *(expand(ACTIVATION_FRAMES, shard=SHARDS, allow_missing=True) if ACTIVATIONS_CFG["frames"] else []),
-            *[path for pattern in (ATTRIBUTIONS, SEGMENTS, SUMMARIES, ABLATION_FAILED)
-              for path in combos(pattern, shard=SHARDS)],
-            SELECTIVITY,
-            REPLICATION,
-            SELECTED_UNITS,
-            *combos(CLIP_UNITS),
-            *combos(CONDITIONS),
-            *combos(FIG_CLIP),
-            *combos(FIG_LEVELS),
-            LAYER_SPECIALISATION,
-            FIG_HEATMAP,
-            FIG_DISTRIBUTIONS,
-            *[path for q in QUESTION_TABLES for path in combos(QUESTION.replace("{question}", q))],
-            *combos(FIG_TEMPORAL),
-            *combos(FIG_GROUPS),
-            *combos(FIG_GRADED),
-            *combos(LISTENING),
-            FAILED_CLIPS,
-            PROBLEMS_PAGE,
-            *([PROBES, FIG_PROBES] if PROBES_CFG["enabled"] else []),
-            *([KNOCKOUT, KNOCKOUT_FOLDS, FIG_KNOCKOUT, *expand(KNOCKOUT_SHARD, shard=SHARDS, allow_missing=True)]
-              if KNOCKOUT_CFG["enabled"] else []),
-            *(combos(UNIT_BROWSER) if BROWSER_CFG["enabled"] else []),
-            *([FIG_RELIABILITY, RELIABILITY_PAGE, REL_AGREEMENT_UNITS, REL_AGREEMENT, REL_DELETION,
-               REL_DELETION_CURVES, REL_RANDOMISATION, REL_RANDOMISATION_UNITS, REL_BOOTSTRAP_UNITS,
-               REL_BOOTSTRAP] if RELIABILITY_CFG["enabled"] else []),
-        ]),
+        *per_model(
+            [
+                *expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+                *expand(ACTIVATIONS_FAILED, shard=SHARDS, allow_missing=True),
+                *(
+                    expand(ACTIVATION_FRAMES, shard=SHARDS, allow_missing=True)
+                    if ACTIVATIONS_CFG["frames"]
+                    else []
+                ),
+                *[
+                    path
+                    for pattern in (ATTRIBUTIONS, SEGMENTS, SUMMARIES, ABLATION_FAILED)
+                    for path in combos(pattern, shard=SHARDS)
+                ],
+                SELECTIVITY,
+                REPLICATION,
+                SELECTED_UNITS,
+                *combos(CLIP_UNITS),
+                *combos(CONDITIONS),
+                *combos(FIG_CLIP),
+                *combos(FIG_LEVELS),
+                LAYER_SPECIALISATION,
+                FIG_HEATMAP,
+                FIG_DISTRIBUTIONS,
+                *[
+                    path
+                    for q in QUESTION_TABLES
+                    for path in combos(QUESTION.replace("{question}", q))
+                ],
+                *combos(FIG_TEMPORAL),
+                *combos(FIG_GROUPS),
+                *combos(FIG_GRADED),
+                *combos(LISTENING),
+                FAILED_CLIPS,
+                PROBLEMS_PAGE,
+                *([PROBES, FIG_PROBES] if PROBES_CFG["enabled"] else []),
+                *(
+                    [
+                        KNOCKOUT,
+                        KNOCKOUT_FOLDS,
+                        FIG_KNOCKOUT,
+                        *expand(KNOCKOUT_SHARD, shard=SHARDS, allow_missing=True),
+                    ]
+                    if KNOCKOUT_CFG["enabled"]
+                    else []
+                ),
+                *(combos(UNIT_BROWSER) if BROWSER_CFG["enabled"] else []),
+                *(
+                    [
+                        FIG_RELIABILITY,
+                        RELIABILITY_PAGE,
+                        REL_AGREEMENT_UNITS,
+                        REL_AGREEMENT,
+                        REL_DELETION,
+                        REL_DELETION_CURVES,
+                        REL_RANDOMISATION,
+                        REL_RANDOMISATION_UNITS,
+                        REL_BOOTSTRAP_UNITS,
+                        REL_BOOTSTRAP,
+                    ]
+                    if RELIABILITY_CFG["enabled"]
+                    else []
+                ),
+            ]
+        ),
         FIG_MODELS,
         FIG_MODELS_PROBES,
     ]
@@ -352,7 +465,9 @@ def all_outputs():
 
 # A table or array of the study cut short (full disk, a stopped copy) stops the run here, before the
 # jobs that read it start and Snakemake deletes their good outputs (speechneurons.integrity).
-_damaged = damaged_outputs(all_outputs(), command=shlex.join(["snakemake", *sys.argv[1:]]))
+_damaged = damaged_outputs(
+    all_outputs(), command=shlex.join(["snakemake", *sys.argv[1:]])
+)
 if _damaged:
     raise ValueError("\n".join(_damaged))
 

@@ -22,6 +22,10 @@ rule figures:
             labels={"figure": f"by {SPEC.target}"},
         ),
         levels_pdf=pdf(FIG_LEVELS),
+    log:
+        f"{LOGS}/figures/{COMBO}.log",
+    conda:
+        "../envs/speechneurons.yaml"
     params:
         corpus=CORPUS,
         root=DATASET["root"],
@@ -30,7 +34,5 @@ rule figures:
         layer=FIGURES["layer"],
         neuron=FIGURES["neuron"],
         code=code_version("figures"),
-    log:
-        f"{LOGS}/figures/{COMBO}.log",
     script:
         "../scripts/figures.py"

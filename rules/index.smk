@@ -4,6 +4,10 @@ rule index_shard:
     output:
         clips=INDEX_SHARD_CLIPS,
         rejected=INDEX_SHARD_REJECTED,
+    log:
+        "results/logs/index/shard-{shard}.log",
+    conda:
+        "../envs/speechneurons.yaml"
     params:
         corpus=CORPUS,
         root=DATASET["root"],
@@ -14,8 +18,6 @@ rule index_shard:
         num_shards=COMPUTE["shards"],
         code=code_version("index_shard"),
         data=shard_data,
-    log:
-        "results/logs/index/shard-{shard}.log",
     script:
         "../scripts/index_shard.py"
 
@@ -27,12 +29,14 @@ rule index:
     output:
         clips=INDEX_CLIPS,
         rejected=INDEX_REJECTED,
+    log:
+        "results/logs/index.log",
+    conda:
+        "../envs/speechneurons.yaml"
     params:
         corpus=CORPUS,
         root=DATASET["root"],
         filters=DATASET["filters"],
         code=code_version("index"),
-    log:
-        "results/logs/index.log",
     script:
         "../scripts/index.py"

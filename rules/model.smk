@@ -5,13 +5,15 @@ if TINY:
     rule tiny_model:
         output:
             directory("results/models/{tiny}"),
+        log:
+            "results/logs/tiny_model/{tiny}.log",
+        wildcard_constraints:
+            tiny="|".join(map(re.escape, TINY)),
+        conda:
+            "../envs/speechneurons.yaml"
         params:
             family=lambda wildcards: TINY[wildcards.tiny]["tiny_family"],
             seed=lambda wildcards: TINY[wildcards.tiny]["tiny_seed"],
             code=code_version("build_tiny_model"),
-        wildcard_constraints:
-            tiny="|".join(map(re.escape, TINY)),
-        log:
-            "results/logs/tiny_model/{tiny}.log",
         script:
             "../scripts/build_tiny_model.py"

@@ -8,9 +8,18 @@ rule probes:
         activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
     output:
         table=PROBES,
-        figure=report(FIG_PROBES, caption="../report/probes.rst",
-                      category="1 Layer specialisation", subcategory=model_label()),
+        figure=report(
+            FIG_PROBES,
+            caption="../report/probes.rst",
+            category="1 Layer specialisation",
+            subcategory=model_label(),
+        ),
         figure_pdf=pdf(FIG_PROBES),
+    log:
+        f"{LOGS}/probes.log",
+    conda:
+        "../envs/speechneurons.yaml"
+    threads: COMPUTE["threads"]
     params:
         corpus=CORPUS,
         sites=PROBES_CFG["sites"],
@@ -21,9 +30,6 @@ rule probes:
         max_iter=PROBES_CFG["max_iter"],
         seed=PROBES_CFG["seed"],
         code=code_version("probes"),
-    threads: COMPUTE["threads"]
-    log:
-        f"{LOGS}/probes.log",
     script:
         "../scripts/probes.py"
 
@@ -36,6 +42,13 @@ rule knockout_activations:
         model=model_input,
     output:
         KNOCKOUT_SHARD,
+    log:
+        f"{LOGS}/knockout/shard-{{shard}}.log",
+    benchmark:
+        f"{BENCH}/knockout/shard-{{shard}}.tsv"
+    conda:
+        "../envs/speechneurons.yaml"
+    threads: COMPUTE["threads"]
     params:
         corpus=CORPUS,
         root=DATASET["root"],
@@ -51,11 +64,6 @@ rule knockout_activations:
         seed=KNOCKOUT_CFG["seed"],
         layers=KNOCKOUT_CFG["layers"],
         code=code_version("knockout_activations"),
-    threads: COMPUTE["threads"]
-    benchmark:
-        f"{BENCH}/knockout/shard-{{shard}}.tsv"
-    log:
-        f"{LOGS}/knockout/shard-{{shard}}.log",
     script:
         "../scripts/knockout_activations.py"
 
@@ -69,9 +77,18 @@ rule knockout:
     output:
         table=KNOCKOUT,
         folds=KNOCKOUT_FOLDS,
-        figure=report(FIG_KNOCKOUT, caption="../report/knockout.rst",
-                      category=Q2_CATEGORY, subcategory=model_label()),
+        figure=report(
+            FIG_KNOCKOUT,
+            caption="../report/knockout.rst",
+            category=Q2_CATEGORY,
+            subcategory=model_label(),
+        ),
         figure_pdf=pdf(FIG_KNOCKOUT),
+    log:
+        f"{LOGS}/knockout.log",
+    conda:
+        "../envs/speechneurons.yaml"
+    threads: COMPUTE["threads"]
     params:
         corpus=CORPUS,
         value=KNOCKOUT_CFG["value"],
@@ -84,9 +101,6 @@ rule knockout:
         max_iter=PROBES_CFG["max_iter"],
         probe_seed=PROBES_CFG["seed"],
         code=code_version("knockout"),
-    threads: COMPUTE["threads"]
-    log:
-        f"{LOGS}/knockout.log",
     script:
         "../scripts/knockout.py"
 
@@ -101,15 +115,21 @@ rule unit_browser:
         attributions=expand(ATTRIBUTIONS, shard=SHARDS, allow_missing=True),
         segments=expand(SEGMENTS, shard=SHARDS, allow_missing=True),
     output:
-        report(UNIT_BROWSER, caption="../report/unit_browser.rst",
-               category="Listening to the evidence", subcategory=combo_label()),
+        report(
+            UNIT_BROWSER,
+            caption="../report/unit_browser.rst",
+            category="Listening to the evidence",
+            subcategory=combo_label(),
+        ),
+    log:
+        f"{LOGS}/unit_browser/{COMBO}.log",
+    conda:
+        "../envs/speechneurons.yaml"
     params:
         corpus=CORPUS,
         root=DATASET["root"],
         units=BROWSER_CFG["units"],
         clips_per_unit=BROWSER_CFG["clips_per_unit"],
         code=code_version("unit_browser"),
-    log:
-        f"{LOGS}/unit_browser/{COMBO}.log",
     script:
         "../scripts/unit_browser.py"

@@ -6,16 +6,25 @@ rule problems:
     input:
         rejected=INDEX_REJECTED,
         clips=INDEX_CLIPS,
-        failed=[*expand(ACTIVATIONS_FAILED, shard=SHARDS, allow_missing=True), *combos(ABLATION_FAILED, shard=SHARDS)],
+        failed=[
+            *expand(ACTIVATIONS_FAILED, shard=SHARDS, allow_missing=True),
+            *combos(ABLATION_FAILED, shard=SHARDS),
+        ],
         noted=list(noted_tables().values()),
     output:
         table=FAILED_CLIPS,
-        page=report(PROBLEMS_PAGE, caption="../report/problems.rst",
-                    category="0 Rejected, failed, not computed", subcategory=model_label()),
+        page=report(
+            PROBLEMS_PAGE,
+            caption="../report/problems.rst",
+            category="0 Rejected, failed, not computed",
+            subcategory=model_label(),
+        ),
+    log:
+        f"{LOGS}/problems.log",
+    conda:
+        "../envs/speechneurons.yaml"
     params:
         names=list(noted_tables().keys()),
         code=code_version("problems"),
-    log:
-        f"{LOGS}/problems.log",
     script:
         "../scripts/problems.py"

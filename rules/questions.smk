@@ -6,10 +6,12 @@ rule layer_specialisation:
         SELECTIVITY,
     output:
         LAYER_SPECIALISATION,
-    params:
-        code=code_version("layer_specialisation"),
     log:
         f"{LOGS}/layer_specialisation.log",
+    conda:
+        "../envs/speechneurons.yaml"
+    params:
+        code=code_version("layer_specialisation"),
     script:
         "../scripts/layer_specialisation.py"
 
@@ -21,18 +23,28 @@ rule selectivity_figures:
         selected=SELECTED_UNITS,
         activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
     output:
-        heatmap=report(FIG_HEATMAP, caption="../report/selectivity_heatmap.rst",
-                       category="1 Layer specialisation", subcategory=model_label()),
+        heatmap=report(
+            FIG_HEATMAP,
+            caption="../report/selectivity_heatmap.rst",
+            category="1 Layer specialisation",
+            subcategory=model_label(),
+        ),
         heatmap_pdf=pdf(FIG_HEATMAP),
-        distributions=report(FIG_DISTRIBUTIONS, caption="../report/unit_distributions.rst",
-                             category=Q2_CATEGORY, subcategory=model_label()),
+        distributions=report(
+            FIG_DISTRIBUTIONS,
+            caption="../report/unit_distributions.rst",
+            category=Q2_CATEGORY,
+            subcategory=model_label(),
+        ),
         distributions_pdf=pdf(FIG_DISTRIBUTIONS),
+    log:
+        f"{LOGS}/selectivity_figures.log",
+    conda:
+        "../envs/speechneurons.yaml"
     params:
         corpus=CORPUS,
         statistic=STATS["activation"],
         code=code_version("selectivity_figures"),
-    log:
-        f"{LOGS}/selectivity_figures.log",
     script:
         "../scripts/selectivity_figures.py"
 
@@ -47,12 +59,14 @@ rule questions:
         activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
     output:
         **{q: QUESTION.replace("{question}", q) for q in QUESTION_TABLES},
+    log:
+        f"{LOGS}/questions/{COMBO}.log",
+    conda:
+        "../envs/speechneurons.yaml"
     params:
         corpus=CORPUS,
         statistic=STATS["activation"],
         code=code_version("questions"),
-    log:
-        f"{LOGS}/questions/{COMBO}.log",
     script:
         "../scripts/questions.py"
 
@@ -63,21 +77,35 @@ rule question_figures:
         groups=QUESTION.replace("{question}", "group_contrasts"),
         graded=QUESTION.replace("{question}", "graded_effects"),
     output:
-        temporal=report(FIG_TEMPORAL, caption="../report/temporal_profiles.rst",
-                        category="3 Temporal patterns", subcategory=combo_label()),
+        temporal=report(
+            FIG_TEMPORAL,
+            caption="../report/temporal_profiles.rst",
+            category="3 Temporal patterns",
+            subcategory=combo_label(),
+        ),
         temporal_pdf=pdf(FIG_TEMPORAL),
-        groups=report(FIG_GROUPS, caption="../report/group_contrasts.rst",
-                      category=Q4_CATEGORY, subcategory=combo_label()),
+        groups=report(
+            FIG_GROUPS,
+            caption="../report/group_contrasts.rst",
+            category=Q4_CATEGORY,
+            subcategory=combo_label(),
+        ),
         groups_pdf=pdf(FIG_GROUPS),
-        graded=report(FIG_GRADED, caption="../report/graded_effects.rst",
-                      category=Q5_CATEGORY, subcategory=combo_label()),
+        graded=report(
+            FIG_GRADED,
+            caption="../report/graded_effects.rst",
+            category=Q5_CATEGORY,
+            subcategory=combo_label(),
+        ),
         graded_pdf=pdf(FIG_GRADED),
+    log:
+        f"{LOGS}/question_figures/{COMBO}.log",
+    conda:
+        "../envs/speechneurons.yaml"
     params:
         corpus=CORPUS,
         fdr_alpha=STATS["fdr_alpha"],
         code=code_version("question_figures"),
-    log:
-        f"{LOGS}/question_figures/{COMBO}.log",
     script:
         "../scripts/question_figures.py"
 
@@ -89,8 +117,16 @@ rule listening:
         attributions=expand(ATTRIBUTIONS, shard=SHARDS, allow_missing=True),
         segments=expand(SEGMENTS, shard=SHARDS, allow_missing=True),
     output:
-        report(LISTENING, caption="../report/listening.rst",
-               category="Listening to the evidence", subcategory=combo_label()),
+        report(
+            LISTENING,
+            caption="../report/listening.rst",
+            category="Listening to the evidence",
+            subcategory=combo_label(),
+        ),
+    log:
+        f"{LOGS}/listening/{COMBO}.log",
+    conda:
+        "../envs/speechneurons.yaml"
     params:
         corpus=CORPUS,
         root=DATASET["root"],
@@ -100,8 +136,6 @@ rule listening:
         neuron=FIGURES["neuron"],
         per_level=FIGURES["listen_per_level"],
         code=code_version("listening"),
-    log:
-        f"{LOGS}/listening/{COMBO}.log",
     script:
         "../scripts/listening.py"
 
@@ -111,16 +145,26 @@ rule models_by_layer:
         layers=expand(LAYER_SPECIALISATION, model=MODEL_NAMES),
         probes=expand(PROBES, model=MODEL_NAMES) if PROBES_CFG["enabled"] else [],
     output:
-        figure=report(FIG_MODELS, caption="../report/models_by_layer.rst",
-                      category="1 Layer specialisation", subcategory="all models"),
+        figure=report(
+            FIG_MODELS,
+            caption="../report/models_by_layer.rst",
+            category="1 Layer specialisation",
+            subcategory="all models",
+        ),
         pdf=pdf(FIG_MODELS),
-        probes=report(FIG_MODELS_PROBES, caption="../report/probes_by_model.rst",
-                      category="1 Layer specialisation", subcategory="all models"),
+        probes=report(
+            FIG_MODELS_PROBES,
+            caption="../report/probes_by_model.rst",
+            category="1 Layer specialisation",
+            subcategory="all models",
+        ),
         probes_pdf=pdf(FIG_MODELS_PROBES),
+    log:
+        "results/logs/models_by_layer.log",
+    conda:
+        "../envs/speechneurons.yaml"
     params:
         models=MODEL_NAMES,
         code=code_version("models_by_layer"),
-    log:
-        "results/logs/models_by_layer.log",
     script:
         "../scripts/models_by_layer.py"

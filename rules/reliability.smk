@@ -9,11 +9,13 @@ rule reliability_agreement:
     output:
         units=REL_AGREEMENT_UNITS,
         layers=REL_AGREEMENT,
+    log:
+        f"{LOGS}/reliability/agreement.log",
+    conda:
+        "../envs/speechneurons.yaml"
     params:
         combinations=combination_files,
         code=code_version("reliability_agreement"),
-    log:
-        f"{LOGS}/reliability/agreement.log",
     script:
         "../scripts/reliability_agreement.py"
 
@@ -27,6 +29,13 @@ rule reliability_deletion:
     output:
         table=REL_DELETION,
         curves=REL_DELETION_CURVES,
+    log:
+        f"{LOGS}/reliability/deletion.log",
+    benchmark:
+        f"{BENCH}/reliability/deletion.tsv"
+    conda:
+        "../envs/speechneurons.yaml"
+    threads: COMPUTE["threads"]
     params:
         root=DATASET["root"],
         model=model_ref,
@@ -45,11 +54,6 @@ rule reliability_deletion:
         random_orders=RELIABILITY_CFG["deletion"]["random_orders"],
         seed=RELIABILITY_CFG["seed"],
         code=code_version("reliability_deletion"),
-    threads: COMPUTE["threads"]
-    benchmark:
-        f"{BENCH}/reliability/deletion.tsv"
-    log:
-        f"{LOGS}/reliability/deletion.log",
     script:
         "../scripts/reliability_deletion.py"
 
@@ -63,6 +67,13 @@ rule reliability_randomisation:
     output:
         table=REL_RANDOMISATION,
         units=REL_RANDOMISATION_UNITS,
+    log:
+        f"{LOGS}/reliability/randomisation.log",
+    benchmark:
+        f"{BENCH}/reliability/randomisation.tsv"
+    conda:
+        "../envs/speechneurons.yaml"
+    threads: COMPUTE["threads"]
     params:
         root=DATASET["root"],
         model=model_ref,
@@ -81,11 +92,6 @@ rule reliability_randomisation:
         threshold=RELIABILITY_CFG["randomisation"]["threshold"],
         seed=RELIABILITY_CFG["seed"],
         code=code_version("reliability_randomisation"),
-    threads: COMPUTE["threads"]
-    benchmark:
-        f"{BENCH}/reliability/randomisation.tsv"
-    log:
-        f"{LOGS}/reliability/randomisation.log",
     script:
         "../scripts/reliability_randomisation.py"
 
@@ -98,6 +104,10 @@ rule reliability_bootstrap:
     output:
         units=REL_BOOTSTRAP_UNITS,
         layers=REL_BOOTSTRAP,
+    log:
+        f"{LOGS}/reliability/bootstrap.log",
+    conda:
+        "../envs/speechneurons.yaml"
     params:
         corpus=CORPUS,
         statistic=STATS["activation"],
@@ -105,8 +115,6 @@ rule reliability_bootstrap:
         resamples=RELIABILITY_CFG["bootstrap"]["resamples"],
         seed=RELIABILITY_CFG["seed"],
         code=code_version("reliability_bootstrap"),
-    log:
-        f"{LOGS}/reliability/bootstrap.log",
     script:
         "../scripts/reliability_bootstrap.py"
 
@@ -121,15 +129,25 @@ rule reliability_report:
         bootstrap_units=REL_BOOTSTRAP_UNITS,
         bootstrap=REL_BOOTSTRAP,
     output:
-        figure=report(FIG_RELIABILITY, caption="../report/reliability.rst",
-                      category=RELIABILITY_CATEGORY, subcategory=model_label()),
+        figure=report(
+            FIG_RELIABILITY,
+            caption="../report/reliability.rst",
+            category=RELIABILITY_CATEGORY,
+            subcategory=model_label(),
+        ),
         figure_pdf=pdf(FIG_RELIABILITY),
-        page=report(RELIABILITY_PAGE, caption="../report/reliability_page.rst",
-                    category=RELIABILITY_CATEGORY, subcategory=model_label()),
+        page=report(
+            RELIABILITY_PAGE,
+            caption="../report/reliability_page.rst",
+            category=RELIABILITY_CATEGORY,
+            subcategory=model_label(),
+        ),
+    log:
+        f"{LOGS}/reliability/report.log",
+    conda:
+        "../envs/speechneurons.yaml"
     params:
         corpus=CORPUS,
         code=code_version("reliability_report"),
-    log:
-        f"{LOGS}/reliability/report.log",
     script:
         "../scripts/reliability_report.py"

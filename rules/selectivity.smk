@@ -5,6 +5,11 @@ rule selectivity:
     output:
         selectivity=SELECTIVITY,
         replication=REPLICATION,
+    log:
+        f"{LOGS}/selectivity.log",
+    conda:
+        "../envs/speechneurons.yaml"
+    threads: COMPUTE["threads"]
     params:
         corpus=CORPUS,
         statistic=STATS["activation"],
@@ -14,9 +19,6 @@ rule selectivity:
         mixed_top_units=STATS["mixed_top_units"],
         replication_top=STATS["replication_top"],
         code=code_version("selectivity"),
-    threads: COMPUTE["threads"]
-    log:
-        f"{LOGS}/selectivity.log",
     script:
         "../scripts/selectivity.py"
 
@@ -28,6 +30,10 @@ rule select_units:
         selectivity=SELECTIVITY,
     output:
         SELECTED_UNITS,
+    log:
+        f"{LOGS}/select_units.log",
+    conda:
+        "../envs/speechneurons.yaml"
     params:
         corpus=CORPUS,
         statistic=STATS["activation"],
@@ -40,7 +46,5 @@ rule select_units:
         fdr_alpha=STATS["fdr_alpha"],
         permutations=STATS["permutations"],
         code=code_version("select_units"),
-    log:
-        f"{LOGS}/select_units.log",
     script:
         "../scripts/select_units.py"
