@@ -23,4 +23,4 @@ record = provenance.build(sm.rule, sm.params, provenance.upstream_model(sm.input
                           wildcards=sm.wildcards)
 provenance.write_table(failed, sm.output.table, record)
 Path(sm.output.page).write_text(problems_page(pd.read_parquet(sm.input.rejected), failed, missing,
-                                              pd.read_parquet(sm.input.clips)))
+                                              pd.read_parquet(sm.input.clips), sm.params.names))

@@ -19,8 +19,8 @@ metadata = {"Software": "speechneurons", "Description": json.dumps(record, sort_
 
 save_figure(plot_temporal_profiles(pd.read_parquet(sm.input.temporal), spec), sm.output.temporal, metadata)
 # the questions the corpus or the clips cannot answer say so in place of their figure
-notes = provenance.notes_of(sm.input.groups)
-not_asked = {q: [n for n in notes if n.startswith(f"question {q}")] for q in (4, 5)}
+not_asked = {q: [n for n in provenance.notes_of(path) if n.startswith(f"question {q}")]
+             for q, path in ((4, sm.input.groups), (5, sm.input.graded))}
 
 groups = pd.read_parquet(sm.input.groups)
 if not_asked[4]:

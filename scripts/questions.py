@@ -24,7 +24,7 @@ tables, notes = answer_questions(
     activations=matrix.long(units),
     spec=spec,
 )
-record = provenance.build(sm.rule, sm.params, provenance.upstream_model([sm.input.clip_units]),
-                          wildcards=sm.wildcards, notes=notes)
+upstream = provenance.upstream_model([sm.input.clip_units])
 for name, table in tables.items():
+    record = provenance.build(sm.rule, sm.params, upstream, wildcards=sm.wildcards, notes=notes[name])
     provenance.write_table(table, sm.output[name], record)

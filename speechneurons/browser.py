@@ -11,8 +11,8 @@ inline (base64 audio and images, no network).
 from __future__ import annotations
 
 import base64
-import html
 import io
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -20,10 +20,14 @@ import pandas as pd
 
 from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
-from speechneurons.listen import PAGE
+from speechneurons.listen import ClipSection
+from speechneurons.pages import render
 from speechneurons.probes import t_interval
 
 UNIT = ["site", "layer", "neuron"]
+
+#: The page's template (speechneurons/templates/).
+TEMPLATE = "browser.html"
 
 
 def browser_units(selected: pd.DataFrame, spec: CorpusSpec, most: int) -> pd.DataFrame:
@@ -66,11 +70,6 @@ def factor_panels(values: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, titl
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def _numbers(rows: dict[str, str]) -> str:
-    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows.items())
-    return f"<table class=numbers>{cells}</table>"
-
-
 def _fmt(value, digits: int = 3) -> str:
     return "n/a" if value is None or (isinstance(value, float) and not np.isfinite(value)) else (
         f"{value:.{digits}g}" if isinstance(value, float) else str(value))
@@ -107,17 +106,23 @@ def unit_numbers(unit: pd.Series, spec: CorpusSpec, selectivity: pd.DataFrame, p
     return out
 
 
-def unit_article(label: str, numbers: dict[str, str], panels: str, clip_sections: list[str]) -> str:
+@dataclass(frozen=True)
+class UnitArticle:
+    """One unit's block of the page: its label, numbers (label -> text), base64 PNG of its factor
+    panels, and its top clips."""
+
+    label: str
+    numbers: dict[str, str]
+    panels: str
+    clips: list[ClipSection]
+
+
+def unit_article(label: str, numbers: dict[str, str], panels: str,
+                 clip_sections: list[ClipSection]) -> UnitArticle:
     """One unit's block of the page."""
-    return (f"<article><h2>{html.escape(label)}</h2>{_numbers(numbers)}"
-            f"<img class=panels src=\"data:image/png;base64,{panels}\" alt=\"activation by factor\">"
-            + "".join(clip_sections) + "</article>")
+    return UnitArticle(label, numbers, panels, list(clip_sections))
 
 
-def browser_page(title: str, description: str, articles: list[str]) -> str:
+def browser_page(title: str, description: str, articles: list[UnitArticle]) -> str:
     """The whole page: the listening page's player and cursor, one article per unit."""
-    style = ("<style>article{border-top:2px solid #ccc;margin-top:2em} table.numbers{font-size:90%}"
-             " table.numbers th{text-align:left;padding-right:1em} img.panels{max-width:100%}</style>")
-    page = PAGE.format(title=html.escape(title), description=html.escape(description),
-                       sections="\n".join(articles) or "<p>No unit was selected.</p>")
-    return page.replace("</head>", style + "</head>", 1)
+    return render(TEMPLATE, title=title, description=description, articles=articles)

@@ -4,6 +4,8 @@ Each rule passes ``code`` as a param: a content hash of every module of the
 ``speechneurons`` package that its script imports, followed transitively
 through the package (with :mod:`ast`; nothing is imported or run), plus the
 ``__init__.py`` of every package on the way, which Python runs on import.
+The page templates a module names in its ``TEMPLATE`` constant count as
+part of it (:mod:`speechneurons.pages`).
 Snakemake reruns a job whose params changed, so a change to any module a
 script depends on reruns exactly the jobs that use it. Pure Python: the
 Snakefile imports it.
@@ -13,8 +15,9 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import re
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterable, Sequence
 
 PACKAGE = "speechneurons"
 
@@ -69,15 +72,43 @@ def script_modules(script: str | Path, root: str | Path) -> list[Path]:
     root: the folder that holds the ``speechneurons`` package (the repository).
     """
     root = Path(root)
-    todo = list(_imported_modules(Path(script), root))
-    seen: set[str] = set()
-    while todo:
-        module = todo.pop()
-        if module in seen:
-            continue
-        seen.add(module)
-        todo += list(_imported_modules(_module_file(root, module), root) - seen)
+    seen = _reachable(_imported_modules(Path(script), root),
+                      lambda module: _imported_modules(_module_file(root, module), root))
     return sorted(_module_file(root, m) for m in seen)
+
+
+def _reachable(start: Iterable[str], neighbours: Callable[[str], Iterable[str]]) -> set[str]:
+    """Every name reachable from ``start`` through ``neighbours`` (the names themselves included)."""
+    todo, seen = list(start), set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += [n for n in neighbours(name) if n not in seen]
+    return seen
+
+
+#: ``{% extends "x.html" %}``, ``{% import "x.html" as y %}``, ``{% include ... %}``, ``{% from ... %}``
+_TEMPLATE_REFERENCE = re.compile(r"""{%-?\s*(?:extends|import|include|from)\s+["']([^"']+)["']""")
+
+
+def _module_templates(source: Path) -> list[str]:
+    """The template names a module gives its constant ``TEMPLATE`` (speechneurons.pages)."""
+    tree = ast.parse(source.read_text(), filename=str(source))
+    return [node.value.value for node in tree.body
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+            and any(isinstance(t, ast.Name) and t.id == "TEMPLATE"
+                    for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))]
+
+
+def template_files(modules: Sequence[Path], root: str | Path) -> list[Path]:
+    """The page templates ``modules`` render, and those the templates extend, import or include,
+    sorted: files of ``<root>/speechneurons/templates/``."""
+    folder = Path(root) / PACKAGE / "templates"
+    seen = _reachable([name for module in modules for name in _module_templates(module)],
+                      lambda name: _TEMPLATE_REFERENCE.findall((folder / name).read_text()))
+    return sorted(folder / name for name in seen)
 
 
 def imports_name(script: str | Path, module: str, name: str) -> bool:
@@ -90,11 +121,13 @@ def imports_name(script: str | Path, module: str, name: str) -> bool:
 def code_hash(script: str | Path, root: str | Path, loaded: Sequence[Path] = ()) -> str:
     """16 hex digits of sha256 over the path and bytes of every file :func:`script_modules` lists,
     then of ``loaded``: modules the script imports by name at run time (the corpus file that
-    :func:`speechneurons.datasets.load_corpus` finds), with their own imports."""
+    :func:`speechneurons.datasets.load_corpus` finds), with their own imports; then of the
+    page templates those modules render (:func:`template_files`)."""
     digest = hashlib.sha256()
     modules = list(script_modules(script, root))
     for extra in loaded:
         modules += [m for m in [Path(extra), *script_modules(extra, root)] if m not in modules]
+    modules += template_files(modules, root)
     for path in modules:
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())

@@ -8,8 +8,8 @@ is self-contained (base64), so the Snakemake report carries it as it is.
 from __future__ import annotations
 
 import base64
-import html
 import io
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,39 +17,26 @@ import pandas as pd
 import soundfile as sf
 
 from speechneurons.figures import _bars
+from speechneurons.pages import render
 
-PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:1em auto}}
-section{{margin-bottom:2em}} .plot{{position:relative}} .plot img{{width:100%;display:block}}
-.cursor{{position:absolute;top:0;bottom:0;width:2px;background:#2a9d8f}}</style>
-</head><body>
-<h2>{title}</h2>
-<p>{description} Red: the segment raises the unit (original minus ablated &gt; 0); blue: it
-lowers it. Press play: the line follows playback.</p>
-{sections}
-<script>
-document.querySelectorAll("section").forEach((section) => {{
-  const audio = section.querySelector("audio"), cursor = section.querySelector(".cursor");
-  const left = +section.dataset.left, span = +section.dataset.span, duration = +section.dataset.duration;
-  const move = () => {{
-    cursor.style.left = (left + Math.min(audio.currentTime / duration, 1) * span) + "%";
-    if (!audio.paused) requestAnimationFrame(move);
-  }};
-  audio.addEventListener("play", () => requestAnimationFrame(move));
-  audio.addEventListener("seeked", move);
-  move();
-}});
-</script>
-</body></html>
-"""
+#: The page's template (speechneurons/templates/); player.html holds a clip's section.
+TEMPLATE = "listening.html"
 
-SECTION = """<section data-left="{left}" data-span="{span}" data-duration="{duration}">
-<h3>{title}</h3>
-<audio controls preload="none" src="data:audio/wav;base64,{audio}"></audio>
-<div class="plot"><img src="data:image/png;base64,{image}" alt="attribution curve of {title}">
-<div class="cursor"></div></div>
-</section>"""
+
+@dataclass(frozen=True)
+class ClipSection:
+    """One clip of a page: its title, base64 WAV and PNG, and where the plot's axes lie.
+
+    duration: seconds of audio; left, span: the axes' left edge and width in
+    percent of the image's width (the playback cursor moves over that span).
+    """
+
+    title: str
+    audio: str
+    image: str
+    duration: float
+    left: float
+    span: float
 
 
 def _wav_base64(waveform: np.ndarray, sample_rate: int) -> str:
@@ -58,7 +45,7 @@ def _wav_base64(waveform: np.ndarray, sample_rate: int) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def clip_section(title: str, waveform: np.ndarray, sample_rate: int, curve: pd.DataFrame) -> str:
+def clip_section(title: str, waveform: np.ndarray, sample_rate: int, curve: pd.DataFrame) -> ClipSection:
     """One clip: audio player above its attribution curve (per-segment bars), with a cursor."""
     duration = len(waveform) / sample_rate
     fig, ax = plt.subplots(figsize=(10, 2.6))
@@ -74,17 +61,14 @@ def clip_section(title: str, waveform: np.ndarray, sample_rate: int, curve: pd.D
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    return SECTION.format(
-        title=html.escape(title), audio=_wav_base64(waveform, sample_rate),
-        image=base64.b64encode(buffer.getvalue()).decode(),
-        duration=duration, left=100 * box.x0, span=100 * box.width,
-    )
+    return ClipSection(title=title, audio=_wav_base64(waveform, sample_rate),
+                       image=base64.b64encode(buffer.getvalue()).decode(),
+                       duration=duration, left=100 * box.x0, span=100 * box.width)
 
 
-def listening_page(title: str, description: str, sections: list[str]) -> str:
+def listening_page(title: str, description: str, sections: list[ClipSection]) -> str:
     """A self-contained page (base64 audio and images) with one section per clip."""
-    return PAGE.format(title=html.escape(title), description=html.escape(description),
-                       sections="\n".join(sections))
+    return render(TEMPLATE, title=title, description=description, sections=sections)
 
 
 def listening_clips(clip_units: pd.DataFrame, site: str, layer: int, neuron: int,

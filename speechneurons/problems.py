@@ -9,7 +9,6 @@ empty or partly NaN, and their notes say why).
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -17,11 +16,15 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from speechneurons.failures import FAILED_SCHEMA
+from speechneurons.pages import render
 from speechneurons.provenance import notes_of
 from speechneurons.tables import empty_table
 
 #: Columns of ``failed_clips.parquet``: a failed clip per stage and parameter combination.
 FAILED_CLIPS_SCHEMA = {**FAILED_SCHEMA, "combination": "str"}
+
+#: The page's template (speechneurons/templates/).
+TEMPLATE = "problems.html"
 
 
 def combination_of(path: str | Path) -> str:
@@ -45,50 +48,63 @@ def failed_clips(paths: Iterable[str | Path]) -> pd.DataFrame:
                                                        ignore_index=True)
 
 
-def _table(frame: pd.DataFrame, columns: Sequence[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-                   for row in frame[list(columns)].itertuples(index=False))
-    return f"<table><tr>{head}</tr>{rows}</table>"
+def grouped_notes(notes: Mapping[str, Sequence[str]], names: Sequence[str] | None = None
+                  ) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The notes of :func:`not_computed` grouped under the table they concern, each reason once.
+
+    notes: table name -> its notes, where a per-combination table's name is
+    ``<combination>/<table>`` (``baseline~zero/segment_ms~20/reduction~mean/voicing``);
+    names: every table name the study writes, to tell a reason of every
+    combination from one of some (default: the names in ``notes``).
+    Returns [(table, [(reason, where)])] in the order of ``names``; ``where``
+    is "" for a table of the whole study, else the combinations it holds in.
+    """
+    names = list(names if names is not None else notes)
+    split = {name: (name.rpartition("/")[2], name.rpartition("/")[0]) for name in [*names, *notes]}
+    combinations: dict[str, list[str]] = {}
+    for name in names:
+        table, combination = split[name]
+        combinations.setdefault(table, []).append(combination)
+    reasons: dict[str, dict[str, list[str]]] = {}
+    for name, items in notes.items():
+        table, combination = split[name]
+        for reason in items:
+            reasons.setdefault(table, {}).setdefault(reason, []).append(combination)
+    out = []
+    for table in [t for t in combinations if t in reasons] + [t for t in reasons if t not in combinations]:
+        grouped = []
+        for reason, held in reasons[table].items():
+            every = combinations.get(table, [])
+            if held == [""]:
+                where = ""
+            elif len(every) > 1 and sorted(held) == sorted(every):
+                where = f"all {len(every)} combinations"
+            else:
+                where = f"{len(held)} of {max(len(every), len(held))} combinations: " + "; ".join(held)
+            grouped.append((reason, where))
+        out.append((table, grouped))
+    return out
 
 
 def problems_page(rejected: pd.DataFrame, failed: pd.DataFrame,
-                  not_computed: Mapping[str, Sequence[str]], clips: pd.DataFrame | None = None) -> str:
+                  not_computed: Mapping[str, Sequence[str]], clips: pd.DataFrame | None = None,
+                  names: Sequence[str] | None = None) -> str:
     """A self-contained HTML page: rejected files, flagged clips, failed clips, analyses not computed.
 
-    not_computed: table name -> sentences (its notes, or that it is empty);
-    clips: the index's clips (their ``audio_flags``), None to leave the section out.
+    not_computed: table name -> sentences (its notes, or that it is empty),
+    shown once per reason under the table's name (:func:`grouped_notes`, with
+    ``names``); clips: the index's clips (their ``audio_flags``), None to
+    leave the section out.
     """
-    sections = ["<h1>What this study could not use or compute</h1>"]
-    sections.append(f"<h2>Files the index rejected ({len(rejected)})</h2>")
-    sections.append(_table(rejected, ["path", "reason"]) if len(rejected) else "<p>None.</p>")
-    if clips is not None:
-        flagged = clips[clips["audio_flags"].astype(bool)]
-        sections.append(f"<h2>Clips kept with an audio flag ({len(flagged)})</h2>")
-        sections.append("<p>They decode, but their attributions may mislead: silent (no sample above "
-                        "-60 dBFS), dc_offset (a mean above -40 dBFS: every segment looks loud), "
-                        "clipped (over 0.1 % of samples at full scale), 8bit (samples on the 8-bit "
-                        "grid).</p>")
-        sections.append(_table(flagged, ["clip_id", "path", "audio_flags"]) if len(flagged)
-                        else "<p>None.</p>")
-    sections.append(f"<h2>Clips that failed inside a job ({len(failed)})</h2>")
-    sections.append("<p>The job went on with its other clips; these clips are missing from the "
-                    "tables of that stage.</p>")
-    sections.append(_table(failed, ["clip_id", "path", "stage", "combination", "error"])
-                    if len(failed) else "<p>None.</p>")
-    notes = [(name, note) for name, items in not_computed.items() for note in items]
-    sections.append(f"<h2>Analyses not computed ({len(notes)})</h2>")
-    if notes:
-        sections.append("<p>A design too thin for a statistic does not stop the run: its table is "
-                        "empty or its columns are NaN, for the reason given.</p>")
-        sections.append(_table(pd.DataFrame(notes, columns=["table", "reason"]), ["table", "reason"]))
-    else:
-        sections.append("<p>None: every analysis had the data it needs.</p>")
-    style = ("body{font-family:sans-serif;margin:2em;max-width:70em}"
-             "table{border-collapse:collapse;margin-bottom:1em}"
-             "td,th{border:1px solid #bbb;padding:.25em .5em;text-align:left;vertical-align:top}")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Problems</title>"
-            f"<style>{style}</style></head><body>{''.join(sections)}</body></html>")
+    flagged = None if clips is None else clips[clips["audio_flags"].astype(bool)]
+    return render(
+        TEMPLATE,
+        title="What this study could not use or compute",
+        rejected=rejected.to_dict("records"),
+        flagged=None if flagged is None else flagged.to_dict("records"),
+        failed=failed.to_dict("records"),
+        not_computed=grouped_notes(not_computed, names),
+    )
 
 
 def not_computed(tables: Mapping[str, str | Path]) -> dict[str, list[str]]:

@@ -489,9 +489,9 @@ QUESTION_TABLES = ["target_encoding", "temporal_profiles", "voicing", "group_con
 
 def answer_questions(clips: pd.DataFrame, selected: pd.DataFrame,
                      clip_units: pd.DataFrame, curves: Iterable, activations: pd.DataFrame,
-                     spec: CorpusSpec) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """The tables of questions 2-5 for one ablation parameter combination, and notes on the
-    questions the corpus or the clips cannot answer.
+                     spec: CorpusSpec) -> tuple[dict[str, pd.DataFrame], dict[str, list[str]]]:
+    """The tables of questions 2-5 for one ablation parameter combination, and per table the
+    notes on what the corpus or the clips cannot answer (each table carries its own).
 
     Every test uses only (clip, unit) pairs whose clip's speaker did not
     choose the unit (:func:`tested_pairs`); temporal profiles and voicing
@@ -516,8 +516,11 @@ def answer_questions(clips: pd.DataFrame, selected: pd.DataFrame,
         "group_contrasts": groups,
         "graded_effects": graded,
     }
-    notes = group_notes + graded_notes
+    notes: dict[str, list[str]] = {name: [] for name in tables}
+    notes["group_contrasts"] += group_notes
+    notes["graded_effects"] += graded_notes
     if (selected["reason"] == "top_k").any() and not (selected["reason"] == "cross_fit").any():
-        notes.append("questions 2-5: no cross_fit unit was selected, so the units chosen on every "
-                     "speaker are in no test (only explicit units and random controls are)")
+        for name in tables:
+            notes[name].append("questions 2-5: no cross_fit unit was selected, so the units chosen on "
+                               "every speaker are in no test (only explicit units and random controls are)")
     return tables, notes

@@ -149,7 +149,7 @@ def test_code_hashes_follow_every_imported_module(repo, tmp_path):
     directly or through other modules, and of no other rule."""
     import shutil
 
-    from speechneurons.codehash import code_hash, imports_name, script_modules
+    from speechneurons.codehash import code_hash, imports_name, script_modules, template_files
 
     shutil.copytree(repo / "speechneurons", tmp_path / "speechneurons",
                     ignore=shutil.ignore_patterns("__pycache__"))
@@ -170,13 +170,28 @@ def test_code_hashes_follow_every_imported_module(repo, tmp_path):
     assert tmp_path / "speechneurons/datasets/ravdess.py" not in uses["selectivity"]
     assert corpus not in uses["ablation"]
     assert tmp_path / "speechneurons/stats/repeated.py" in uses["questions"]  # two steps away
-    for module in sorted((tmp_path / "speechneurons").rglob("*.py")):
-        original = module.read_bytes()
-        module.write_bytes(original + b"\n# changed\n")
+
+    def changed_by(path, comment):  # the scripts whose hash an edit of ``path`` changes
+        original = path.read_bytes()
+        path.write_bytes(original + comment)
         after = {s.stem: code_hash(s, tmp_path, loaded(s)) for s in scripts}
-        module.write_bytes(original)
-        changed = {name for name in after if after[name] != before[name]}
-        assert changed == {name for name, files in uses.items() if module in files}, module
+        path.write_bytes(original)
+        return {name for name in after if after[name] != before[name]}
+
+    for module in sorted((tmp_path / "speechneurons").rglob("*.py")):
+        assert changed_by(module, b"\n# changed\n") == {
+            name for name, files in uses.items() if module in files}, module
+    # a page template reruns the jobs whose modules render it, through what it extends or imports
+    pages = {name: set(template_files(sorted(files), tmp_path)) for name, files in uses.items()}
+    templates = tmp_path / "speechneurons/templates"
+    assert {name for name, used in pages.items() if templates / "problems.html" in used} == {"problems"}
+    assert {name for name, used in pages.items() if templates / "player.html" in used} == {
+        "listening", "unit_browser"}
+    assert {name for name, used in pages.items() if templates / "base.html" in used} == {
+        "listening", "unit_browser", "problems", "reliability_report"}
+    for template in sorted(templates.glob("*.html")):
+        assert changed_by(template, b"\n{# changed #}\n") == {
+            name for name, used in pages.items() if template in used}, template
 
 
 def plan_in(workdir: Path, repo: Path, *args: str) -> subprocess.CompletedProcess:

@@ -123,7 +123,30 @@ def test_failed_clips_table_and_problems_page(tmp_path):
     page = problems_page(rejected, failed, {"selectivity": ["gender: not tested"]})
     assert "Files the index rejected (1)" in page and "too short: &lt;0.1 s" in page
     assert "Clips that failed inside a job (1)" in page and "RuntimeError: x" in page
-    assert "Analyses not computed (1)" in page and "gender: not tested" in page
+    assert "Analyses not computed (1 table)" in page
+    assert "<h3>selectivity</h3>\n<ul>\n<li>gender: not tested</li>" in page
+
+
+def test_the_problems_page_gives_each_reason_once_under_its_table():
+    """A question-5 note of every combination's graded_effects stands once under graded_effects, not
+    under the other questions' tables; a note of some combinations names them."""
+    from speechneurons.problems import grouped_notes
+
+    combos = ["baseline~zero/segment_ms~20", "baseline~zero/segment_ms~100"]
+    names = ["selectivity", "probes", *[f"{c}/{q}" for c in combos for q in ("voicing", "graded_effects")]]
+    notes = {"selectivity": ["emotion: no speaker-general test"],
+             **{f"{c}/graded_effects": ["question 5: no speaker recorded both levels"] for c in combos},
+             f"{combos[1]}/voicing": ["voicing: no clip has a quiet segment"]}
+    assert grouped_notes(notes, names) == [
+        ("selectivity", [("emotion: no speaker-general test", "")]),
+        ("voicing", [("voicing: no clip has a quiet segment",
+                      "1 of 2 combinations: baseline~zero/segment_ms~100")]),
+        ("graded_effects", [("question 5: no speaker recorded both levels", "all 2 combinations")]),
+    ]
+    page = problems_page(pd.DataFrame({"path": [], "reason": []}), pd.DataFrame(columns=[
+        "clip_id", "path", "stage", "combination", "error"]), notes, None, names)
+    assert page.count("question 5: no speaker recorded both levels") == 1
+    assert "Analyses not computed (3 tables)" in page
 
 
 def test_the_run_summary_says_where_to_look(tmp_path):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -12,8 +10,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from speechneurons.pages import render  # noqa: E402
 from speechneurons.reliability.agreement import DEPENDS_BELOW, baseline_dependent  # noqa: E402
 from speechneurons.reliability.randomisation import FEATURES  # noqa: E402
+
+#: The page's template (speechneurons/templates/).
+TEMPLATE = "reliability.html"
 
 #: a unit kept in at least this share of speaker resamples counts as stable
 STABLE_KEPT = 0.9
@@ -151,11 +153,4 @@ def findings(agreement: pd.DataFrame, deletion: pd.DataFrame, flags: pd.DataFram
 
 def reliability_page(title: str, items: list[tuple[str, str]], notes: list[str]) -> str:
     """A self-contained HTML page: one heading and sentence per check, then the notes."""
-    body = "".join(f"<h2>{html.escape(h)}</h2><p>{html.escape(s)}</p>" for h, s in items)
-    noted = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-    return ("<!doctype html><html><head><meta charset=\"utf-8\"><title>" + html.escape(title)
-            + "</title><style>body{font-family:sans-serif;max-width:52em;margin:2em auto;line-height:1.45}"
-            "h2{font-size:1.1em;margin-bottom:.2em}</style></head><body><h1>" + html.escape(title)
-            + "</h1>" + body + (f"<h2>Notes</h2><ul>{noted}</ul>" if noted else "")
-            + "<p><small>Tables: tables/reliability/ in this model's results folder.</small></p>"
-            "</body></html>")
+    return render(TEMPLATE, title=title, items=items, notes=notes)
