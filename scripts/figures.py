@@ -9,6 +9,7 @@ from speechneurons.ablation.store import read_attributions
 from speechneurons.audio import MODEL_SAMPLE_RATE, load_waveform
 from speechneurons.figures import (
     choose_example,
+    clip_caption,
     clip_figure_units,
     plot_clip_attribution,
     plot_level_comparison,
@@ -38,7 +39,7 @@ curves = {unit_label(u.site, u.layer, u.neuron): long[(long.site == u.site) & (l
                                                       & (long.neuron == u.neuron)].sort_values("segment")
           for u in units.itertuples(index=False)}
 wave = load_waveform(Path(p.root) / clip["path"])
-title = f"{clip_id} ({', '.join(str(clip[f]) for f in spec.factor_names)})"
+title = f"{clip_id} ({clip_caption(clip, spec)})"
 save_figure(plot_clip_attribution(wave, MODEL_SAMPLE_RATE, curves, title), sm.output.clip, png_metadata)
 
 unit_rows = clip_units[(clip_units["site"] == site) & (clip_units["layer"] == layer)

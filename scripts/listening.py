@@ -8,7 +8,7 @@ from speechneurons.ablation.store import read_attributions
 from speechneurons.datasets import load_corpus
 from speechneurons.datasets.spec import SPEAKER
 from speechneurons.audio import MODEL_SAMPLE_RATE, load_waveform
-from speechneurons.figures import choose_example, unit_label
+from speechneurons.figures import choose_example, clip_caption, unit_label
 from speechneurons.listen import clip_section, listening_clips, listening_page
 from speechneurons.logs import log_to_file
 
@@ -27,8 +27,7 @@ curves = read_attributions(sm.input.attributions, sm.input.segments, chosen["cli
 sections = []
 for clip_id in chosen["clip_id"]:
     clip = clips.loc[clip_id]
-    title = (f"{clip_id}: {', '.join(str(clip[f]) for f in spec.factor_names)} "
-             f"({SPEAKER} {clip[SPEAKER]})")
+    title = f"{clip_id}: {clip_caption(clip, spec)} ({SPEAKER} {clip[SPEAKER]})"
     sections.append(clip_section(title, load_waveform(Path(p.root) / clip["path"]), MODEL_SAMPLE_RATE,
                                  curves[curves["clip_id"] == clip_id].sort_values("segment")))
 combo = ", ".join(f"{k} {v}" for k, v in sm.wildcards.items())

@@ -11,7 +11,7 @@ from speechneurons.browser import (browser_page, browser_units, factor_panels, t
 from speechneurons.cache import activation_matrix
 from speechneurons.datasets import load_corpus
 from speechneurons.datasets.spec import SPEAKER
-from speechneurons.figures import unit_label
+from speechneurons.figures import clip_caption, unit_label
 from speechneurons.listen import clip_section
 from speechneurons.logs import log_to_file
 
@@ -43,7 +43,7 @@ for _, unit in units.iterrows():
         clip = clips.loc[clip_id]
         curve = curves[(curves["clip_id"] == clip_id) & (curves["site"] == key[0])
                        & (curves["layer"] == key[1]) & (curves["neuron"] == key[2])].sort_values("segment")
-        title = f"{clip_id}: {', '.join(str(clip[f]) for f in spec.factor_names)} ({SPEAKER} {clip[SPEAKER]})"
+        title = f"{clip_id}: {clip_caption(clip, spec)} ({SPEAKER} {clip[SPEAKER]})"
         sections.append(clip_section(title, load_waveform(Path(p.root) / clip["path"]), MODEL_SAMPLE_RATE, curve))
     articles.append(unit_article(label, unit_numbers(unit, spec, selectivity, probes, knockout), panels, sections))
 combo = ", ".join(f"{k} {v}" for k, v in sm.wildcards.items())

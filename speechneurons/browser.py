@@ -22,7 +22,7 @@ from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.listen import ClipSection
 from speechneurons.pages import render
-from speechneurons.probes import t_interval
+from speechneurons.stats.intervals import t_interval
 
 UNIT = ["site", "layer", "neuron"]
 

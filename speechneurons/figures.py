@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +16,48 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from speechneurons.datasets.spec import CorpusSpec  # noqa: E402
+
+#: below this many observations per level, a level shows its points and their mean, not a box
+FEW = 5
+
+#: the temporal profiles draw a level's band where a bin holds at least this many speakers
+BANDED_SPEAKERS = 3
+
+#: what an attribution is measured in: original minus ablated pooled activation of the unit
+ATTRIBUTION_UNIT = "change in the unit's pooled activation"
+
+
+def clip_caption(clip: pd.Series, spec: CorpusSpec) -> str:
+    """The clip's factors, each with its name: ``emotion angry, sex male, statement 1``."""
+    return ", ".join(f"{f} {clip[f]}" for f in spec.factor_names)
+
+
+def _wrapped(title: str, width: int = 70) -> str:
+    return "\n".join(textwrap.wrap(title, width))
+
+
+def _by_level(ax: plt.Axes, data: pd.DataFrame, x: str, y: str, order: list, hue: str | None,
+              hue_order: list | None) -> None:
+    """Values by level: a box per level with its points over it, or, where a level has fewer than
+    FEW values, only the points and a bar at their mean; tick labels give each level's n."""
+    counts = data.groupby(x)[y].count().reindex(order, fill_value=0)
+    if counts.min() >= FEW:
+        sns.boxplot(data=data, x=x, y=y, order=order, color="0.9", showfliers=False, ax=ax)
+    else:
+        means = data.groupby(x)[y].mean().reindex(order)
+        ax.scatter(range(len(order)), means, marker="_", s=900, color="0.3", zorder=3,
+                   label="mean")
+    sns.stripplot(data=data, x=x, y=y, order=order, hue=hue, hue_order=hue_order, dodge=False,
+                  size=5, ax=ax, legend=bool(hue))
+    ax.set_xticks(range(len(order)), [f"{level}\n(n={counts[level]})" for level in order])
+
+
+def _nothing_at(ax: plt.Axes, text: str) -> None:
+    """A panel with nothing to draw: its axes hidden, the reason written in it."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.text(0.5, 0.5, f"not drawn:\n{text}", ha="center", va="center", fontsize=9, wrap=True,
+            transform=ax.transAxes)
 
 
 def _present(spec: CorpusSpec, factor: str, values) -> list:
@@ -123,7 +166,7 @@ def plot_clip_attribution(
                              gridspec_kw={"height_ratios": [1, 1.3] + [1] * n})
     t = np.arange(len(waveform)) / sample_rate
     axes[0].plot(t, waveform, lw=0.5, color="0.25")
-    axes[0].set_ylabel("amplitude")
+    axes[0].set_ylabel("amplitude\n(full scale 1)")
     axes[0].set_title(title)
     axes[1].specgram(waveform, NFFT=512, Fs=sample_rate, noverlap=384, cmap="magma",
                      scale="dB", vmin=-120)
@@ -131,7 +174,7 @@ def plot_clip_attribution(
     axes[1].set_ylabel("Hz")
     for ax, (label, curve) in zip(axes[2:], curves.items()):
         _bars(ax, curve)
-        ax.set_ylabel("attribution", fontsize=8)
+        ax.set_ylabel("attribution\n(\u0394 activation)", fontsize=8)
         ax.set_title(label, fontsize=9, loc="left")
     axes[-1].set_xlabel("time (s)")
     fig.tight_layout()
@@ -148,7 +191,7 @@ def plot_clip_panels(items: list[tuple[str, np.ndarray, pd.DataFrame]], sample_r
         ax.set_yticks([])
         twin = ax.twinx()
         _bars(twin, curve)
-        twin.set_ylabel("attribution", fontsize=8)
+        twin.set_ylabel("attribution\n(\u0394 activation)", fontsize=8)
         ax.set_title(label, fontsize=9, loc="left")
     axes[-1, 0].set_xlabel("time (s)")
     fig.suptitle(title)
@@ -163,12 +206,10 @@ def plot_level_comparison(clip_units: pd.DataFrame, spec: CorpusSpec, title: str
     order = _present(spec, target, clip_units[target])
     hue, hue_order = _hue(spec, clip_units)
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    sns.boxplot(data=clip_units, x=target, y="total", order=order, color="0.9",
-                showfliers=False, ax=ax)
-    sns.stripplot(data=clip_units, x=target, y="total", order=order, hue=hue,
-                  hue_order=hue_order, dodge=False, size=6, ax=ax)
+    _by_level(ax, clip_units, target, "total", order, hue, hue_order)
     ax.axhline(0, color="0.5", lw=0.5)
-    ax.set_ylabel("total attribution per clip")
+    ax.set_ylabel(f"total attribution per clip\n({ATTRIBUTION_UNIT})")
+    ax.set_xlabel(f"{target} (n: clips)")
     ax.set_title(title)
     fig.tight_layout()
     return fig
@@ -199,8 +240,9 @@ def plot_selectivity_heatmap(selectivity: pd.DataFrame, selected: pd.DataFrame,
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.32 * len(order_rows) + 2.2))
     sns.heatmap(share, ax=axes[0], cmap="viridis", vmin=0, vmax=max(float(share.max().max()), 0.05),
                 annot=len(order_rows) <= 30, fmt=".2f", cbar_kws={"label": "share of the layer's units"})
+    none = "" if float(share.max().max()) > 0 else " \u2014 none at any layer"
     axes[0].set_title(f"{target}-selective units (speaker-general q and p_perm < alpha),\n"
-                      f"by preferred {target}")
+                      f"by preferred {target}{none}")
     sns.heatmap(strength, ax=axes[1], cmap="rocket_r", annot=len(order_rows) <= 30, fmt=".2f",
                 cbar_kws={"label": "speaker-level d"})
     axes[1].set_title("mean speaker-level d of each layer's top units")
@@ -212,30 +254,41 @@ def plot_selectivity_heatmap(selectivity: pd.DataFrame, selected: pd.DataFrame,
 
 
 def plot_unit_distributions(values: pd.DataFrame, spec: CorpusSpec, title: str) -> plt.Figure:
-    """Per unit (facet), its pooled activation per clip by target level; columns unit, the
-    target factor, the group factor (if any), value."""
+    """Per unit (panel), its pooled activation per clip by target level; columns unit, the
+    target factor, the group factor (if any), value. Few clips per level: points and means."""
     target = spec.target
     if values.empty:
         return not_drawn(f"activation by {target} of the top units", "no top unit was selected "
                          f"(the clips hold fewer than two levels of {target})")
     order = _present(spec, target, values[target])
     hue, hue_order = _hue(spec, values)
-    grid = sns.catplot(data=values, x=target, y="value", col="unit", col_wrap=min(4, values["unit"].nunique()),
-                       kind="box", order=order, color="0.9", showfliers=False, sharey=False,
-                       height=2.8, aspect=1.3)
-    grid.map_dataframe(sns.stripplot, x=target, y="value", order=order, hue=hue,
-                       hue_order=hue_order, palette="deep" if hue else None, size=4)
-    grid.set_titles("{col_name}", size=8)
-    grid.set_xticklabels(rotation=45)
-    grid.set_axis_labels("", "mean activation")
+    units = list(dict.fromkeys(values["unit"]))
+    columns = min(4, len(units))
+    rows = -(-len(units) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.8 * columns, 3.1 * rows + 0.6), squeeze=False,
+                             layout="constrained")
+    for ax, unit in zip(axes.flat, units):
+        _by_level(ax, values[values["unit"] == unit], target, "value", order, hue, hue_order)
+        ax.set_title(unit, fontsize=8)
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.tick_params(axis="x", labelsize=7)
+        if ax.get_legend() is not None:
+            handles, labels = ax.get_legend_handles_labels()
+            ax.get_legend().remove()
+    for ax in axes.flat[len(units):]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("pooled activation\n(model units)")
     if hue:
-        grid.add_legend(title=hue)
-    grid.figure.suptitle(title, y=1.02)
-    return grid.figure
+        fig.legend(handles, labels, title=hue, loc="outside right upper", frameon=False)
+    fig.suptitle(f"{title} (n: clips)")
+    return fig
 
 
 def plot_temporal_profiles(profiles: pd.DataFrame, spec: CorpusSpec) -> plt.Figure:
-    """Share of attribution over time per target level, three alignments, 95 % bands over speakers."""
+    """Share of attribution over time per target level, three alignments, 95 % logit bands over
+    speakers (they stay in [0, 1]: :func:`speechneurons.stats.intervals.bounded_interval`)."""
     data = profiles[(profiles["site"] == "all")]
     if data.empty:
         return not_drawn("temporal profiles", "no attribution curve to profile")
@@ -249,15 +302,26 @@ def plot_temporal_profiles(profiles: pd.DataFrame, spec: CorpusSpec) -> plt.Figu
         for level in _present(spec, target, part[target]):
             rows = part[part[target] == level].sort_values("bin")
             centre = (rows["bin_start"] + rows["bin_end"]) / 2
-            ax.plot(centre, rows["mean_share"], color=palette[level], label=str(level))
-            ax.fill_between(centre, rows["ci_low"], rows["ci_high"], color=palette[level], alpha=0.15)
+            ax.plot(centre, rows["mean_share"], color=palette[level],
+                    label=f"{level} (n={int(rows['n_speakers'].max())} speakers)")
+            banded = rows["n_speakers"] >= BANDED_SPEAKERS  # two speakers' band spans almost [0, 1]
+            ax.fill_between(centre, rows["ci_low"].where(banded), rows["ci_high"].where(banded),
+                            color=palette[level], alpha=0.15)
         if alignment != "normalised":
             ax.axvline(0, color="0.5", lw=0.6, ls="--")
         ax.set_xlabel(part["bin_unit"].iloc[0] if len(part) else alignment)
         ax.set_title(f"aligned to {'clip length' if alignment == 'normalised' else 'speech ' + alignment}")
     axes[0].set_ylabel("share of |attribution| per bin")
+    drawn = data["ci_high"].where(data["n_speakers"] >= BANDED_SPEAKERS)
+    top = np.nanmax([0.05, *data["mean_share"], *drawn])
+    axes[0].set_ylim(0, min(1.0, float(top) * 1.05))
     axes[-1].legend(fontsize=8, frameon=False)
-    fig.tight_layout()
+    thin = bool((data["n_speakers"] < BANDED_SPEAKERS).any())
+    if thin:
+        fig.text(0.5, 0.01, f"95 % bands drawn where a bin holds at least {BANDED_SPEAKERS} speakers of "
+                 "the level (temporal_profiles.parquet holds every band)", ha="center", fontsize=8,
+                 color="0.3")
+    fig.tight_layout(rect=(0, 0.05 if thin else 0, 1, 1))
     return fig
 
 
@@ -275,7 +339,9 @@ def plot_contrast(table: pd.DataFrame, x: str, y: str, significant: pd.Series, t
     ax.axvline(0, color="0.5", lw=0.5)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    drawn = int(data[[x, y]].notna().all(axis=1).sum())
+    missing = f"; {len(data) - drawn} more without both effects (too few speakers)" if drawn < len(data) else ""
+    ax.set_title(_wrapped(f"{title}, n={drawn} units{missing}", 60), fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -287,7 +353,7 @@ def plot_cross_model(layers: pd.DataFrame) -> plt.Figure:
         return not_drawn("models compared by layer", "no model has a selectivity table with rows")
     factors = list(dict.fromkeys(layers["factor"]))
     fig, axes = plt.subplots(2, len(factors), figsize=(3.6 * len(factors), 6), squeeze=False,
-                             sharex=True)
+                             sharex=True, sharey="row")
     for column, factor in enumerate(factors):
         part = layers[layers["factor"] == factor]
         for row, (measure, label) in enumerate([("share_selective", "share of units selective"),
@@ -298,8 +364,10 @@ def plot_cross_model(layers: pd.DataFrame) -> plt.Figure:
             ax.set_ylabel(label if column == 0 else "")
             ax.set_title(factor if row == 0 else "")
             ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-            if measure == "share_selective":
-                ax.set_ylim(0, max(0.05, float(part[measure].max()) * 1.1))
+            ax.set_ylim(0, max(0.05, float(layers[measure].max()) * 1.1))
+            if measure == "share_selective" and not (part[measure] > 0).any():
+                ax.text(0.5, 0.5, "no unit selective\nat any layer", ha="center", va="center",
+                        fontsize=9, color="0.3", transform=ax.transAxes)
     handles = axes[0, -1].get_legend()
     if handles is not None:
         sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
@@ -317,7 +385,7 @@ def _accuracy_line(ax: plt.Axes, rows: pd.DataFrame, colour: str, label: str) ->
 
 def plot_probes(probes: pd.DataFrame) -> plt.Figure:
     """Held-out-speaker balanced accuracy by layer, a line per factor (and the speaker control),
-    95 % bands over folds, chance dashed; one panel per site."""
+    95 % logit bands over folds (inside [0, 1]), chance dashed; one panel per site."""
     if probes.empty:
         return not_drawn("probes by layer", "no factor could be probed (see the problems page)")
     sites = list(dict.fromkeys(probes["site"]))
@@ -328,8 +396,10 @@ def plot_probes(probes: pd.DataFrame) -> plt.Figure:
             rows = _accuracy_line(ax, rows, f"C{i}", factor)
             ax.plot(rows["layer"], rows["chance"], ls="--", lw=0.8, color=f"C{i}")
         ax.set_xlabel(f"{site} layer")
-        ax.set_ylim(0, 1.02)  # bands of few folds can reach past what accuracy can be
-        ax.set_title(f"{site}: probes on held-out speakers (dashed: chance)")
+        ax.set_ylim(0, 1)
+        folds = part["n_folds"].dropna().astype(int)
+        span = f"{folds.min()}" if folds.min() == folds.max() else f"{folds.min()}-{folds.max()}"
+        ax.set_title(f"{site}: probes on held-out speakers, {span} folds (dashed: chance)", fontsize=10)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axes[0, 0].set_ylabel("balanced accuracy")
     axes[0, -1].legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
@@ -344,20 +414,30 @@ def plot_knockout(summary: pd.DataFrame, spec: CorpusSpec) -> plt.Figure:
         return not_drawn("knock-out", "no hidden-layer unit was selected for the target factor, so "
                          "nothing was knocked out")
     own = summary[summary["probe_layer"] == summary["layer"]]
+    losses = own[["own_loss_selected", "own_loss_random"]].fillna(0).to_numpy()
+    if not losses.any():
+        return not_drawn("knock-out", "knocking out the selected units and the matched random units "
+                         "changed no held-out prediction of the probe: every own-level recall loss is 0 "
+                         "(knockout.parquet holds the rows)")
     layers = sorted(own["layer"].unique())
     fig, axes = plt.subplots(1, len(layers), figsize=(4.2 * len(layers), 4), squeeze=False, sharey=True)
     for ax, layer in zip(axes[0], layers):
         rows = own[own["layer"] == layer]
         order = [str(v) for v in spec.levels(spec.target) if str(v) in set(rows["level"].astype(str))]
         rows = rows.set_index(rows["level"].astype(str)).loc[order]
+        if not rows[["own_loss_selected", "own_loss_random"]].fillna(0).to_numpy().any():
+            _nothing_at(ax, "no recall changed at this layer")
+            ax.set_title(f"hidden layer {layer}")
+            continue
         position = np.arange(len(order))
         ax.bar(position - 0.2, rows["own_loss_selected"], width=0.4, label="selected units")
         ax.bar(position + 0.2, rows["own_loss_random"], width=0.4, color="0.6", label="matched random")
         ax.set_xticks(position, order, rotation=45)
         ax.axhline(0, color="0.5", lw=0.5)
         ax.set_title(f"hidden layer {layer}")
-    axes[0, 0].set_ylabel(f"own-{spec.target} recall loss, held-out speakers")
-    axes[0, -1].legend(fontsize=8, frameon=False)
+    axes[0, 0].set_ylabel(f"own-{spec.target} recall loss\n(recall before - after knock-out)")
+    drawn = [ax for ax in axes[0] if ax.get_legend_handles_labels()[0]]
+    drawn[-1].legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -376,6 +456,7 @@ def plot_probes_by_model(probes: pd.DataFrame) -> plt.Figure:
         ax.plot(sorted(part["layer"].unique()), [part["chance"].iloc[0]] * part["layer"].nunique(), ls="--",
                 color="0.4", lw=0.8)
         ax.set_title(factor, fontsize=9)
+        ax.set_ylim(0, 1)
         ax.set_xlabel("layer")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axes[0, 0].set_ylabel("balanced accuracy, held-out speakers")

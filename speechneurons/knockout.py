@@ -34,7 +34,8 @@ from scipy import stats
 from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.stats.fdr import bh
-from speechneurons.probes import ProbeSettings, fit_probe, score, speaker_folds, t_interval
+from speechneurons.probes import ProbeSettings, fit_probe, score, speaker_folds
+from speechneurons.stats.intervals import t_interval
 
 if TYPE_CHECKING:
     from speechneurons.models import SpeechModel

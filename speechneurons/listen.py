@@ -55,7 +55,7 @@ def clip_section(title: str, waveform: np.ndarray, sample_rate: int, curve: pd.D
     _bars(ax, curve)
     ax.set_xlim(0, duration)
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("attribution")
+    ax.set_ylabel("attribution\n(\u0394 activation)")
     fig.tight_layout()
     box = ax.get_position()
     buffer = io.BytesIO()

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
@@ -33,6 +32,7 @@ from sklearn.preprocessing import StandardScaler
 from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.stats.fdr import bh
+from speechneurons.stats.intervals import bounded_interval
 
 #: the row of the speaker-identity control in ``probes.parquet``
 SPEAKER_PROBE = "speaker identity (control)"
@@ -144,15 +144,6 @@ def relabel(labels: np.ndarray, speakers: np.ndarray, within: bool, rng: np.rand
     return np.array([shuffled[s] for s in speakers], dtype=labels.dtype)
 
 
-def t_interval(values: np.ndarray) -> tuple[float, float]:
-    """95 % t-interval of the mean of independent values (NaN with fewer than two)."""
-    values = np.asarray(values, dtype=float)
-    if len(values) < 2:
-        return np.nan, np.nan
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return float(values.mean() - half), float(values.mean() + half)
-
-
 def probe_factor(x: np.ndarray, labels: np.ndarray, speakers: np.ndarray, within: bool,
                  settings: ProbeSettings, seed: int) -> dict:
     """Held-out-speaker balanced accuracy of one factor from x [clips, units], and its null."""
@@ -187,7 +178,7 @@ def probe_factor(x: np.ndarray, labels: np.ndarray, speakers: np.ndarray, within
         null.append(np.mean(fold_scores) if fold_scores else np.nan)
     null = np.asarray(null, dtype=float)
     observed = float(np.mean(scores))
-    low, high = t_interval(np.asarray(scores))
+    low, high = bounded_interval(np.asarray(scores))
     return {
         "n_folds": len(folds), "balanced_accuracy": observed, "ci_low": low, "ci_high": high,
         "median_C": median_C,
@@ -211,7 +202,7 @@ def speaker_probe(x: np.ndarray, speakers: np.ndarray, settings: ProbeSettings, 
         model = fit_probe(x[train], speakers[train], np.arange(len(train)) % n, True, settings, seed + k)
         Cs.append(model.named_steps["logisticregression"].C)
         scores.append(score(speakers[test], model.predict(x[test])))
-    low, high = t_interval(np.asarray(scores))
+    low, high = bounded_interval(np.asarray(scores))
     return {"n_folds": n, "balanced_accuracy": float(np.mean(scores)), "ci_low": low,
             "ci_high": high, "median_C": float(np.median(Cs)), "permutations": 0}
 

@@ -30,6 +30,7 @@ from scipy import stats
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.stats.oneway import cohens_d
 from speechneurons.stats.fdr import bh
+from speechneurons.stats.intervals import bounded_interval
 from speechneurons.stats.repeated import level_contrasts
 from speechneurons.stats.selectivity import speaker_rows, speaker_test
 
@@ -40,16 +41,6 @@ ALIGNMENTS = {
     "onset": (np.round(np.arange(-0.5, 1.5001, 0.1), 3), "seconds from speech onset"),
     "offset": (np.round(np.arange(-1.5, 0.5001, 0.1), 3), "seconds from speech offset"),
 }
-
-
-def _t_interval(values: np.ndarray) -> tuple[float, float, float]:
-    """Mean and 95 % t-interval of independent values (NaN band with fewer than two)."""
-    values = values[~np.isnan(values)]
-    mean = float(values.mean()) if len(values) else np.nan
-    if len(values) < 2:
-        return mean, np.nan, np.nan
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return mean, mean - half, mean + half
 
 
 def _d(values: np.ndarray, in_group: np.ndarray) -> float:
@@ -268,7 +259,7 @@ def temporal_profiles(curves: Iterable[tuple[str, pd.DataFrame, np.ndarray, pd.D
     ``curves`` yields (clip_id, units table, [units, segments] array, that
     clip's segments). Profiles are computed per (site, layer) of the ablated
     units and for all of them together (site ``all``, layer -1); clips are
-    averaged per speaker first, and the band is a t-interval over speakers.
+    averaged per speaker first, and the band is a logit interval over speakers (it stays in [0, 1]).
     """
     target = spec.target
     meta = clips.set_index("clip_id")
@@ -293,7 +284,9 @@ def temporal_profiles(curves: Iterable[tuple[str, pd.DataFrame, np.ndarray, pd.D
         stacked = np.vstack(group["profile"].to_numpy())
         by_speaker = pd.DataFrame(stacked).groupby(group[SPEAKER].to_numpy()).mean().to_numpy()
         for b in range(len(edges) - 1):
-            mean, low, high = _t_interval(by_speaker[:, b])
+            shares = by_speaker[:, b][~np.isnan(by_speaker[:, b])]
+            mean = float(shares.mean()) if len(shares) else np.nan
+            low, high = bounded_interval(shares)
             rows.append({"site": site, "layer": layer, target: level, "alignment": alignment,
                          "bin": b, "bin_start": edges[b], "bin_end": edges[b + 1], "bin_unit": unit,
                          "n_clips": int((~np.isnan(stacked[:, b])).sum()),

@@ -65,6 +65,10 @@ def test_probes_peak_at_the_layer_that_carries_the_factor():
                      "can reach 0.05"]
     emo = table[table["factor"] == "emotion"].set_index("layer")
     assert emo["balanced_accuracy"].idxmax() == 2
+    bands = table.dropna(subset=["ci_low"])  # 3 folds: bounded bands around each accuracy
+    assert len(bands) == len(table) and (bands["ci_low"] >= 0).all() and (bands["ci_high"] <= 1).all()
+    assert (bands["ci_low"] <= bands["balanced_accuracy"]).all()
+    assert (bands["balanced_accuracy"] <= bands["ci_high"]).all()
     assert emo.loc[2, "ci_low"] > 0.35 and emo.loc[2, "p_perm"] == pytest.approx(1 / 20)
     others = emo.drop(index=2)
     assert (others["balanced_accuracy"] < 0.32).all() and (others["p_perm"] > 0.05).sum() >= 2

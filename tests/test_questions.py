@@ -143,6 +143,32 @@ def test_temporal_profiles_peak_after_onset():
     assert set(table["site"]) == {"all", "hidden", "ffn"}
 
 
+def test_profile_bands_of_two_speakers_stay_between_0_and_1():
+    """Two speakers who put their attribution in different places: a t-interval of a bin's share
+    would run from below 0 to above 1 (the issue saw -1.6 to 1.9); the logit band stays inside and
+    holds the mean."""
+    clips = clip_table()
+    clips = clips[clips["actor"].isin([1, 2])]
+    segments = pd.DataFrame({"segment": np.arange(100), "start_s": np.arange(100) * 0.02,
+                             "end_s": (np.arange(100) + 1) * 0.02, "voiced": True})
+    units = pd.DataFrame({"site": ["hidden"], "layer": [1], "neuron": [0]})
+
+    def curve(actor):  # actor 1: everything in the first 10 % of the clip; actor 2: spread evenly
+        values = np.zeros((1, 100))
+        values[0, :10] = 1.0
+        return values if actor == 1 else np.ones((1, 100))
+
+    stream = ((c, units, curve(a), segments) for c, a in zip(clips["clip_id"], clips["actor"]))
+    table = questions.temporal_profiles(stream, clips, SPEC)
+    banded = table.dropna(subset=["ci_low"])
+    assert len(banded) and (banded["n_speakers"] == 2).all()
+    assert (banded["ci_low"] >= 0).all() and (banded["ci_high"] <= 1).all()
+    assert (banded["ci_low"] <= banded["mean_share"] + 1e-12).all()
+    assert (banded["mean_share"] <= banded["ci_high"] + 1e-12).all()
+    first = banded[(banded["alignment"] == "normalised") & (banded["bin"] == 0)]
+    assert (first["ci_high"] - first["ci_low"] > 0.5).all()  # two speakers who disagree: a wide band
+
+
 def test_voicing_enrichment_sign():
     clips = clip_table()
     clip_units = clip_units_for(clips, [("hidden", 2, 4)], lambda c, u, rng: rng.normal(size=len(c)))

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
-from speechneurons.probes import t_interval
+from speechneurons.stats.intervals import t_interval
 
 
 @dataclass(frozen=True)
