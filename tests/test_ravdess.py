@@ -95,6 +95,18 @@ def test_invalid_names_say_why(stem, fragment):
         parse_name(stem)
 
 
+@pytest.mark.parametrize("stem, hint", [
+    ("03-01-05-02-01-01-06_audio", "rename it to 03-01-05-02-01-01-06 (RAVDESS names hold nothing else)"),
+    ("copy of 03-01-05-02-01-01-06", "rename it to 03-01-05-02-01-01-06"),
+    ("03-01-05-02-01-01-06-01", "rename the files to RAVDESS's names"),
+    ("recording_final", "rename the files to RAVDESS's names"),
+])
+def test_a_misnamed_copy_is_told_how_to_rename_or_use_the_manifest_corpus(stem, hint):
+    with pytest.raises(RavdessNameError) as error:
+        parse_name(stem)
+    assert hint in str(error.value) and "dataset.name: manifest (docs/corpora.md)" in str(error.value)
+
+
 def test_valid_name_decodes_every_field():
     name = parse_name("01-02-06-02-02-02-23")
     assert name.modality == "full-AV"

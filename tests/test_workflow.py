@@ -319,6 +319,36 @@ def test_a_new_segment_length_runs_only_its_own_jobs(demo_run, repo):
                     "models_by_layer": 1, "knockout_activations": 2, "knockout": 1, **reliability, "all": 1}
 
 
+#: the page of docs/ that describes a table's columns, by the table's name (else docs/outputs.md)
+COLUMN_DOCS = {
+    **dict.fromkeys(["selectivity", "replication", "selected_units"], "selectivity.md"),
+    **dict.fromkeys(["probes", "knockout", "knockout_folds"], "probes-knockout-browser.md"),
+    **dict.fromkeys(["layer_specialisation", "target_encoding", "temporal_profiles", "voicing",
+                     "group_contrasts", "graded_effects"], "questions.md"),
+}
+
+
+def test_every_column_of_every_table_is_documented(demo_run, repo):
+    """Each column of each parquet file the demo writes is named in its page of docs/ (or in
+    docs/outputs.md); ``name_<level>`` in a page stands for a column per level."""
+
+    def names(page):
+        text = (repo / "docs" / page).read_text()
+        patterns = [re.escape(p) + r"\w+" for p in re.findall(r"([A-Za-z_]+_)<level>", text)]
+        return set(re.findall(r"[A-Za-z_0-9]+", text)), patterns
+
+    work, _, _, _ = demo_run
+    undocumented = {}
+    for path in sorted((work / "results").rglob("*.parquet")):
+        page = "reliability.md" if "reliability" in path.parts else COLUMN_DOCS.get(path.stem, "outputs.md")
+        (words, patterns), (general, _) = names(page), names("outputs.md")
+        missing = [c for c in pd.read_parquet(path).columns if c not in words | general
+                   and not any(re.fullmatch(p, c) for p in patterns)]
+        if missing:
+            undocumented[str(path.relative_to(work))] = (page, missing)
+    assert not undocumented
+
+
 def test_every_table_carries_its_provenance(demo_run):
     from speechneurons.provenance import read_provenance
 

@@ -67,6 +67,8 @@ ACTORS = range(1, 25)
 VIDEO_SUFFIXES = {".mp4"}
 
 _NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
+#: a RAVDESS name with something around it (``03-01-05-02-01-01-06_audio``, a copy's suffix)
+_NAME_PREFIX = re.compile(r"(?<!\d-)(?<!\d)\d{2}(?:-\d{2}){6}(?!-?\d)")
 _ACTOR_DIR = re.compile(r"^Actor_(\d{2})$")
 
 SPEC = CorpusSpec(
@@ -129,8 +131,12 @@ def parse_name(stem: str) -> RavdessName:
     """
     match = _NAME.match(stem)
     if match is None:
+        prefix = _NAME_PREFIX.search(stem)
+        hint = (f"rename it to {prefix.group(0)} (RAVDESS names hold nothing else)" if prefix else
+                "rename the files to RAVDESS's names")
         raise RavdessNameError(
-            f"name {stem!r} is not seven two-digit fields MM-VV-EE-II-SS-RR-AA"
+            f"name {stem!r} is not seven two-digit fields MM-VV-EE-II-SS-RR-AA: {hint}, or describe "
+            "them in a table with dataset.name: manifest (docs/corpora.md)"
         )
     mod, voc, emo, inten, stmt, rep, actor = (int(g) for g in match.groups())
     modality = _decode(mod, MODALITIES, "modality")
