@@ -169,7 +169,8 @@ def analyze(args: argparse.Namespace) -> tuple[Path, Path]:
     from speechneurons.ablation.engine import ResolvedUnits, ablate_clip
     from speechneurons.ablation.segments import make_segments
     from speechneurons.audio import load_waveform
-    from speechneurons.figures import plot_clip_attribution, plot_clip_panels, save_figure, unit_label
+    from speechneurons.figures import (clip_caption, plot_clip_attribution, plot_clip_panels, save_figure,
+                                       unit_label)
     from speechneurons.models import load_speech_model
 
     if not args.compare:
@@ -198,8 +199,7 @@ def analyze(args: argparse.Namespace) -> tuple[Path, Path]:
         })
         rows.append(curve)
         waves[clip["clip_id"]] = wave
-        others = ", ".join(str(clip[f]) for f in spec.factor_names if f != target)
-        panels.append((f"{clip[target]}: {clip['clip_id']} ({others})", wave, curve))
+        panels.append((f"{clip[target]}: {clip['clip_id']} ({clip_caption(clip, spec)})", wave, curve))
     table = pd.concat(rows, ignore_index=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

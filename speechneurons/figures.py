@@ -28,7 +28,7 @@ ATTRIBUTION_UNIT = "change in the unit's pooled activation"
 
 
 def clip_caption(clip: pd.Series, spec: CorpusSpec) -> str:
-    """The clip's factors, each with its name: ``emotion angry, sex male, statement 1``."""
+    """The clip's factors in the spec's order, each with its name: ``<factor> <level>, ...``."""
     return ", ".join(f"{f} {clip[f]}" for f in spec.factor_names)
 
 
