@@ -41,7 +41,8 @@ sys.path.insert(0, str(REPO))
 from speechneurons.ablation.engine import Units, ablate_clip  # noqa: E402
 from speechneurons.ablation.segments import make_segments  # noqa: E402
 from speechneurons.audio import load_waveform  # noqa: E402
-from speechneurons.models import build_tiny_model, load_speech_model  # noqa: E402
+from speechneurons.models import load_speech_model  # noqa: E402
+from speechneurons.models.tiny import build_tiny_model  # noqa: E402
 
 DEFAULT_CLIP = REPO / "data/ravdess-mini/Actor_01/03-01-03-01-01-01-01.wav"
 

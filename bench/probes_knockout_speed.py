@@ -31,7 +31,8 @@ sys.path.insert(0, str(REPO))
 
 from speechneurons.cache import ActivationMatrix  # noqa: E402
 from speechneurons.datasets.ravdess import SPEC, full_design  # noqa: E402
-from speechneurons.knockout import KnockoutSettings, knockout_effects, knockout_sets  # noqa: E402
+from speechneurons.knockout.effects import knockout_effects  # noqa: E402
+from speechneurons.knockout.sets import KnockoutSettings, knockout_sets  # noqa: E402
 from speechneurons.probes import ProbeSettings, layer_probes  # noqa: E402
 
 LAYERS, WIDTH, LEVELS, RANDOM_SETS = 13, 768, 8, 3

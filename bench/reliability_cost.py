@@ -31,7 +31,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from speechneurons.ablation.store import write_unit_arrays  # noqa: E402
+from speechneurons.unit_arrays import write_unit_arrays  # noqa: E402
 from speechneurons.cache import ActivationMatrix  # noqa: E402
 from speechneurons.datasets.ravdess import SPEC, full_design  # noqa: E402
 from speechneurons.reliability.agreement import CurveSource, agreement  # noqa: E402

@@ -6,7 +6,7 @@ import torch
 from speechneurons import provenance
 from speechneurons.ablation.engine import Units
 from speechneurons.ablation.run import AblationSettings, ablate_clips, selected_units
-from speechneurons.ablation.store import write_unit_arrays
+from speechneurons.unit_arrays import write_unit_arrays
 from speechneurons.logs import log_to_file
 from speechneurons.models import load_speech_model
 from speechneurons.shards import shard_clips

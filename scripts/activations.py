@@ -4,11 +4,11 @@ import pandas as pd
 import torch
 
 from speechneurons import provenance
-from speechneurons.ablation.store import write_unit_arrays
 from speechneurons.activations import pooled_activations
 from speechneurons.logs import log_to_file
 from speechneurons.models import load_speech_model
 from speechneurons.shards import shard_clips
+from speechneurons.unit_arrays import write_unit_arrays
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])

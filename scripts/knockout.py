@@ -10,7 +10,8 @@ from speechneurons import provenance
 from speechneurons.cache import activation_matrix
 from speechneurons.datasets import load_corpus
 from speechneurons.figures import plot_knockout, save_figure
-from speechneurons.knockout import KnockoutSettings, knockout_effects, knockout_sets
+from speechneurons.knockout.effects import knockout_effects
+from speechneurons.knockout.sets import KnockoutSettings, knockout_sets
 from speechneurons.logs import log_to_file
 from speechneurons.probes import ProbeSettings
 

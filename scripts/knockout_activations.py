@@ -9,7 +9,8 @@ import torch
 from speechneurons.atomic import save_arrays
 from speechneurons.cache import activation_matrix
 from speechneurons.datasets import load_corpus
-from speechneurons.knockout import KnockoutSettings, knocked_activations, knockout_sets
+from speechneurons.knockout.forward import knocked_activations
+from speechneurons.knockout.sets import KnockoutSettings, knockout_sets
 from speechneurons.logs import log_to_file
 from speechneurons.models import load_speech_model
 from speechneurons.shards import shard_clips

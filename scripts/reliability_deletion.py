@@ -7,7 +7,8 @@ import torch
 from speechneurons import provenance
 from speechneurons.logs import log_to_file
 from speechneurons.models import load_speech_model
-from speechneurons.reliability.common import Combination, study_sample
+from speechneurons.reliability.common import Combination
+from speechneurons.reliability.sample import study_sample
 from speechneurons.reliability.deletion import DeletionSettings, deletion_check
 
 sm = snakemake  # noqa: F821

@@ -14,10 +14,9 @@ import torch
 from tqdm.auto import tqdm
 
 from speechneurons.audio import load_waveform
-from speechneurons.cache import ACTIVATION_SCHEMA
 from speechneurons.failures import ClipFailures
 from speechneurons.models import SpeechModel
-from speechneurons.tables import empty_table
+from speechneurons.schemas import ACTIVATION_SCHEMA, empty_table
 
 log = logging.getLogger(__name__)
 

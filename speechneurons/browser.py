@@ -22,9 +22,9 @@ from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.listen import ClipSection
 from speechneurons.pages import render
+from speechneurons.schemas import UNIT
 from speechneurons.stats.intervals import t_interval
 
-UNIT = ["site", "layer", "neuron"]
 
 #: The page's template (speechneurons/templates/).
 TEMPLATE = "browser.html"

@@ -14,18 +14,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-#: Columns and dtypes of an activation shard table.
-ACTIVATION_SCHEMA = {
-    "clip_id": "str",
-    "site": "str",
-    "layer": "int32",
-    "neuron": "int32",
-    "mean": "float32",
-    "std": "float32",
-    "max": "float32",
-}
+#: The pooled statistics of a shard (the value columns of schemas.ACTIVATION_SCHEMA).
 STATISTICS = ("mean", "std", "max")
-
 
 
 @dataclass

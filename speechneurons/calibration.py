@@ -242,7 +242,8 @@ def knockout_null(kind: str, width: int, runs: int, seed: int = 0, folds: int = 
     computes from layer 1 (x W + noise), units are chosen on training speakers (top 2 per level,
     no selective filter) and knocked out on the held-out ones. Returns the mean selected-vs-random
     specificity difference over runs with its SE, and the rates of its p."""
-    from speechneurons.knockout import KnockoutSettings, knockout_effects, knockout_sets
+    from speechneurons.knockout.effects import knockout_effects
+    from speechneurons.knockout.sets import KnockoutSettings, knockout_sets
     from speechneurons.probes import ProbeSettings
     from speechneurons.stats.selection import SelectionSettings, select_units
 

@@ -15,7 +15,7 @@ from typing import Callable, TypeVar
 
 import pandas as pd
 
-from speechneurons.tables import empty_table
+from speechneurons.schemas import empty_table
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from speechneurons.failures import FAILED_SCHEMA
 from speechneurons.pages import render
 from speechneurons.provenance import notes_of
-from speechneurons.tables import empty_table
+from speechneurons.schemas import empty_table
 
 #: Columns of ``failed_clips.parquet``: a failed clip per stage and parameter combination.
 FAILED_CLIPS_SCHEMA = {**FAILED_SCHEMA, "combination": "str"}

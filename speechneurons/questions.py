@@ -28,13 +28,14 @@ import pandas as pd
 from scipy import stats
 
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
+from speechneurons.schemas import UNIT
+from speechneurons.time_grid import overlap_weights
 from speechneurons.stats.oneway import cohens_d
 from speechneurons.stats.fdr import bh
 from speechneurons.stats.intervals import bounded_interval
 from speechneurons.stats.repeated import level_contrasts
 from speechneurons.stats.selectivity import speaker_rows, speaker_test
 
-UNIT = ["site", "layer", "neuron"]
 ALIGNMENTS = {
     # alignment -> (bin edges in its own unit, what the unit is)
     "normalised": (np.linspace(0.0, 1.0, 21), "fraction of the clip"),
@@ -215,14 +216,6 @@ def speech_bounds(segments: pd.DataFrame) -> tuple[float, float]:
     if voiced.empty:
         return np.nan, np.nan
     return float(voiced["start_s"].min()), float(voiced["end_s"].max())
-
-
-def overlap_weights(starts: np.ndarray, ends: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """[segments, bins]: the fraction of each segment [start, end) that falls in each bin."""
-    low = np.maximum(starts[:, None], edges[None, :-1])
-    high = np.minimum(ends[:, None], edges[None, 1:])
-    width = np.maximum(ends - starts, 1e-12)[:, None]
-    return np.clip(high - low, 0.0, None) / width
 
 
 def clip_profiles(curve: np.ndarray, segments: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -7,19 +7,13 @@ import pandas as pd
 
 from speechneurons.datasets.index import cell_columns
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
-
-UNIT = ["site", "layer", "neuron"]
+from speechneurons.schemas import UNIT
 
 
 def metadata_columns(spec: CorpusSpec) -> list[str]:
     """The clip columns joined to per-(clip, unit) tables: clip_id, speaker, every factor and the
     corpus's extra columns."""
     return ["clip_id", SPEAKER, *spec.factor_names, *spec.extra_columns]
-
-
-def empty_table(schema: dict[str, str]) -> pd.DataFrame:
-    """A table with no rows and the given columns and dtypes (an empty shard)."""
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in schema.items()})
 
 
 def clip_unit_table(summaries: pd.DataFrame, clips: pd.DataFrame, spec: CorpusSpec) -> pd.DataFrame:

@@ -22,7 +22,7 @@ def demo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    from speechneurons.models import build_tiny_model
+    from speechneurons.models.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-wavlm", seed=0)
 

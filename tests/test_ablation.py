@@ -15,7 +15,7 @@ from speechneurons.ablation.engine import ResolvedUnits, Units, ablate_clip
 from speechneurons.ablation.run import AblationSettings, ablate_clips
 from speechneurons.ablation.segments import Segments, make_segments, segment_levels_db
 from speechneurons.ablation.summary import SUMMARY_SCHEMA, summarise
-from speechneurons.ablation.store import SEGMENT_SCHEMA
+from speechneurons.schemas import SEGMENT_SCHEMA
 from speechneurons.audio import load_waveform
 from speechneurons.shards import shard_clips
 

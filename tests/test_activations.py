@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from speechneurons.ablation.store import read_units, write_unit_arrays
+from speechneurons.unit_arrays import read_units, write_unit_arrays
 from speechneurons.activations import pooled_activations
-from speechneurons.cache import ACTIVATION_SCHEMA, activation_matrix
+from speechneurons.cache import activation_matrix
+from speechneurons.schemas import ACTIVATION_SCHEMA
 from speechneurons.audio import load_waveform
 
 CLIPS = pd.DataFrame({

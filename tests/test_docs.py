@@ -43,12 +43,11 @@ def documented_columns(repo, file: str) -> list[str]:
 
 def test_the_output_contract_names_the_code_s_columns(repo):
     """The table of docs/outputs.md and the schemas the code writes cannot drift apart."""
-    from speechneurons.ablation.store import SEGMENT_SCHEMA
     from speechneurons.ablation.summary import SUMMARY_SCHEMA
-    from speechneurons.cache import ACTIVATION_SCHEMA
     from speechneurons.datasets.index import REJECTED_COLUMNS
     from speechneurons.failures import FAILED_SCHEMA
     from speechneurons.problems import FAILED_CLIPS_SCHEMA
+    from speechneurons.schemas import ACTIVATION_SCHEMA, SEGMENT_SCHEMA
     from speechneurons.stats.selectivity import REPLICATION_SCHEMA
 
     contract = {

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from speechneurons.models import ModelLoadError, build_tiny_model, load_speech_model
+from speechneurons.models import ModelLoadError, load_speech_model
+from speechneurons.models.tiny import build_tiny_model
 from speechneurons.models.units import check_site_layer
 
 

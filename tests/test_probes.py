@@ -9,7 +9,8 @@ import torch
 
 from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.ravdess import SPEC, full_design
-from speechneurons.knockout import KnockoutSettings, knockout_effects, knockout_sets
+from speechneurons.knockout.effects import knockout_effects
+from speechneurons.knockout.sets import KnockoutSettings, knockout_sets
 from speechneurons.probes import ProbeSettings, layer_probes, probe_factor, relabel, speaker_folds
 from speechneurons.stats.selection import speaker_folds as speaker_folds_of_selection
 
@@ -143,7 +144,8 @@ def test_knocking_out_a_planted_unit_hurts_its_own_level_and_matched_random_unit
 
 
 def test_intervention_sets_units_in_the_forward_pass_of_every_family(tmp_path):
-    from speechneurons.models import build_tiny_model, load_speech_model
+    from speechneurons.models import load_speech_model
+    from speechneurons.models.tiny import build_tiny_model
     from speechneurons.models.units import intervene
 
     for family in ["wavlm", "hubert", "wav2vec2"]:

@@ -10,6 +10,7 @@ from scipy import stats
 
 from speechneurons import questions
 from speechneurons.datasets.ravdess import SPEC, full_design
+from speechneurons.time_grid import overlap_weights
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]
 
@@ -248,7 +249,7 @@ def test_profiles_of_short_and_long_segments_share_one_time_grid():
     assert short == pytest.approx(long)
     assert profiles[1.0]["onset"][:5] == pytest.approx([np.nan] * 5, nan_ok=True)  # before onset
     # a 1 s segment straddling bins splits its share by overlap
-    weights = questions.overlap_weights(np.array([0.0]), np.array([1.0]), np.array([0.0, 0.25, 0.5, 2.0]))
+    weights = overlap_weights(np.array([0.0]), np.array([1.0]), np.array([0.0, 0.25, 0.5, 2.0]))
     assert weights[0] == pytest.approx([0.25, 0.25, 0.5])
 
 

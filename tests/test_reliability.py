@@ -11,10 +11,11 @@ import torch
 from speechneurons.ablation.baselines import make_baseline
 from speechneurons.ablation.engine import ResolvedUnits, attribute_segments, gated_forward
 from speechneurons.ablation.segments import make_segments
-from speechneurons.ablation.store import write_unit_arrays
+from speechneurons.unit_arrays import write_unit_arrays
 from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.ravdess import SPEC, full_design
-from speechneurons.models import build_tiny_model, load_speech_model
+from speechneurons.models import load_speech_model
+from speechneurons.models.tiny import build_tiny_model
 from speechneurons.models.registry import FAMILIES
 from speechneurons.reliability.agreement import (CurveSource, agreement, baseline_dependent,
                                                  compare_curves, onto_grid, setting_pairs)

@@ -9,7 +9,8 @@ import torch
 
 from speechneurons.ablation.baselines import make_baseline
 from speechneurons.ablation.reductions import make_reduction
-from speechneurons.ablation.store import read_attributions, read_units, write_unit_arrays
+from speechneurons.ablation.store import read_attributions
+from speechneurons.unit_arrays import read_units, write_unit_arrays
 
 UNITS = pd.DataFrame({"site": ["hidden", "hidden", "ffn"], "layer": [0, 3, 3], "neuron": [5, 5, 100]})
 

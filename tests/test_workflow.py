@@ -18,11 +18,11 @@ import pytest
 import yaml
 
 from audio_files import write_tone
-from speechneurons.ablation.store import ATTRIBUTION_SCHEMA, SEGMENT_SCHEMA, read_attributions
+from speechneurons.ablation.store import read_attributions
 from speechneurons.ablation.summary import SUMMARY_SCHEMA
-from speechneurons.cache import ACTIVATION_SCHEMA
 from speechneurons.audio import load_waveform
 from speechneurons.datasets.ravdess import CLIP_COLUMNS
+from speechneurons.schemas import ACTIVATION_SCHEMA, ATTRIBUTION_SCHEMA, SEGMENT_SCHEMA
 
 pytestmark = pytest.mark.workflow
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))

@@ -15,12 +15,11 @@ from speechneurons.ablation.baselines import make_baseline
 from speechneurons.ablation.engine import ResolvedUnits, Units, ablate_clip, gated_forward, unit_values
 from speechneurons.ablation.reductions import make_reduction
 from speechneurons.ablation.segments import Segments, make_segments, segment_levels_db
-from speechneurons.ablation.store import SEGMENT_SCHEMA
 from speechneurons.ablation.summary import SUMMARY_SCHEMA, summarise
 from speechneurons.audio import load_waveform
 from speechneurons.failures import ClipFailures
 from speechneurons.models import SpeechModel
-from speechneurons.tables import empty_table
+from speechneurons.schemas import SEGMENT_SCHEMA, empty_table
 
 log = logging.getLogger(__name__)
 

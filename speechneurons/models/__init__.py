@@ -1,4 +1,5 @@
-"""Model loading (hub name, revision or folder), family adapters and the demo's tiny models."""
+"""Model loading (hub name, revision or folder) and family adapters; the demo's tiny models are
+built by :mod:`speechneurons.models.tiny` (imported only where they are built)."""
 
 from speechneurons.models.speech_model import (
     ModelLoadError,
@@ -6,12 +7,10 @@ from speechneurons.models.speech_model import (
     load_speech_model,
     resolve_device,
 )
-from speechneurons.models.tiny import build_tiny_model
 
 __all__ = [
     "ModelLoadError",
     "SpeechModel",
-    "build_tiny_model",
     "load_speech_model",
     "resolve_device",
 ]

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from safetensors import safe_open
 
-from speechneurons.ablation.store import read_units
-from speechneurons.questions import overlap_weights
+from speechneurons.unit_arrays import read_units
+from speechneurons.time_grid import overlap_weights
 from speechneurons.reliability.common import UNIT, Combination, row_spearman
 
 SETTINGS = ("baseline", "segment_ms", "reduction")

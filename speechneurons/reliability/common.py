@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from speechneurons.ablation.engine import ResolvedUnits, Units
-from speechneurons.ablation.run import selected_units
-from speechneurons.models import SpeechModel
+from speechneurons.schemas import UNIT
 
-UNIT = ["site", "layer", "neuron"]
+#: The cascade's last step: it re-initialises everything below transformer layer 1 too.
+FEATURES = 0
 
 
 @dataclass(frozen=True)
@@ -69,23 +67,3 @@ def row_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     rb -= rb.mean(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         return (ra * rb).sum(axis=1) / np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
-
-
-def study_sample(model: SpeechModel, clips_path: str | Path, ablated_segments: list[str | Path],
-                 units_path: str | Path | None, units_config: dict, n_clips: int, n_units: int,
-                 seed: int) -> tuple[pd.DataFrame, ResolvedUnits]:
-    """(sampled clips, sampled units) of a study for a model check.
-
-    Clips are drawn among the index's clips (``clips_path``) that the first
-    combination ablated (its segment index ``ablated_segments``); units
-    among the study's ablated units: the selection table ``units_path``, or
-    when that is None the config's request (``units_config``: the sites,
-    layers and neurons of the ``ablation`` section).
-    """
-    clips = pd.read_parquet(clips_path)
-    done = set(pd.concat([pd.read_parquet(p, columns=["clip_id"]) for p in ablated_segments])["clip_id"])
-    picked_clips = sample_clips(clips[clips["clip_id"].isin(done)], n_clips, seed)
-    table = (selected_units(units_path) if units_path is not None
-             else Units.from_config(**units_config).resolve(model).table())
-    picked = sample_units(table, n_units, seed)
-    return picked_clips, ResolvedUnits.from_table(picked, model, "reliability units")

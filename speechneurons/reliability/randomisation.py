@@ -31,9 +31,7 @@ from tqdm.auto import tqdm
 from speechneurons.ablation.engine import ResolvedUnits, attribute_segments
 from speechneurons.ablation.run import prepare_clip
 from speechneurons.models import SpeechModel
-from speechneurons.reliability.common import UNIT, Combination, row_spearman
-
-FEATURES = 0  # the step that re-initialises everything below transformer layer 1
+from speechneurons.reliability.common import FEATURES, UNIT, Combination, row_spearman
 
 
 @dataclass(frozen=True)

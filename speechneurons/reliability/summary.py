@@ -12,7 +12,7 @@ import seaborn as sns  # noqa: E402
 
 from speechneurons.pages import render  # noqa: E402
 from speechneurons.reliability.agreement import DEPENDS_BELOW, baseline_dependent  # noqa: E402
-from speechneurons.reliability.randomisation import FEATURES  # noqa: E402
+from speechneurons.reliability.common import FEATURES  # noqa: E402
 
 #: The page's template (speechneurons/templates/).
 TEMPLATE = "reliability.html"

@@ -29,7 +29,7 @@ from speechneurons.stats.mixed import SLOPE_MODEL, fit_mixed
 from speechneurons.stats.oneway import cohens_d, kruskal, oneway
 from speechneurons.stats.repeated import (HOTELLING, PAIRED_T, WELCH, Rows, blocked_f, clip_rows,
                                           speaker_general_test, speaker_means, within_speaker_cells)
-from speechneurons.tables import empty_table
+from speechneurons.schemas import empty_table
 
 log = logging.getLogger(__name__)
 

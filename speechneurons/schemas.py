@@ -1,0 +1,47 @@
+"""What every stage shares about its tables: a unit's address, the activation cache's columns,
+and an empty table of a schema. A leaf module (pandas only): editing the aggregation, the
+statistics or the pages never reruns the jobs that write these tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+#: The columns that address a unit: the site (hidden, ffn), the hidden layer, the index within it.
+UNIT = ["site", "layer", "neuron"]
+
+#: Columns and dtypes of an activation cache shard: one row per (clip, unit), pooled over frames.
+ACTIVATION_SCHEMA = {
+    "clip_id": "str",
+    "site": "str",
+    "layer": "int32",
+    "neuron": "int32",
+    "mean": "float32",
+    "std": "float32",
+    "max": "float32",
+}
+
+#: Columns and dtypes of the long per-segment attribution table.
+ATTRIBUTION_SCHEMA = {
+    "clip_id": "str",
+    "site": "str",
+    "layer": "int32",
+    "neuron": "int32",
+    "segment": "int32",
+    "start_s": "float32",
+    "end_s": "float32",
+    "attribution": "float32",
+}
+#: Columns and dtypes of the segment index written beside each safetensors shard.
+SEGMENT_SCHEMA = {
+    "clip_id": "str",
+    "segment": "int32",
+    "start_s": "float32",
+    "end_s": "float32",
+    "level_db": "float32",
+    "voiced": "bool",
+}
+
+
+def empty_table(schema: dict[str, str]) -> pd.DataFrame:
+    """A table with no rows and the given columns and dtypes (an empty shard)."""
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in schema.items()})
