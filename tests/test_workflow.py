@@ -299,6 +299,24 @@ def test_a_figure_key_reruns_only_the_figures(demo_run, repo):
     assert plan == {"figures": COMBOS, "listening": COMBOS, "all": 1}  # the browser chooses no example unit
 
 
+def test_an_edit_of_aggregation_or_a_page_reruns_no_model_job(demo_run, repo, tmp_path):
+    """The import graph is the rerun graph: a changed aggregation module (tables.py) and page
+    template (base.html) rerun the jobs that import them, and no activation, ablation, knock-out
+    or model-check job."""
+    work, _, _, _ = demo_run
+    edited = tmp_path / "repo"
+    shutil.copytree(repo, edited, ignore=shutil.ignore_patterns(".venv", ".git", "results", ".snakemake",
+                                                                 "__pycache__", "*.egg-info"))
+    with open(edited / "speechneurons/tables.py", "a") as module:
+        module.write("\n# edited\n")
+    with open(edited / "speechneurons/templates/base.html", "a") as template:
+        template.write("\n{# edited #}\n")
+    plan = scheduled(snakemake(work, edited, "-n", "--cores", "1"))
+    assert {"aggregate", "problems", "listening", "unit_browser", "reliability_report"} <= set(plan)
+    assert not set(plan) & {"activations", "ablation", "knockout_activations", "reliability_deletion",
+                            "reliability_randomisation", "index_shard", "index", "selectivity"}
+
+
 def test_a_new_segment_length_runs_only_its_own_jobs(demo_run, repo):
     work, _, _, _ = demo_run
     name = write_override(work, "segments.yaml", {"ablation": {"segment_ms": [20, 100, 40]}})
