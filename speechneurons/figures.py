@@ -267,6 +267,7 @@ def plot_unit_distributions(values: pd.DataFrame, spec: CorpusSpec, title: str) 
     rows = -(-len(units) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.8 * columns, 3.1 * rows + 0.6), squeeze=False,
                              layout="constrained")
+    handles, labels = [], []  # of the points' colours, shown once beside the panels
     for ax, unit in zip(axes.flat, units):
         _by_level(ax, values[values["unit"] == unit], target, "value", order, hue, hue_order)
         ax.set_title(unit, fontsize=8)
@@ -280,7 +281,7 @@ def plot_unit_distributions(values: pd.DataFrame, spec: CorpusSpec, title: str) 
         ax.axis("off")
     for ax in axes[:, 0]:
         ax.set_ylabel("pooled activation\n(model units)")
-    if hue:
+    if handles:
         fig.legend(handles, labels, title=hue, loc="outside right upper", frameon=False)
     fig.suptitle(f"{title} (n: clips)")
     return fig
