@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= 2
 
-.PHONY: setup demo test test-slurm test-browser clean-results
+.PHONY: setup demo test test-workflow test-slurm test-browser clean-results
 
 $(BIN)/snakemake: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,13 @@ demo: setup
 	$(BIN)/snakemake --cores 1 --configfile config.yaml --report results/report.html
 	@echo "Report: results/report.html"
 
-## Run the test suite (unit tests and an end-to-end Snakemake run of the demo).
+## Run the fast tests: units, references (Captum, HF, scipy, statsmodels), calibration (a few minutes).
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not workflow"
+
+## Run the end-to-end Snakemake runs: the demo, each corpus, reruns, kills (about 15 minutes).
+test-workflow: setup
+	$(BIN)/python -m pytest -q -m workflow
 
 ## The demo through a real one-node Slurm on localhost (root; installs Debian's slurm + munge).
 test-slurm: setup
