@@ -119,7 +119,7 @@ def test_hostile_names_run_no_script_in_the_report_or_the_pages(repo, tmp_path, 
     file, and whose config holds quotes, ampersands and a backslash in a level: the Snakemake report
     and the project's pages open in Chromium, show those names as text and run none of them. A copy
     of a page with one payload left unescaped does log its number: the check can fail."""
-    from test_workflow import snakemake
+    from snakemake_runs import snakemake
 
     root = hostile_manifest_tree(tmp_path / "data")
     study = {

@@ -207,7 +207,7 @@ def test_a_study_config_means_the_schema_defaults_not_the_demo(repo, tmp_path):
     the study has one ablation combination (the default), not the demo's four. Without
     --configfile, config.yaml is the config."""
     from corpus_trees import TREES
-    from test_workflow import scheduled
+    from snakemake_runs import scheduled
 
     root, _, _ = TREES["emodb"](tmp_path / "data")
     demo = yaml.safe_load((repo / "config.yaml").read_text())

@@ -8,7 +8,7 @@ import yaml
 
 from corpus_trees import MANIFEST, TREES
 from speechneurons.provenance import notes_of
-from test_workflow import snakemake
+from snakemake_runs import snakemake
 
 pytestmark = pytest.mark.workflow
 COMBO = "baseline~zero/segment_ms~20/reduction~mean"

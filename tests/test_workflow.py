@@ -7,7 +7,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 import yaml
 
 from audio_files import write_tone
+from snakemake_runs import SNAKEMAKE, scheduled, snakemake
 from speechneurons.ablation.store import read_attributions
 from speechneurons.ablation.summary import SUMMARY_SCHEMA
 from speechneurons.audio import load_waveform
@@ -25,35 +25,12 @@ from speechneurons.datasets.ravdess import CLIP_COLUMNS
 from speechneurons.schemas import ACTIVATION_SCHEMA, ATTRIBUTION_SCHEMA, SEGMENT_SCHEMA
 
 pytestmark = pytest.mark.workflow
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 COMBO = "baseline~zero/segment_ms~20/reduction~mean"
 RUN = "results/model~tiny-wavlm"  # the demo's one model
 UNITS = 3 * 32 + 2 * 64  # hidden layers 0..2 x 32, ffn layers 1..2 x 64
 # the demo's 2 baselines x 2 segment lengths; tests that need no comparison run the first one only
 COMBOS = 4
 ONE_COMBINATION = {"ablation": {"baselines": ["zero"], "segment_ms": [20]}, "reliability": {"enabled": False}}
-
-
-def snakemake(workdir: Path, repo: Path, *args: str, configs=("override.yaml",)
-              ) -> subprocess.CompletedProcess:
-    cmd = [SNAKEMAKE, "-s", str(repo / "Snakefile"), "--configfile", "config.yaml", *configs, *args]
-    done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
-    return done
-
-
-def scheduled(done: subprocess.CompletedProcess) -> dict[str, int]:
-    """Jobs per rule from a dry run's "Job stats" table ({} when nothing is to be done)."""
-    lines = (done.stdout + done.stderr).splitlines()
-    if "Job stats:" not in lines:
-        return {}
-    counts = {}
-    for line in lines[lines.index("Job stats:") + 3:]:
-        name, _, count = line.rpartition(" ")
-        if not name.strip() or name.strip() == "total":
-            break
-        counts[name.strip()] = int(count)
-    return counts
 
 
 def write_override(work: Path, name: str, extra: dict) -> str:
