@@ -80,12 +80,3 @@ def segment_levels_db(waveform: np.ndarray, segments: Segments) -> np.ndarray:
     with np.errstate(divide="ignore"):
         return 10 * np.log10(power / peak)
 
-
-def voiced_segments(waveform: np.ndarray, segments: Segments, threshold_db: float) -> np.ndarray:
-    """[segments] bool: a simple energy-based speech/silence decision.
-
-    A segment counts as voiced when its level is within ``threshold_db``
-    (``ablation.voicing_threshold_db``, e.g. -35) of the loudest segment.
-    Energy, not pitch: loud unvoiced consonants count as voiced here.
-    """
-    return segment_levels_db(waveform, segments) >= threshold_db
