@@ -32,21 +32,26 @@ def _module_file(root: Path, module: str) -> Path | None:
     return None
 
 
-#: (file, sha256 of its bytes, root) -> the package modules it imports: each file is parsed once
-_PARSED: dict[tuple[str, str, str], set[str]] = {}
+#: (file, sha256 of its bytes, root) -> (the package modules it imports, the templates it names):
+#: each file is parsed once
+_PARSED: dict[tuple[str, str, str], tuple[set[str], list[str]]] = {}
+
+
+def _parsed(source: Path, root: Path) -> tuple[set[str], list[str]]:
+    data = source.read_bytes()
+    key = (str(source), hashlib.sha256(data).hexdigest(), str(root))
+    if key not in _PARSED:
+        tree = ast.parse(data.decode(), filename=str(source))
+        _PARSED[key] = (_parse_imports(tree, root), _templates_named(tree))
+    return _PARSED[key]
 
 
 def _imported_modules(source: Path, root: Path) -> set[str]:
     """Dotted names of the package modules that ``source`` imports (any depth in the file)."""
-    data = source.read_bytes()
-    key = (str(source), hashlib.sha256(data).hexdigest(), str(root))
-    if key not in _PARSED:
-        _PARSED[key] = _parse_imports(data.decode(), source, root)
-    return set(_PARSED[key])
+    return set(_parsed(source, root)[0])
 
 
-def _parse_imports(text: str, source: Path, root: Path) -> set[str]:
-    tree = ast.parse(text, filename=str(source))
+def _parse_imports(tree: ast.Module, root: Path) -> set[str]:
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -92,9 +97,8 @@ def _reachable(start: Iterable[str], neighbours: Callable[[str], Iterable[str]])
 _TEMPLATE_REFERENCE = re.compile(r"""{%-?\s*(?:extends|import|include|from)\s+["']([^"']+)["']""")
 
 
-def _module_templates(source: Path) -> list[str]:
+def _templates_named(tree: ast.Module) -> list[str]:
     """The template names a module gives its constant ``TEMPLATE`` (speechneurons.pages)."""
-    tree = ast.parse(source.read_text(), filename=str(source))
     return [node.value.value for node in tree.body
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Constant)
             and isinstance(node.value.value, str)
@@ -106,7 +110,7 @@ def template_files(modules: Sequence[Path], root: str | Path) -> list[Path]:
     """The page templates ``modules`` render, and those the templates extend, import or include,
     sorted: files of ``<root>/speechneurons/templates/``."""
     folder = Path(root) / PACKAGE / "templates"
-    seen = _reachable([name for module in modules for name in _module_templates(module)],
+    seen = _reachable([name for module in modules for name in _parsed(Path(module), Path(root))[1]],
                       lambda name: _TEMPLATE_REFERENCE.findall((folder / name).read_text()))
     return sorted(folder / name for name in seen)
 
