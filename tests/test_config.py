@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from snakemake_runs import SNAKEMAKE
 
 from speechneurons.config import (hop_ms, model_config, unit_range_errors, unknown_keys, unsafe_strings,
                                   user_baseline_file)
@@ -62,8 +63,7 @@ def test_unknown_keys_name_the_path_and_the_nearest_valid_key(repo):
 
 def test_a_misspelled_key_stops_snakemake_before_any_job(repo, tmp_path):
     (tmp_path / "typo.yaml").write_text(yaml.safe_dump({"ablation": {"segments_ms": [40]}}))
-    snakemake = str(Path(sys.executable).with_name("snakemake"))
-    done = subprocess.run([snakemake, "-n", "-s", str(repo / "Snakefile"), "--configfile",
+    done = subprocess.run([SNAKEMAKE, "-n", "-s", str(repo / "Snakefile"), "--configfile",
                            str(repo / "config.yaml"), str(tmp_path / "typo.yaml")],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
@@ -72,8 +72,7 @@ def test_a_misspelled_key_stops_snakemake_before_any_job(repo, tmp_path):
 
 def dry_run(repo: Path, tmp_path: Path, override: dict, *extra: str) -> subprocess.CompletedProcess:
     (tmp_path / "override.yaml").write_text(yaml.safe_dump(override))
-    snakemake = str(Path(sys.executable).with_name("snakemake"))
-    return subprocess.run([snakemake, "-n", "-s", str(repo / "Snakefile"), "--configfile",
+    return subprocess.run([SNAKEMAKE, "-n", "-s", str(repo / "Snakefile"), "--configfile",
                            str(repo / "config.yaml"), str(tmp_path / "override.yaml"), *extra],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(tmp_path)})
@@ -196,8 +195,7 @@ def test_code_hashes_follow_every_imported_module(repo, tmp_path):
 
 def plan_in(workdir: Path, repo: Path, *args: str) -> subprocess.CompletedProcess:
     """``snakemake -n ARGS`` in ``workdir`` as a user types it (no config file added)."""
-    snakemake = str(Path(sys.executable).with_name("snakemake"))
-    return subprocess.run([snakemake, "-n", "-s", str(repo / "Snakefile"), *args], cwd=workdir,
+    return subprocess.run([SNAKEMAKE, "-n", "-s", str(repo / "Snakefile"), *args], cwd=workdir,
                           capture_output=True, text=True, timeout=300)
 
 

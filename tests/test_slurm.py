@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +17,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from snakemake_runs import SNAKEMAKE
+
 pytestmark = pytest.mark.skipif(os.environ.get("SPEECHNEURONS_SLURM_TEST") != "1",
                                 reason="set SPEECHNEURONS_SLURM_TEST=1 (make test-slurm) to run")
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 SLURM_ARGS = ["--executor", "slurm", "--jobs", "2", "--slurm-status-command", "squeue",
               "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "2",
               "--default-resources", "slurm_partition=debug", "mem_mb=1000", "runtime=10"]
