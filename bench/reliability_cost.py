@@ -36,7 +36,7 @@ from speechneurons.cache import ActivationMatrix  # noqa: E402
 from speechneurons.datasets.ravdess import SPEC, full_design  # noqa: E402
 from speechneurons.reliability.agreement import CurveSource, agreement  # noqa: E402
 from speechneurons.reliability.bootstrap import BootstrapSettings, speaker_bootstrap  # noqa: E402
-from speechneurons.reliability.common import Combination  # noqa: E402
+from speechneurons.combination import Combination  # noqa: E402
 
 CLIP = "Actor_01/03-01-01-01-01-01-01.wav"
 FULL_CLIPS, FULL_PAIRS, UNITS_SELECTED = 1440, 24, 900

@@ -17,12 +17,10 @@ rule activations:
         root=DATASET["root"],
         model=model_ref,
         revision=model_revision,
-        device=COMPUTE["device"],
+        compute=section(COMPUTE, "device", "shards"),
         shard=lambda wildcards: int(wildcards.shard),
         data=shard_data,
-        num_shards=COMPUTE["shards"],
-        sites=ACTIVATIONS_CFG["sites"],
-        frames=ACTIVATIONS_CFG["frames"],
+        activations=section(ACTIVATIONS_CFG, "sites", "frames"),
         code=code_version("activations"),
     script:
         "../scripts/activations.py"

@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 from snakemake.utils import min_version, validate
 
-from speechneurons.codehash import code_hash, imports_name
+from speechneurons.codehash import code_hash, loads_corpus
+from speechneurons.combination import FOLDER, combination_grid
 from speechneurons.config import (
     hop_ms,
     model_config,
@@ -24,6 +25,7 @@ from speechneurons.datasets.state import shard_digests, shards_stand_alone
 from speechneurons.integrity import damaged_outputs
 from speechneurons.logs import low_disk_note
 from speechneurons.problems import run_summary
+from speechneurons.settings import ABLATION_UNITS
 from speechneurons.tiny_shape import TINY_SHAPE
 
 min_version("9.0")
@@ -143,7 +145,7 @@ TINY = {Path(m["name_or_path"]).name: m for m in MODELS.values() if m["build_tin
 SHARDS = list(range(COMPUTE["shards"]))
 # One folder per ablation parameter combination, named by its values, so that
 # adding a value to a list runs only the new combination's jobs.
-COMBO = "baseline~{baseline}/segment_ms~{segment_ms}/reduction~{reduction}"
+COMBO = FOLDER
 
 INDEX_CLIPS = "results/index/clips.parquet"
 INDEX_REJECTED = "results/index/rejected.parquet"
@@ -227,6 +229,14 @@ wildcard_constraints:
     reduction=r"[a-z0-9.\-]+",
 
 
+def section(values, *keys):
+    """The ``keys`` of a config section: what a rule passes a settings class
+    (``speechneurons.settings.FromConfig.from_config``, which checks it gets exactly the keys it
+    reads), so that the job's params change, and the job reruns, exactly when one of them does.
+    """
+    return {key: values[key] for key in keys}
+
+
 def code_version(script):
     """Content hash of the package modules ``scripts/<script>.py`` imports, transitively.
 
@@ -235,11 +245,10 @@ def code_version(script):
     """
     path = Path(workflow.basedir) / "scripts" / f"{script}.py"
     # a script that loads the corpus by name runs the corpus's own file too
-    loads_corpus = imports_name(path, "speechneurons.datasets", "load_corpus")
     return code_hash(
         path,
         workflow.basedir,
-        loaded=[corpus_module_path(CORPUS["name"])] if loads_corpus else [],
+        loaded=[corpus_module_path(CORPUS["name"])] if loads_corpus(path) else [],
     )
 
 
@@ -330,12 +339,7 @@ def combos(pattern, **more):
 
 def combination_settings():
     """Every ablation parameter combination as a dict, the first of each list first."""
-    return [
-        {"baseline": b, "segment_ms": int(s), "reduction": r}
-        for b in ABLATION["baselines"]
-        for s in ABLATION["segment_ms"]
-        for r in ABLATION["reductions"]
-    ]
+    return [c.columns() for c in combination_grid(ABLATION)]
 
 
 def combination_files(wildcards):

@@ -29,10 +29,7 @@ rule figures:
     params:
         corpus=CORPUS,
         root=DATASET["root"],
-        clip_id=FIGURES["clip_id"],
-        site=FIGURES["site"],
-        layer=FIGURES["layer"],
-        neuron=FIGURES["neuron"],
+        figures=section(FIGURES, "clip_id", "site", "layer", "neuron"),
         code=code_version("figures"),
     script:
         "../scripts/figures.py"

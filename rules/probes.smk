@@ -23,12 +23,15 @@ rule probes:
     params:
         corpus=CORPUS,
         sites=PROBES_CFG["sites"],
-        folds=PROBES_CFG["folds"],
-        inner_folds=PROBES_CFG["inner_folds"],
-        Cs=PROBES_CFG["Cs"],
-        permutations=PROBES_CFG["permutations"],
-        max_iter=PROBES_CFG["max_iter"],
-        seed=PROBES_CFG["seed"],
+        probes=section(
+            PROBES_CFG,
+            "folds",
+            "inner_folds",
+            "Cs",
+            "permutations",
+            "max_iter",
+            "seed",
+        ),
         code=code_version("probes"),
     script:
         "../scripts/probes.py"
@@ -54,15 +57,12 @@ rule knockout_activations:
         root=DATASET["root"],
         model=model_ref,
         revision=model_revision,
-        device=COMPUTE["device"],
+        compute=section(COMPUTE, "device", "shards"),
         shard=lambda wildcards: int(wildcards.shard),
         data=shard_data,
-        num_shards=COMPUTE["shards"],
-        value=KNOCKOUT_CFG["value"],
-        random_sets=KNOCKOUT_CFG["random_sets"],
-        nearest=KNOCKOUT_CFG["nearest"],
-        seed=KNOCKOUT_CFG["seed"],
-        layers=KNOCKOUT_CFG["layers"],
+        knockout=section(
+            KNOCKOUT_CFG, "value", "random_sets", "nearest", "seed", "layers"
+        ),
         code=code_version("knockout_activations"),
     script:
         "../scripts/knockout_activations.py"
@@ -91,15 +91,11 @@ rule knockout:
     threads: COMPUTE["threads"]
     params:
         corpus=CORPUS,
-        value=KNOCKOUT_CFG["value"],
-        random_sets=KNOCKOUT_CFG["random_sets"],
-        nearest=KNOCKOUT_CFG["nearest"],
-        seed=KNOCKOUT_CFG["seed"],
-        layers=KNOCKOUT_CFG["layers"],
-        inner_folds=PROBES_CFG["inner_folds"],
-        Cs=PROBES_CFG["Cs"],
-        max_iter=PROBES_CFG["max_iter"],
-        probe_seed=PROBES_CFG["seed"],
+        knockout=section(
+            KNOCKOUT_CFG, "value", "random_sets", "nearest", "seed", "layers"
+        ),
+        # the probes the knock-out refits (without permutations, on the selection's folds)
+        probes=section(PROBES_CFG, "inner_folds", "Cs", "max_iter", "seed"),
         code=code_version("knockout"),
     script:
         "../scripts/knockout.py"
@@ -128,8 +124,7 @@ rule unit_browser:
     params:
         corpus=CORPUS,
         root=DATASET["root"],
-        units=BROWSER_CFG["units"],
-        clips_per_unit=BROWSER_CFG["clips_per_unit"],
+        browser=section(BROWSER_CFG, "units", "clips_per_unit"),
         code=code_version("unit_browser"),
     script:
         "../scripts/unit_browser.py"

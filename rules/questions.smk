@@ -130,11 +130,9 @@ rule listening:
     params:
         corpus=CORPUS,
         root=DATASET["root"],
-        clip_id=FIGURES["clip_id"],
-        site=FIGURES["site"],
-        layer=FIGURES["layer"],
-        neuron=FIGURES["neuron"],
-        per_level=FIGURES["listen_per_level"],
+        figures=section(
+            FIGURES, "clip_id", "site", "layer", "neuron", "listen_per_level"
+        ),
         code=code_version("listening"),
     script:
         "../scripts/listening.py"

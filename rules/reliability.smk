@@ -40,18 +40,12 @@ rule reliability_deletion:
         root=DATASET["root"],
         model=model_ref,
         revision=model_revision,
-        device=COMPUTE["device"],
-        perturbations_per_eval=COMPUTE["perturbations_per_eval"],
-        units_from=ABLATION["units_from"],
-        sites=ABLATION["sites"],
-        layers=ABLATION["layers"],
-        neurons=ABLATION["neurons"],
+        compute=section(COMPUTE, "device", "perturbations_per_eval"),
+        ablation=section(ABLATION, *ABLATION_UNITS, "seed"),
         combinations=combination_settings(),
-        ablation_seed=ABLATION["seed"],
-        clips=RELIABILITY_CFG["deletion"]["clips"],
-        units=RELIABILITY_CFG["deletion"]["units"],
-        steps=RELIABILITY_CFG["deletion"]["steps"],
-        random_orders=RELIABILITY_CFG["deletion"]["random_orders"],
+        deletion=section(
+            RELIABILITY_CFG["deletion"], "clips", "units", "steps", "random_orders"
+        ),
         seed=RELIABILITY_CFG["seed"],
         code=code_version("reliability_deletion"),
     script:
@@ -78,18 +72,12 @@ rule reliability_randomisation:
         root=DATASET["root"],
         model=model_ref,
         revision=model_revision,
-        device=COMPUTE["device"],
-        perturbations_per_eval=COMPUTE["perturbations_per_eval"],
-        units_from=ABLATION["units_from"],
-        sites=ABLATION["sites"],
-        layers=ABLATION["layers"],
-        neurons=ABLATION["neurons"],
+        compute=section(COMPUTE, "device", "perturbations_per_eval"),
+        ablation=section(ABLATION, *ABLATION_UNITS, "seed"),
         combination=combination_settings()[0],
-        ablation_seed=ABLATION["seed"],
-        clips=RELIABILITY_CFG["randomisation"]["clips"],
-        units=RELIABILITY_CFG["randomisation"]["units"],
-        cascade_layers=RELIABILITY_CFG["randomisation"]["layers"],
-        threshold=RELIABILITY_CFG["randomisation"]["threshold"],
+        randomisation=section(
+            RELIABILITY_CFG["randomisation"], "clips", "units", "layers", "threshold"
+        ),
         seed=RELIABILITY_CFG["seed"],
         code=code_version("reliability_randomisation"),
     script:
@@ -111,8 +99,8 @@ rule reliability_bootstrap:
     params:
         corpus=CORPUS,
         statistic=STATS["activation"],
+        bootstrap=section(RELIABILITY_CFG["bootstrap"], "resamples"),
         top_k=SELECTION["top_k"],
-        resamples=RELIABILITY_CFG["bootstrap"]["resamples"],
         seed=RELIABILITY_CFG["seed"],
         code=code_version("reliability_bootstrap"),
     script:

@@ -12,12 +12,15 @@ rule selectivity:
     threads: COMPUTE["threads"]
     params:
         corpus=CORPUS,
-        statistic=STATS["activation"],
-        permutations=STATS["permutations"],
-        fdr_alpha=STATS["fdr_alpha"],
-        seed=STATS["seed"],
-        mixed_top_units=STATS["mixed_top_units"],
-        replication_top=STATS["replication_top"],
+        stats=section(
+            STATS,
+            "activation",
+            "permutations",
+            "fdr_alpha",
+            "seed",
+            "mixed_top_units",
+            "replication_top",
+        ),
         code=code_version("selectivity"),
     script:
         "../scripts/selectivity.py"
@@ -36,15 +39,16 @@ rule select_units:
         "../envs/speechneurons.yaml"
     params:
         corpus=CORPUS,
-        statistic=STATS["activation"],
-        top_k=SELECTION["top_k"],
-        explicit=SELECTION["explicit"],
-        random_controls=SELECTION["random_controls"],
-        seed=SELECTION["seed"],
-        folds=SELECTION["folds"],
-        require_selective=SELECTION["require_selective"],
-        fdr_alpha=STATS["fdr_alpha"],
-        permutations=STATS["permutations"],
+        selection=section(
+            SELECTION,
+            "top_k",
+            "explicit",
+            "random_controls",
+            "seed",
+            "folds",
+            "require_selective",
+        ),
+        stats=section(STATS, "activation", "fdr_alpha", "permutations"),
         code=code_version("select_units"),
     script:
         "../scripts/select_units.py"

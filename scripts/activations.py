@@ -15,12 +15,12 @@ log_to_file(sm.log[0])
 torch.set_num_threads(sm.threads)
 
 p = sm.params
-clips = shard_clips(pd.read_parquet(sm.input.clips), p.shard, p.num_shards)
-model = load_speech_model(p.model, p.revision, p.device)
-shard = pooled_activations(model, clips, p.root, p.sites, keep_frames=p.frames)
+clips = shard_clips(pd.read_parquet(sm.input.clips), p.shard, p.compute["shards"])
+model = load_speech_model(p.model, p.revision, p.compute["device"])
+shard = pooled_activations(model, clips, p.root, p.activations["sites"], keep_frames=p.activations["frames"])
 record = provenance.build(sm.rule, p, provenance.model_record(p.model, p.revision), wildcards=sm.wildcards)
 provenance.write_table(shard.pooled, sm.output.pooled, record)
 provenance.write_table(shard.failed, sm.output.failed, record)
-if p.frames:  # [units, frames] per clip, float16
+if p.activations["frames"]:  # [units, frames] per clip, float16
     write_unit_arrays(sm.output.frames, {c: a.T for c, a in shard.frames.items()}, shard.units,
                       provenance=record)

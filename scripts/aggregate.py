@@ -3,7 +3,7 @@
 import pandas as pd
 
 from speechneurons import provenance
-from speechneurons.datasets import load_corpus
+from speechneurons.datasets import corpus_spec
 from speechneurons.logs import log_to_file
 from speechneurons.tables import clip_unit_table, condition_table
 
@@ -11,7 +11,7 @@ sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 
 summaries = pd.concat([pd.read_parquet(path) for path in sm.input.summaries], ignore_index=True)
-spec = load_corpus(sm.params.corpus["name"], sm.params.corpus["manifest"]).spec
+spec = corpus_spec(sm.params.corpus)
 clip_units = clip_unit_table(summaries, pd.read_parquet(sm.input.clips), spec)
 record = provenance.build(sm.rule, sm.params, provenance.upstream_model(sm.input.summaries), wildcards=sm.wildcards)
 provenance.write_table(clip_units, sm.output.clip_units, record)

@@ -1,6 +1,5 @@
 """Snakemake adapter: the per-clip attribution figure and the target-level comparison (rule figures)."""
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -17,19 +16,20 @@ from speechneurons.figures import (
     unit_label,
 )
 from speechneurons import provenance
-from speechneurons.datasets import load_corpus
+from speechneurons.datasets import corpus_spec
 from speechneurons.logs import log_to_file
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 p = sm.params
 record = provenance.build(sm.rule, p, provenance.upstream_model([sm.input.clip_units]), wildcards=sm.wildcards)
-png_metadata = {"Software": "speechneurons", "Description": json.dumps(record, sort_keys=True)}
+png_metadata = provenance.png_metadata(record)
 
-spec = load_corpus(p.corpus["name"], p.corpus["manifest"]).spec
+spec = corpus_spec(p.corpus)
 clips = pd.read_parquet(sm.input.clips).set_index("clip_id")
 clip_units = pd.read_parquet(sm.input.clip_units)
-clip_id, site, layer, neuron = choose_example(clip_units, p.clip_id, p.layer, p.neuron, p.site)
+clip_id, site, layer, neuron = choose_example(clip_units, p.figures["clip_id"], p.figures["layer"],
+                                             p.figures["neuron"], p.figures["site"])
 # the example unit, and the two strongest top units of the clip's target level beside it
 clip = clips.loc[clip_id]
 selected = pd.read_parquet(sm.input.selected)

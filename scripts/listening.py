@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 
 from speechneurons.ablation.store import read_attributions
-from speechneurons.datasets import load_corpus
+from speechneurons.datasets import corpus_spec
 from speechneurons.datasets.spec import SPEAKER
 from speechneurons.audio import MODEL_SAMPLE_RATE, load_waveform
 from speechneurons.figures import choose_example, clip_caption, unit_label
@@ -16,13 +16,14 @@ sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 p = sm.params
 
-spec = load_corpus(p.corpus["name"], p.corpus["manifest"]).spec
+spec = corpus_spec(p.corpus)
 clips = pd.read_parquet(sm.input.clips).set_index("clip_id")
 clip_units = pd.read_parquet(sm.input.clip_units)
-_, site, layer, neuron = choose_example(clip_units, p.clip_id, p.layer, p.neuron, p.site)
+_, site, layer, neuron = choose_example(clip_units, p.figures["clip_id"], p.figures["layer"], p.figures["neuron"],
+                                     p.figures["site"])
 label = unit_label(site, layer, neuron)
 unit = pd.DataFrame({"site": [site], "layer": [layer], "neuron": [neuron]})
-chosen = listening_clips(clip_units, site, layer, neuron, p.per_level, spec.target)
+chosen = listening_clips(clip_units, site, layer, neuron, p.figures["listen_per_level"], spec.target)
 curves = read_attributions(sm.input.attributions, sm.input.segments, chosen["clip_id"], unit)
 sections = []
 for clip_id in chosen["clip_id"]:

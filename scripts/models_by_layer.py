@@ -1,7 +1,5 @@
 """Snakemake adapter: layer specialisation and probes of every model of the study (rule models_by_layer)."""
 
-import json
-
 import pandas as pd
 
 from speechneurons import provenance
@@ -12,7 +10,7 @@ from speechneurons.questions import models_by_layer
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 record = provenance.build(sm.rule, sm.params, wildcards=sm.wildcards)
-metadata = {"Software": "speechneurons", "Description": json.dumps(record, sort_keys=True)}
+metadata = provenance.png_metadata(record)
 tables = {name: pd.read_parquet(path) for name, path in zip(sm.params.models, sm.input.layers)}
 save_figure(plot_cross_model(models_by_layer(tables)), sm.output.figure, metadata)
 if sm.input.probes:

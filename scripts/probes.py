@@ -1,12 +1,10 @@
 """Snakemake adapter: speaker-held-out probes per (site, layer) and factor (rule probes)."""
 
-import json
-
 import pandas as pd
 
 from speechneurons import provenance
 from speechneurons.cache import activation_matrix
-from speechneurons.datasets import load_corpus
+from speechneurons.datasets import corpus_spec
 from speechneurons.figures import plot_probes, save_figure
 from speechneurons.logs import log_to_file
 from speechneurons.probes import ProbeSettings, layer_probes
@@ -14,13 +12,12 @@ from speechneurons.probes import ProbeSettings, layer_probes
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 p = sm.params
-spec = load_corpus(p.corpus["name"], p.corpus["manifest"]).spec
-settings = ProbeSettings(folds=p.folds, inner_folds=p.inner_folds, Cs=tuple(p.Cs),
-                         permutations=p.permutations, max_iter=p.max_iter, seed=p.seed)
+spec = corpus_spec(p.corpus)
+settings = ProbeSettings.from_config(p.probes)
 matrix = activation_matrix(sm.input.activations, "mean", sites=p.sites)
 table, notes = layer_probes(matrix, pd.read_parquet(sm.input.clips), spec, settings)
 record = provenance.build(sm.rule, p, provenance.upstream_model(sm.input.activations),
                           wildcards=sm.wildcards, notes=notes)
 provenance.write_table(table, sm.output.table, record)
-metadata = {"Software": "speechneurons", "Description": json.dumps(record, sort_keys=True)}
+metadata = provenance.png_metadata(record)
 save_figure(plot_probes(table), sm.output.figure, metadata)

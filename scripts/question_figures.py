@@ -1,21 +1,19 @@
 """Snakemake adapter: temporal profiles, group and graded contrasts (rule question_figures)."""
 
-import json
-
 import pandas as pd
 
 from speechneurons import provenance
-from speechneurons.datasets import load_corpus
+from speechneurons.datasets import corpus_spec
 from speechneurons.figures import not_drawn, plot_contrast, plot_temporal_profiles, save_figure
 from speechneurons.logs import log_to_file
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 alpha = sm.params.fdr_alpha
-spec = load_corpus(sm.params.corpus["name"], sm.params.corpus["manifest"]).spec
+spec = corpus_spec(sm.params.corpus)
 record = provenance.build(sm.rule, sm.params, provenance.upstream_model([sm.input.temporal]),
                           wildcards=sm.wildcards)
-metadata = {"Software": "speechneurons", "Description": json.dumps(record, sort_keys=True)}
+metadata = provenance.png_metadata(record)
 
 save_figure(plot_temporal_profiles(pd.read_parquet(sm.input.temporal), spec), sm.output.temporal, metadata)
 # the questions the corpus or the clips cannot answer say so in place of their figure

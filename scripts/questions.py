@@ -5,7 +5,7 @@ import pandas as pd
 from speechneurons import provenance
 from speechneurons.ablation.store import iter_curves
 from speechneurons.cache import activation_matrix
-from speechneurons.datasets import load_corpus
+from speechneurons.datasets import corpus_spec
 from speechneurons.logs import log_to_file
 from speechneurons.questions import answer_questions
 
@@ -15,7 +15,7 @@ log_to_file(sm.log[0])
 clip_units = pd.read_parquet(sm.input.clip_units)
 units = clip_units[["site", "layer", "neuron"]].drop_duplicates()
 matrix = activation_matrix(sm.input.activations, sm.params.statistic, sites=units["site"].unique())
-spec = load_corpus(sm.params.corpus["name"], sm.params.corpus["manifest"]).spec
+spec = corpus_spec(sm.params.corpus)
 tables, notes = answer_questions(
     clips=pd.read_parquet(sm.input.clips),
     selected=pd.read_parquet(sm.input.selected),

@@ -1,9 +1,9 @@
 """Snakemake adapter: agreement of attribution curves across ablation settings (rule reliability_agreement)."""
 
 from speechneurons import provenance
+from speechneurons.combination import Combination
 from speechneurons.logs import log_to_file
 from speechneurons.reliability.agreement import CurveSource, agreement
-from speechneurons.reliability.common import Combination
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])

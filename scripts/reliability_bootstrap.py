@@ -4,19 +4,19 @@ import pandas as pd
 
 from speechneurons import provenance
 from speechneurons.cache import activation_matrix
-from speechneurons.datasets import load_corpus
+from speechneurons.datasets import corpus_spec
 from speechneurons.logs import log_to_file
 from speechneurons.reliability.bootstrap import BootstrapSettings, speaker_bootstrap
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 p = sm.params
-spec = load_corpus(p.corpus["name"], p.corpus["manifest"]).spec
+spec = corpus_spec(p.corpus)
 selected = pd.read_parquet(sm.input.selected)
 # the sites of the selected units (every site when nothing was selected: the table then says so)
 matrix = activation_matrix(sm.input.activations, p.statistic, sites=sorted(selected["site"].unique()) or None)
 units, layers, notes = speaker_bootstrap(matrix, pd.read_parquet(sm.input.clips), selected, spec,
-                                         BootstrapSettings(resamples=p.resamples, top_k=p.top_k, seed=p.seed))
+                                         BootstrapSettings.from_config(p.bootstrap, top_k=p.top_k, seed=p.seed))
 record = provenance.build(sm.rule, p, provenance.upstream_model(sm.input.activations),
                           wildcards=sm.wildcards, notes=notes)
 provenance.write_table(units, sm.output.units, record)

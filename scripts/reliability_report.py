@@ -1,12 +1,11 @@
 """Snakemake adapter: the report section "How far to trust these results" (rule reliability_report)."""
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from speechneurons import provenance
-from speechneurons.datasets import load_corpus
+from speechneurons.datasets import corpus_spec
 from speechneurons.figures import save_figure
 from speechneurons.logs import log_to_file
 from speechneurons.reliability.summary import findings, plot_reliability, reliability_page
@@ -14,7 +13,7 @@ from speechneurons.reliability.summary import findings, plot_reliability, reliab
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 p = sm.params
-spec = load_corpus(p.corpus["name"], p.corpus["manifest"]).spec
+spec = corpus_spec(p.corpus)
 t = {name: pd.read_parquet(path) for name, path in sm.input.items()}
 # wall times of the model checks, kept in their provenance so that the tables are reproducible
 seconds = {what: provenance.read_provenance(path)["seconds"]
@@ -23,7 +22,7 @@ seconds = {what: provenance.read_provenance(path)["seconds"]
 notes = [n for path in sm.input for n in provenance.notes_of(path)]
 record = provenance.build(sm.rule, p, provenance.upstream_model([sm.input.deletion]),
                           wildcards=sm.wildcards, notes=notes)
-metadata = {"Software": "speechneurons", "Description": json.dumps(record, sort_keys=True)}
+metadata = provenance.png_metadata(record)
 save_figure(plot_reliability(t["agreement"], t["curves"], t["randomisation"], t["bootstrap"], spec.target),
             sm.output.figure, metadata)
 items = findings(t["agreement"], t["deletion"], t["randomisation_units"], t["bootstrap_units"],

@@ -1,12 +1,10 @@
 """Snakemake adapter: layer x target-level heatmap and per-unit distributions (rule selectivity_figures)."""
 
-import json
-
 import pandas as pd
 
 from speechneurons import provenance
 from speechneurons.cache import activation_matrix
-from speechneurons.datasets import load_corpus
+from speechneurons.datasets import corpus_spec
 from speechneurons.figures import plot_selectivity_heatmap, plot_unit_distributions, save_figure, unit_label
 from speechneurons.logs import log_to_file
 from speechneurons.questions import best_unit_values
@@ -15,9 +13,9 @@ sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 record = provenance.build(sm.rule, sm.params, provenance.upstream_model(sm.input.activations),
                           wildcards=sm.wildcards)
-metadata = {"Software": "speechneurons", "Description": json.dumps(record, sort_keys=True)}
+metadata = provenance.png_metadata(record)
 
-spec = load_corpus(sm.params.corpus["name"], sm.params.corpus["manifest"]).spec
+spec = corpus_spec(sm.params.corpus)
 selectivity = pd.read_parquet(sm.input.selectivity)
 selected = pd.read_parquet(sm.input.selected)
 save_figure(plot_selectivity_heatmap(selectivity, selected, spec), sm.output.heatmap, metadata)

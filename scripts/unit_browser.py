@@ -9,7 +9,7 @@ from speechneurons.audio import MODEL_SAMPLE_RATE, load_waveform
 from speechneurons.browser import (browser_page, browser_units, factor_panels, top_clips,
                                    unit_article, unit_numbers)
 from speechneurons.cache import activation_matrix
-from speechneurons.datasets import load_corpus
+from speechneurons.datasets import corpus_spec
 from speechneurons.datasets.spec import SPEAKER
 from speechneurons.figures import clip_caption, unit_label
 from speechneurons.listen import clip_section
@@ -18,9 +18,9 @@ from speechneurons.logs import log_to_file
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 p = sm.params
-spec = load_corpus(p.corpus["name"], p.corpus["manifest"]).spec
+spec = corpus_spec(p.corpus)
 clips = pd.read_parquet(sm.input.clips).set_index("clip_id")
-units = browser_units(pd.read_parquet(sm.input.selected), spec, p.units)
+units = browser_units(pd.read_parquet(sm.input.selected), spec, p.browser["units"])
 selectivity = pd.read_parquet(sm.input.selectivity)
 # probes and knock-out where the config runs them (else the page shows selectivity only)
 probes = pd.read_parquet(sm.input.probes) if "probes" in sm.input.keys() else pd.DataFrame()
@@ -29,7 +29,7 @@ articles = []
 if len(units):  # no top unit (a target factor with one level): the page says so
     matrix = activation_matrix(sm.input.activations, "mean", sites=units["site"].unique())
     meta = clips.loc[matrix.clip_ids]
-    chosen = {tuple(u): top_clips(matrix, *u, p.clips_per_unit)
+    chosen = {tuple(u): top_clips(matrix, *u, p.browser["clips_per_unit"])
               for u in units[["site", "layer", "neuron"]].itertuples(index=False)}
     curves = read_attributions(sm.input.attributions, sm.input.segments,
                                sorted({c for ids in chosen.values() for c in ids}),

@@ -122,6 +122,12 @@ def imports_name(script: str | Path, module: str, name: str) -> bool:
                and any(alias.name == name for alias in node.names) for node in ast.walk(tree))
 
 
+def loads_corpus(script: str | Path) -> bool:
+    """Whether ``script`` loads the corpus by name (``from speechneurons.datasets import
+    load_corpus`` or ``corpus_spec``): its code hash then takes in the corpus's own file."""
+    return any(imports_name(script, "speechneurons.datasets", name) for name in ("load_corpus", "corpus_spec"))
+
+
 def code_hash(script: str | Path, root: str | Path, loaded: Sequence[Path] = ()) -> str:
     """16 hex digits of sha256 over the path and bytes of every file :func:`script_modules` lists,
     then of ``loaded``: modules the script imports by name at run time (the corpus file that

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,7 @@ from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.stats.fdr import bh
 from speechneurons.stats.intervals import bounded_interval
+from speechneurons.settings import FromConfig
 
 #: the row of the speaker-identity control in ``probes.parquet``
 SPEAKER_PROBE = "speaker identity (control)"
@@ -42,8 +44,10 @@ PROBE_COLUMNS = ["site", "layer", "factor", "folds_grouped_by", "n_clips", "n_sp
 
 
 @dataclass(frozen=True)
-class ProbeSettings:
+class ProbeSettings(FromConfig):
     """The ``probes`` section of the config."""
+
+    SECTION: ClassVar[str] = "probes"
 
     folds: int = 5
     inner_folds: int = 3

@@ -119,6 +119,11 @@ def build(rule: str, params: Any, model: dict | None = None, wildcards: Any = No
     return record
 
 
+def png_metadata(provenance: dict) -> dict[str, str]:
+    """PNG text chunks of a figure: the software and its provenance record (JSON)."""
+    return {"Software": "speechneurons", "Description": json.dumps(provenance, sort_keys=True)}
+
+
 def write_table(frame: pd.DataFrame, path: str | Path, provenance: dict) -> None:
     """``frame.to_parquet(path)`` with ``provenance`` in the schema metadata, written whole or not
     at all (:func:`speechneurons.atomic.atomic_output`)."""

@@ -13,6 +13,7 @@ from captum.attr import NeuronFeatureAblation
 from speechneurons.ablation.baselines import make_baseline
 from speechneurons.ablation.engine import ResolvedUnits, Units, ablate_clip
 from speechneurons.ablation.run import AblationSettings, ablate_clips
+from speechneurons.combination import Combination
 from speechneurons.ablation.segments import Segments, make_segments, segment_levels_db
 from speechneurons.ablation.summary import SUMMARY_SCHEMA, summarise
 from speechneurons.schemas import SEGMENT_SCHEMA
@@ -224,7 +225,7 @@ def three_clips() -> pd.DataFrame:
 
 def test_stage_tables_and_shard_invariance(tiny_model, demo_root, three_clips):
     settings = AblationSettings(units=Units(sites=("hidden", "ffn"), layers=(1,), neurons=(2, 8)),
-                                segment_ms=100, baseline="noise-snr10", seed=3)
+                                combination=Combination("noise-snr10", 100, "mean"), seed=3)
     whole = ablate_clips(tiny_model, three_clips, demo_root, settings, progress=False)
     assert list(whole.summary.columns) == list(SUMMARY_SCHEMA)
     assert list(whole.segments.columns) == list(SEGMENT_SCHEMA)

@@ -148,7 +148,7 @@ def test_code_hashes_follow_every_imported_module(repo, tmp_path):
     directly or through other modules, and of no other rule."""
     import shutil
 
-    from speechneurons.codehash import code_hash, imports_name, script_modules, template_files
+    from speechneurons.codehash import code_hash, loads_corpus, script_modules, template_files
 
     shutil.copytree(repo / "speechneurons", tmp_path / "speechneurons",
                     ignore=shutil.ignore_patterns("__pycache__"))
@@ -157,7 +157,7 @@ def test_code_hashes_follow_every_imported_module(repo, tmp_path):
     corpus = tmp_path / "speechneurons/datasets/emodb.py"  # the study's corpus, loaded by name
 
     def loaded(script):  # as rules/common.smk's code_version
-        return [corpus] if imports_name(script, "speechneurons.datasets", "load_corpus") else []
+        return [corpus] if loads_corpus(script) else []
 
     before = {s.stem: code_hash(s, tmp_path, loaded(s)) for s in scripts}
     uses = {s.stem: {*script_modules(s, tmp_path), *loaded(s),
@@ -234,3 +234,36 @@ def test_a_manifest_naming_columns_its_table_lacks_stops_before_any_job(repo, tm
     missing = dry_run(repo, tmp_path, {"dataset": {"name": "manifest", "root": str(root),
                                                    "manifest": {**MANIFEST, "file": "other.tsv"}}})
     assert f"dataset.manifest.file: {root / 'other.tsv'} is not a file" in missing.stdout + missing.stderr
+
+
+def test_settings_read_exactly_the_keys_their_rule_passes():
+    from speechneurons.probes import ProbeSettings
+    from speechneurons.reliability.randomisation import RandomisationSettings
+
+    probes = {"folds": 4, "inner_folds": 2, "Cs": [0.1, 1.0], "permutations": 9, "max_iter": 50, "seed": 3}
+    settings = ProbeSettings.from_config(probes)
+    assert settings == ProbeSettings(folds=4, inner_folds=2, Cs=(0.1, 1.0), permutations=9, max_iter=50, seed=3)
+    # a key the class does not read, or a setting the rule did not pass, names the section's key
+    with pytest.raises(ValueError, match=r"no setting probes\.sites"):
+        ProbeSettings.from_config({**probes, "sites": ["hidden"]})
+    with pytest.raises(ValueError, match=r"probes\.seed was not passed"):
+        ProbeSettings.from_config({k: v for k, v in probes.items() if k != "seed"})
+    # another section's setting comes as a keyword; `layers: all` is None
+    cascade = RandomisationSettings.from_config({"clips": 2, "units": 4, "layers": "all", "threshold": 0.5},
+                                                seed=7)
+    assert cascade.layers is None and cascade.seed == 7
+    assert RandomisationSettings.from_config({"clips": 2, "units": 4, "layers": [1, 2], "threshold": 0.5},
+                                             seed=7).layers == (1, 2)
+
+
+def test_one_combination_names_the_folder_the_params_and_the_columns():
+    from speechneurons.combination import FOLDER, Combination, combination_grid
+
+    grid = combination_grid({"baselines": ["zero", "mean"], "segment_ms": [20, 100], "reductions": ["mean"]})
+    assert [c.label for c in grid] == ["zero, 20 ms, mean", "zero, 100 ms, mean", "mean, 20 ms, mean",
+                                       "mean, 100 ms, mean"]
+    first = grid[0]
+    assert first.folder == "baseline~zero/segment_ms~20/reduction~mean" == FOLDER.format(**first.columns())
+    # from a job's wildcards (strings) it is the same combination
+    assert Combination.from_config({"baseline": "zero", "segment_ms": "20", "reduction": "mean",
+                                    "model": "m", "shard": "0"}) == first

@@ -20,7 +20,8 @@ from speechneurons.models.registry import FAMILIES
 from speechneurons.reliability.agreement import (CurveSource, agreement, baseline_dependent,
                                                  compare_curves, onto_grid, setting_pairs)
 from speechneurons.reliability.bootstrap import BootstrapSettings, speaker_bootstrap
-from speechneurons.reliability.common import Combination, row_spearman, sample_units
+from speechneurons.combination import Combination
+from speechneurons.reliability.common import row_spearman, sample_units
 from speechneurons.reliability.deletion import deletion_curves
 from speechneurons.reliability.randomisation import (FEATURES, RandomisationSettings, cascade,
                                                      randomisation_check)

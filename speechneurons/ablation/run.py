@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -17,24 +19,50 @@ from speechneurons.ablation.reductions import make_reduction
 from speechneurons.ablation.segments import Segments, make_segments, segment_levels_db
 from speechneurons.ablation.summary import SUMMARY_SCHEMA, summarise
 from speechneurons.audio import load_waveform
+from speechneurons.combination import Combination
 from speechneurons.failures import ClipFailures
 from speechneurons.models import SpeechModel
 from speechneurons.schemas import SEGMENT_SCHEMA, empty_table
+from speechneurons.settings import ABLATION_UNITS
 
 log = logging.getLogger(__name__)
 
 
+def requested_units(ablation: Mapping[str, Any], selected: str | Path | None) -> Units | pd.DataFrame:
+    """The units the ``ablation`` section asks for (its :data:`~speechneurons.settings.ABLATION_UNITS`): the units of the
+    selection table ``selected`` when ``units_from`` is ``selection``, else the config's
+    sites x layers x neurons."""
+    if ablation["units_from"] == "selection":
+        return selected_units(selected)
+    return Units.from_config(ablation["sites"], ablation["layers"], ablation["neurons"])
+
+
 @dataclass(frozen=True)
 class AblationSettings:
-    """One combination of ablation parameters (a folder of results)."""
+    """One ablation job's settings: its units, its parameter combination (a folder of
+    results), the engine's batch and the baseline's seed."""
 
     units: Units | pd.DataFrame = field(default_factory=Units)
-    baseline: str = "zero"
-    segment_ms: int = 20
-    reduction: str = "mean"
+    combination: Combination = Combination("zero", 20, "mean")
     perturbations_per_eval: int = 16
     seed: int = 0
     voicing_threshold_db: float = -35.0
+
+    #: The ``ablation`` keys :meth:`from_config` reads (a rule passes exactly these).
+    CONFIG_KEYS: ClassVar[tuple[str, ...]] = (*ABLATION_UNITS, "seed", "voicing_threshold_db")
+
+    @classmethod
+    def from_config(cls, ablation: Mapping[str, Any], combination: Mapping[str, Any],
+                    perturbations_per_eval: int, selected: str | Path | None = None) -> "AblationSettings":
+        """From the ``ablation`` section (exactly :data:`CONFIG_KEYS`), a combination
+        (baseline, segment_ms, reduction: the job's wildcards), ``compute.perturbations_per_eval``
+        and the selection table's path (read when ``units_from`` is ``selection``)."""
+        if set(ablation) != set(cls.CONFIG_KEYS):
+            raise ValueError(f"AblationSettings reads ablation.{{{', '.join(cls.CONFIG_KEYS)}}}; "
+                             f"the rule passed {sorted(ablation)}")
+        return cls(units=requested_units(ablation, selected), combination=Combination.from_config(combination),
+                   perturbations_per_eval=int(perturbations_per_eval), seed=int(ablation["seed"]),
+                   voicing_threshold_db=float(ablation["voicing_threshold_db"]))
 
     def resolve_units(self, model: SpeechModel) -> ResolvedUnits:
         """The config's sites x layers x neurons, or an explicit unit table."""
@@ -60,12 +88,13 @@ class PreparedClip:
                              lambda audio: unit_values(model, audio, units, reduce))
 
 
-def prepare_clip(model: SpeechModel, clip, dataset_root: str | Path, baseline: str, segment_ms: int,
+def prepare_clip(model: SpeechModel, clip, dataset_root: str | Path, combination: Combination,
                  seed: int) -> PreparedClip:
-    """Load ``clip`` (clip_id, path) at the model's rate and build its segments and baseline."""
+    """Load ``clip`` (clip_id, path) at the model's rate and build its segments and baseline
+    (``combination``'s segment length and baseline)."""
     x = torch.from_numpy(load_waveform(Path(dataset_root) / clip.path, model.sample_rate))
-    segments = make_segments(len(x), segment_ms, model.sample_rate, model.hop_samples)
-    base = make_baseline(baseline, x, model.sample_rate, seed, clip.clip_id)
+    segments = make_segments(len(x), combination.segment_ms, model.sample_rate, model.hop_samples)
+    base = make_baseline(combination.baseline, x, model.sample_rate, seed, clip.clip_id)
     return PreparedClip(clip.clip_id, x, base.to(x.dtype), segments)
 
 
@@ -117,11 +146,10 @@ def ablate_clips(
     failures = ClipFailures("ablation")
 
     def one_clip(clip) -> int:
-        prepared = prepare_clip(model, clip, dataset_root, settings.baseline, settings.segment_ms,
-                                settings.seed)
+        prepared = prepare_clip(model, clip, dataset_root, settings.combination, settings.seed)
         wave, segments = prepared.waveform.numpy(), prepared.segments
         result = ablate_clip(model, prepared.waveform, segments, units, baseline=prepared.baseline,
-                             reduction=settings.reduction, perturbations_per_eval=batch)
+                             reduction=settings.combination.reduction, perturbations_per_eval=batch)
         attr = result.attributions.numpy()
         levels = segment_levels_db(wave, segments)
         voiced = levels >= settings.voicing_threshold_db

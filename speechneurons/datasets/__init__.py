@@ -53,6 +53,11 @@ def corpus_module_path(name: str) -> Path:
     return Path(__file__).with_name(f"{name}.py")
 
 
+def corpus_spec(corpus: dict) -> CorpusSpec:
+    """The design of the corpus a rule's ``corpus`` param names ({name, manifest})."""
+    return load_corpus(corpus["name"], corpus.get("manifest") or {}).spec
+
+
 def load_corpus(name: str, options: dict | None = None) -> Corpus:
     """The corpus ``dataset.name`` names; ``options``: ``dataset.manifest`` for a manifest.
 

@@ -4,20 +4,24 @@ units and matched random controls; and where a set's layers sit in the activatio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.spec import CorpusSpec
+from speechneurons.settings import FromConfig
 
 SET_COLUMNS = ["set_id", "fold", "held_out", "layer", "level", "condition", "replicate", "neurons",
                "values"]
 
 
 @dataclass(frozen=True)
-class KnockoutSettings:
+class KnockoutSettings(FromConfig):
     """The ``knockout`` section of the config."""
+
+    SECTION: ClassVar[str] = "knockout"
 
     value: str = "mean"  # mean: each unit's corpus mean; zero
     random_sets: int = 3

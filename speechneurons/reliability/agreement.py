@@ -20,7 +20,8 @@ from safetensors import safe_open
 
 from speechneurons.unit_arrays import read_units
 from speechneurons.time_grid import overlap_weights
-from speechneurons.reliability.common import UNIT, Combination, row_spearman
+from speechneurons.combination import Combination
+from speechneurons.reliability.common import UNIT, row_spearman
 
 SETTINGS = ("baseline", "segment_ms", "reduction")
 #: a (site, layer) whose curves correlate less than this across baselines is named in the report

@@ -23,6 +23,7 @@ contrasts (``bench/calibration.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -31,11 +32,14 @@ from tqdm.auto import tqdm
 from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.stats.intervals import t_interval
+from speechneurons.settings import FromConfig
 
 
 @dataclass(frozen=True)
-class BootstrapSettings:
+class BootstrapSettings(FromConfig):
     """``reliability.bootstrap``; ``top_k`` is the selection's."""
+
+    SECTION: ClassVar[str] = "reliability.bootstrap"
 
     resamples: int = 200
     top_k: int = 4

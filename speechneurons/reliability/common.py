@@ -1,8 +1,6 @@
-"""What the reliability checks share: combinations, samples of clips and units, row-wise rank correlation."""
+"""What the reliability checks share: samples of clips and units, row-wise rank correlation."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -12,27 +10,6 @@ from speechneurons.schemas import UNIT
 
 #: The cascade's last step: it re-initialises everything below transformer layer 1 too.
 FEATURES = 0
-
-
-@dataclass(frozen=True)
-class Combination:
-    """One ablation parameter combination (one results folder)."""
-
-    baseline: str
-    segment_ms: int
-    reduction: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.baseline}, {self.segment_ms} ms, {self.reduction}"
-
-    @classmethod
-    def from_config(cls, values: dict) -> "Combination":
-        """From {baseline, segment_ms, reduction} (a rule's params)."""
-        return cls(str(values["baseline"]), int(values["segment_ms"]), str(values["reduction"]))
-
-    def columns(self) -> dict:
-        return {"baseline": self.baseline, "segment_ms": self.segment_ms, "reduction": self.reduction}
 
 
 def sample_clips(clips: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:

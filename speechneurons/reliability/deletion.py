@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,12 +28,16 @@ from tqdm.auto import tqdm
 from speechneurons.ablation.engine import ResolvedUnits, attribute_segments
 from speechneurons.ablation.run import prepare_clip
 from speechneurons.models import SpeechModel
-from speechneurons.reliability.common import UNIT, Combination
+from speechneurons.combination import Combination
+from speechneurons.reliability.common import UNIT
+from speechneurons.settings import FromConfig
 
 
 @dataclass(frozen=True)
-class DeletionSettings:
+class DeletionSettings(FromConfig):
     """``reliability.deletion``: the sample and the curve's resolution."""
+
+    SECTION: ClassVar[str] = "reliability.deletion"
 
     clips: int = 4
     units: int = 8
@@ -121,7 +125,7 @@ def deletion_check(model: SpeechModel, clips: pd.DataFrame, dataset_root: str | 
     generator = torch.Generator().manual_seed(settings.seed)
     work = [(combo, clip) for combo in combos for clip in clips.itertuples(index=False)]
     for combo, clip in tqdm(work, desc="deletion curves", unit="clip", disable=not progress):
-        prepared = prepare_clip(model, clip, dataset_root, combo.baseline, combo.segment_ms, ablation_seed)
+        prepared = prepare_clip(model, clip, dataset_root, combo, ablation_seed)
         forward = prepared.forward(model, units, combo.reduction)
         original, attributions, batch = attribute_segments(forward, len(prepared.segments), model.device, batch)
         result = deletion_curves(forward, original, attributions, settings.steps, settings.random_orders,

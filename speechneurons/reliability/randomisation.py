@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +32,16 @@ from tqdm.auto import tqdm
 from speechneurons.ablation.engine import ResolvedUnits, attribute_segments
 from speechneurons.ablation.run import prepare_clip
 from speechneurons.models import SpeechModel
-from speechneurons.reliability.common import FEATURES, UNIT, Combination, row_spearman
+from speechneurons.combination import Combination
+from speechneurons.reliability.common import FEATURES, UNIT, row_spearman
+from speechneurons.settings import FromConfig
 
 
 @dataclass(frozen=True)
-class RandomisationSettings:
+class RandomisationSettings(FromConfig):
     """``reliability.randomisation``: the sample, the steps evaluated and the flag's threshold."""
+
+    SECTION: ClassVar[str] = "reliability.randomisation"
 
     clips: int = 2
     units: int = 8
@@ -81,7 +86,7 @@ def randomisation_check(model: SpeechModel, clips: pd.DataFrame, dataset_root: s
     weight random) and flagged = rho_all >= threshold. ``model`` is not changed.
     """
     unit_table = units.table()
-    prepared = [prepare_clip(model, clip, dataset_root, combo.baseline, combo.segment_ms, ablation_seed)
+    prepared = [prepare_clip(model, clip, dataset_root, combo, ablation_seed)
                 for clip in clips.itertuples(index=False)]
 
     def attributions(m: SpeechModel) -> list[np.ndarray]:

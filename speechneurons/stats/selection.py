@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,7 @@ from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.stats.fdr import bh
 from speechneurons.stats.repeated import level_contrasts
 from speechneurons.stats.selectivity import speaker_rows, speaker_test
+from speechneurons.settings import FromConfig
 
 #: the evidence a unit was chosen on, from the target factor's speaker-general test: the study's
 #: selectivity table for top_k, explicit and random rows; the fold's training speakers for cross_fit
@@ -61,8 +63,10 @@ def selection_columns(spec: CorpusSpec) -> list[str]:
 
 
 @dataclass(frozen=True)
-class SelectionSettings:
+class SelectionSettings(FromConfig):
     """The ``selection`` section of the config (``fdr_alpha`` and ``permutations`` are ``stats``'s)."""
+
+    SECTION: ClassVar[str] = "selection"
 
     top_k: int = 4
     explicit: list[dict] = field(default_factory=list)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ from speechneurons.stats.oneway import cohens_d, kruskal, oneway
 from speechneurons.stats.repeated import (HOTELLING, PAIRED_T, WELCH, Rows, blocked_f, clip_rows,
                                           speaker_general_test, speaker_means, within_speaker_cells)
 from speechneurons.schemas import empty_table
+from speechneurons.settings import FromConfig
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,10 @@ REPLICATION_SCHEMA = {
 
 
 @dataclass(frozen=True)
-class StatsSettings:
+class StatsSettings(FromConfig):
     """The ``stats`` section of the config."""
+
+    SECTION: ClassVar[str] = "stats"
 
     permutations: int = 1000
     fdr_alpha: float = 0.05
