@@ -18,6 +18,7 @@ from speechneurons.figures import (
 from speechneurons import provenance
 from speechneurons.datasets import corpus_spec
 from speechneurons.logs import log_to_file
+from speechneurons.schemas import UNIT, unit_rows
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
@@ -35,14 +36,10 @@ clip = clips.loc[clip_id]
 selected = pd.read_parquet(sm.input.selected)
 units = clip_figure_units(selected, site, layer, neuron, spec.target, clip[spec.target])
 long = read_attributions(sm.input.attributions, sm.input.segments, [clip_id], units)
-curves = {unit_label(u.site, u.layer, u.neuron): long[(long.site == u.site) & (long.layer == u.layer)
-                                                      & (long.neuron == u.neuron)].sort_values("segment")
-          for u in units.itertuples(index=False)}
+curves = {unit_label(*u): unit_rows(long, *u).sort_values("segment") for u in units[UNIT].itertuples(index=False)}
 wave = load_waveform(Path(p.root) / clip["path"])
 title = f"{clip_id} ({clip_caption(clip, spec)})"
 save_figure(plot_clip_attribution(wave, MODEL_SAMPLE_RATE, curves, title), sm.output.clip, png_metadata)
 
-unit_rows = clip_units[(clip_units["site"] == site) & (clip_units["layer"] == layer)
-                       & (clip_units["neuron"] == neuron)]
-save_figure(plot_level_comparison(unit_rows, spec, unit_label(site, layer, neuron)), sm.output.levels,
-            png_metadata)
+levels = plot_level_comparison(unit_rows(clip_units, site, layer, neuron), spec, unit_label(site, layer, neuron))
+save_figure(levels, sm.output.levels, png_metadata)

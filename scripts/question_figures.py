@@ -17,12 +17,12 @@ metadata = provenance.png_metadata(record)
 
 save_figure(plot_temporal_profiles(pd.read_parquet(sm.input.temporal), spec), sm.output.temporal, metadata)
 # the questions the corpus or the clips cannot answer say so in place of their figure
-not_asked = {q: [n for n in provenance.notes_of(path) if n.startswith(f"question {q}")]
-             for q, path in ((4, sm.input.groups), (5, sm.input.graded))}
+unanswered = {q: provenance.read_provenance(path).get("unanswered")
+              for q, path in ((4, sm.input.groups), (5, sm.input.graded))}
 
 groups = pd.read_parquet(sm.input.groups)
-if not_asked[4]:
-    figure = not_drawn("question 4, group differences", not_asked[4][0])
+if unanswered[4]:
+    figure = not_drawn("question 4, group differences", unanswered[4])
 else:
     contrast = groups["contrast"].iloc[0] if len(groups) else "group contrast"
     figure = plot_contrast(groups, "activation_d", "attribution_d",
@@ -32,8 +32,8 @@ else:
 save_figure(figure, sm.output.groups, metadata)
 
 graded = pd.read_parquet(sm.input.graded)
-if not_asked[5]:
-    figure = not_drawn("question 5, graded effects", not_asked[5][0])
+if unanswered[5]:
+    figure = not_drawn("question 5, graded effects", unanswered[5])
 else:
     wide = graded.pivot_table(index=["fold", "site", "layer", "neuron"], columns="measure",
                               values=["dz", "q"]).reset_index()

@@ -16,7 +16,7 @@ clip_units = pd.read_parquet(sm.input.clip_units)
 units = clip_units[["site", "layer", "neuron"]].drop_duplicates()
 matrix = activation_matrix(sm.input.activations, sm.params.statistic, sites=units["site"].unique())
 spec = corpus_spec(sm.params.corpus)
-tables, notes = answer_questions(
+tables, notes, unanswered = answer_questions(
     clips=pd.read_parquet(sm.input.clips),
     selected=pd.read_parquet(sm.input.selected),
     clip_units=clip_units,
@@ -27,4 +27,6 @@ tables, notes = answer_questions(
 upstream = provenance.upstream_model([sm.input.clip_units])
 for name, table in tables.items():
     record = provenance.build(sm.rule, sm.params, upstream, wildcards=sm.wildcards, notes=notes[name])
+    if name in unanswered:  # the figure says why in place of the contrast
+        record["unanswered"] = unanswered[name]
     provenance.write_table(table, sm.output[name], record)

@@ -14,6 +14,7 @@ from speechneurons.datasets.spec import SPEAKER
 from speechneurons.figures import clip_caption, unit_label
 from speechneurons.listen import clip_section
 from speechneurons.logs import log_to_file
+from speechneurons.schemas import unit_rows
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
@@ -41,8 +42,7 @@ for _, unit in units.iterrows():
     sections = []
     for clip_id in chosen[key]:
         clip = clips.loc[clip_id]
-        curve = curves[(curves["clip_id"] == clip_id) & (curves["site"] == key[0])
-                       & (curves["layer"] == key[1]) & (curves["neuron"] == key[2])].sort_values("segment")
+        curve = unit_rows(curves[curves["clip_id"] == clip_id], *key).sort_values("segment")
         title = f"{clip_id}: {clip_caption(clip, spec)} ({SPEAKER} {clip[SPEAKER]})"
         sections.append(clip_section(title, load_waveform(Path(p.root) / clip["path"]), MODEL_SAMPLE_RATE, curve))
     articles.append(unit_article(label, unit_numbers(unit, spec, selectivity, probes, knockout), panels, sections))

@@ -16,6 +16,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from speechneurons.datasets.spec import CorpusSpec  # noqa: E402
+from speechneurons.schemas import unit_rows  # noqa: E402
 
 #: below this many observations per level, a level shows its points and their mean, not a box
 FEW = 5
@@ -114,13 +115,13 @@ def choose_example(
             raise KeyError(f"figures.neuron={neuron}: no attributions for that neuron")
     strongest = table.groupby(["site", "layer", "neuron"])["abs_mass"].mean().idxmax()
     site, lay, neu = strongest
-    unit_rows = table[(table["site"] == site) & (table["layer"] == lay) & (table["neuron"] == neu)]
+    rows = unit_rows(table, site, lay, neu)
     if clip_id is not None:
-        if clip_id not in set(unit_rows["clip_id"]):
+        if clip_id not in set(rows["clip_id"]):
             raise KeyError(f"figures.clip_id={clip_id!r}: not among the ablated clips")
         chosen = clip_id
     else:
-        chosen = unit_rows.loc[unit_rows["abs_mass"].idxmax(), "clip_id"]
+        chosen = rows.loc[rows["abs_mass"].idxmax(), "clip_id"]
     return str(chosen), str(site), int(lay), int(neu)
 
 

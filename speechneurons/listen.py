@@ -18,6 +18,7 @@ import soundfile as sf
 
 from speechneurons.figures import _bars
 from speechneurons.pages import render
+from speechneurons.schemas import unit_rows
 
 #: The page's template (speechneurons/templates/); player.html holds a clip's section.
 TEMPLATE = "listening.html"
@@ -75,7 +76,6 @@ def listening_clips(clip_units: pd.DataFrame, site: str, layer: int, neuron: int
                     per_level: int, target: str) -> pd.DataFrame:
     """The clips to listen to: per level of ``target``, the ``per_level`` of largest attribution
     mass for the unit."""
-    rows = clip_units[(clip_units["site"] == site) & (clip_units["layer"] == layer)
-                      & (clip_units["neuron"] == neuron)]
+    rows = unit_rows(clip_units, site, layer, neuron)
     return (rows.sort_values("abs_mass", ascending=False).groupby(target, sort=False)
             .head(per_level).sort_values([target, "clip_id"]))

@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import stats
 
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
-from speechneurons.schemas import UNIT
+from speechneurons.schemas import UNIT, unit_rows
 from speechneurons.time_grid import overlap_weights
 from speechneurons.stats.oneway import cohens_d
 from speechneurons.stats.fdr import bh
@@ -170,8 +170,7 @@ def target_encoding(selected: pd.DataFrame, clip_units: pd.DataFrame, spec: Corp
     tested = tested_pairs(clip_units, selected)
     rows = []
     for row in top.itertuples(index=False):
-        unit_clips = tested[(tested["fold"] == row.fold) & (tested["site"] == row.site)
-                            & (tested["layer"] == row.layer) & (tested["neuron"] == row.neuron)]
+        unit_clips = unit_rows(tested[tested["fold"] == row.fold], row.site, row.layer, row.neuron)
         level = getattr(row, target)
         inside = (unit_clips[target] == level).to_numpy()
         totals = unit_clips["total"].to_numpy(dtype=float)
@@ -331,7 +330,7 @@ def _welch(a: np.ndarray, b: np.ndarray):
 
 
 def group_contrasts(clip_units: pd.DataFrame, activations: pd.DataFrame, spec: CorpusSpec
-                    ) -> tuple[pd.DataFrame, list[str]]:
+                    ) -> tuple[pd.DataFrame, str | None]:
     """Per tested (fold, unit): contrast of the group factor's two levels (second - first), over speakers.
 
     ``clip_units``: :func:`tested_pairs` (each unit on the speakers that did
@@ -340,12 +339,12 @@ def group_contrasts(clip_units: pd.DataFrame, activations: pd.DataFrame, spec: C
     speaker's mean pooled activation. For each, the difference of the two
     groups' speaker means, Cohen's d over speakers, and Welch's t-test over
     speakers (groups of speakers differ in size and spread in most corpora;
-    Welch 1947): p, BH q over rows. Returns (table, notes); the table is
-    empty when the question cannot be asked.
+    Welch 1947): p, BH q over rows. Returns (table, why the question is not
+    asked, or None); the table is empty when it is not.
     """
     levels, why = group_levels(clip_units, spec)
     if why:
-        return pd.DataFrame(columns=["fold", *UNIT, "contrast"]), [why]
+        return pd.DataFrame(columns=["fold", *UNIT, "contrast"]), why
     group = spec.group
     first, second = levels
     data = clip_units.merge(activations.rename(columns={"value": "activation"}),
@@ -374,10 +373,10 @@ def group_contrasts(clip_units: pd.DataFrame, activations: pd.DataFrame, spec: C
         rows.append(row)
     out = pd.DataFrame(rows)
     if out.empty:
-        return out, []
+        return out, None
     for measure in ("attribution", "activation"):
         out[f"{measure}_q"] = bh(out[f"{measure}_p"].to_numpy(dtype=float))
-    return out, []
+    return out, None
 
 
 # 5 ----------------------------------------------------------------------------
@@ -385,7 +384,7 @@ def group_contrasts(clip_units: pd.DataFrame, activations: pd.DataFrame, spec: C
 GRADED_COLUMNS = ["measure", "fold", *UNIT, "contrast", "n_pairs", "n_speakers", "mean_diff", "dz", "t", "p", "q"]
 
 
-def graded_effects(measures: pd.DataFrame, spec: CorpusSpec) -> tuple[pd.DataFrame, list[str]]:
+def graded_effects(measures: pd.DataFrame, spec: CorpusSpec) -> tuple[pd.DataFrame, str | None]:
     """High - low level of the graded factor, paired within speaker and the other within-speaker
     factors, tested over speakers.
 
@@ -395,18 +394,18 @@ def graded_effects(measures: pd.DataFrame, spec: CorpusSpec) -> tuple[pd.DataFra
     other within-speaker levels) with both graded levels gives one
     difference; differences are averaged per speaker and a one-sample
     t-test over speakers gives t and p; dz = mean / sd of the speaker
-    differences; q: BH per measure. Returns (table, notes).
+    differences; q: BH per measure. Returns (table, why the table is empty: the
+    question is not asked or no speaker has a pair; None when it is not).
     """
     if spec.graded is None:
-        return pd.DataFrame(columns=GRADED_COLUMNS), [
-            f"question 5 is not asked: corpus {spec.name} has no graded factor"]
+        return pd.DataFrame(columns=GRADED_COLUMNS), f"question 5 is not asked: corpus {spec.name} has no graded factor"
     graded, low, high = spec.graded
     pairing = [f for f in spec.within() if f != graded]
     cells = (measures.groupby(["measure", "fold", *UNIT, SPEAKER, *pairing, graded], dropna=False)["value"]
              .mean().unstack(graded))
     if not {low, high} <= set(cells.columns):
-        return pd.DataFrame(columns=GRADED_COLUMNS), [
-            f"question 5 is not asked: the clips lack {graded} {high if low in cells.columns else low}"]
+        return (pd.DataFrame(columns=GRADED_COLUMNS),
+                f"question 5 is not asked: the clips lack {graded} {high if low in cells.columns else low}")
     cells = cells.dropna(subset=[low, high])
     cells["diff"] = cells[high] - cells[low]
     rows = []
@@ -422,14 +421,14 @@ def graded_effects(measures: pd.DataFrame, spec: CorpusSpec) -> tuple[pd.DataFra
                      "t": float(test.statistic) if test else np.nan,
                      "p": float(test.pvalue) if test else np.nan})
     if not rows:  # no speaker has a cell with both levels
-        return pd.DataFrame(columns=GRADED_COLUMNS), [
+        return pd.DataFrame(columns=GRADED_COLUMNS), (
             f"question 5: no speaker recorded both {graded} {low} and {high} with the same "
-            f"{', '.join(pairing) or 'design'}"]
+            f"{', '.join(pairing) or 'design'}")
     out = pd.DataFrame(rows)
     out["q"] = np.nan
     for measure, index in out.groupby("measure").groups.items():
         out.loc[index, "q"] = bh(out.loc[index, "p"].to_numpy(dtype=float))
-    return out[GRADED_COLUMNS], []
+    return out[GRADED_COLUMNS], None
 
 
 def best_unit_values(selected: pd.DataFrame, matrix, clips: pd.DataFrame, label,
@@ -475,9 +474,10 @@ QUESTION_TABLES = ["target_encoding", "temporal_profiles", "voicing", "group_con
 
 def answer_questions(clips: pd.DataFrame, selected: pd.DataFrame,
                      clip_units: pd.DataFrame, curves: Iterable, activations: pd.DataFrame,
-                     spec: CorpusSpec) -> tuple[dict[str, pd.DataFrame], dict[str, list[str]]]:
-    """The tables of questions 2-5 for one ablation parameter combination, and per table the
-    notes on what the corpus or the clips cannot answer (each table carries its own).
+                     spec: CorpusSpec) -> tuple[dict[str, pd.DataFrame], dict[str, list[str]], dict[str, str]]:
+    """The tables of questions 2-5 for one ablation parameter combination; per table the notes
+    on what the corpus or the clips cannot answer (each table carries its own); and per table
+    that is empty because its question cannot be answered, why (its figure says so instead).
 
     Every test uses only (clip, unit) pairs whose clip's speaker did not
     choose the unit (:func:`tested_pairs`); temporal profiles and voicing
@@ -493,8 +493,8 @@ def answer_questions(clips: pd.DataFrame, selected: pd.DataFrame,
                 yield clip_id, units[keep].reset_index(drop=True), curve[np.flatnonzero(keep)], segments
 
     pooled = tested.drop_duplicates(["clip_id", *UNIT])
-    groups, group_notes = group_contrasts(tested, activations, spec)
-    graded, graded_notes = graded_effects(graded_measures(tested, activations, spec), spec)
+    groups, groups_unanswered = group_contrasts(tested, activations, spec)
+    graded, graded_unanswered = graded_effects(graded_measures(tested, activations, spec), spec)
     tables = {
         "target_encoding": target_encoding(selected, clip_units, spec, activations, clips),
         "temporal_profiles": temporal_profiles(tested_curves(), clips, spec),
@@ -502,11 +502,11 @@ def answer_questions(clips: pd.DataFrame, selected: pd.DataFrame,
         "group_contrasts": groups,
         "graded_effects": graded,
     }
-    notes: dict[str, list[str]] = {name: [] for name in tables}
-    notes["group_contrasts"] += group_notes
-    notes["graded_effects"] += graded_notes
+    unanswered = {name: why for name, why in (("group_contrasts", groups_unanswered),
+                                              ("graded_effects", graded_unanswered)) if why}
+    notes: dict[str, list[str]] = {name: [unanswered[name]] if name in unanswered else [] for name in tables}
     if (selected["reason"] == "top_k").any() and not (selected["reason"] == "cross_fit").any():
         for name in tables:
             notes[name].append("questions 2-5: no cross_fit unit was selected, so the units chosen on "
                                "every speaker are in no test (only explicit units and random controls are)")
-    return tables, notes
+    return tables, notes, unanswered

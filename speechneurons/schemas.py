@@ -9,6 +9,11 @@ import pandas as pd
 #: The columns that address a unit: the site (hidden, ffn), the hidden layer, the index within it.
 UNIT = ["site", "layer", "neuron"]
 
+def unit_rows(table: pd.DataFrame, site: str, layer: int, neuron: int) -> pd.DataFrame:
+    """The rows of ``table`` (with the :data:`UNIT` columns) that belong to one unit."""
+    return table[(table["site"] == site) & (table["layer"] == layer) & (table["neuron"] == neuron)]
+
+
 #: Columns and dtypes of an activation cache shard: one row per (clip, unit), pooled over frames.
 ACTIVATION_SCHEMA = {
     "clip_id": "str",

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from corpus_trees import MANIFEST, TREES
-from speechneurons.provenance import notes_of
+from speechneurons.provenance import notes_of, read_provenance
 from snakemake_runs import snakemake
 
 pytestmark = pytest.mark.workflow
@@ -101,4 +101,7 @@ def test_corpus_runs_the_whole_dag(name, tmp_path, repo, tiny_model_dir):
         asked, other = ("group_contrasts", "graded_effects")[:: 1 if note.startswith("question 4") else -1]
         assert any(note in n for n in notes_of(run / f"tables/{COMBO}/{asked}.parquet"))
         assert not any(note in n for n in notes_of(run / f"tables/{COMBO}/{other}.parquet"))
+        # the figure reads why from the table's provenance, as data, not from the note's wording
+        assert read_provenance(run / f"tables/{COMBO}/{asked}.parquet")["unanswered"].startswith(note)
+        assert "unanswered" not in read_provenance(run / f"tables/{COMBO}/{other}.parquet")
         assert (groups.empty if note.startswith("question 4") else effects.empty)

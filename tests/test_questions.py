@@ -189,9 +189,9 @@ def test_group_contrast_sign_over_speakers():
     clip_units = clip_units_for(clips, [unit, ("hidden", 5, 10)], total).assign(fold=-1)
     activations = clip_units[["clip_id", "site", "layer", "neuron"]].assign(
         value=clip_units["total"].to_numpy() * (clip_units["neuron"] == 9).to_numpy())
-    table, notes = questions.group_contrasts(clip_units, activations, SPEC)
+    table, unanswered = questions.group_contrasts(clip_units, activations, SPEC)
     table = table.set_index("neuron")
-    assert notes == [] and table.loc[9, "contrast"] == "female - male"
+    assert unanswered is None and table.loc[9, "contrast"] == "female - male"
     assert table.loc[9, "attribution_diff"] == pytest.approx(1.0, abs=0.35)
     assert table.loc[9, "attribution_d"] > 1 and table.loc[9, "attribution_p"] < 1e-3
     assert (table.loc[9, "n_speakers_female"], table.loc[9, "n_speakers_male"]) == (6, 6)
@@ -212,8 +212,8 @@ def test_graded_effect_is_paired_within_speaker():
     clip_units = clips.assign(site=unit[0], layer=unit[1], neuron=unit[2], total=values, fold=-1)
     activations = clips[["clip_id"]].assign(site=unit[0], layer=unit[1], neuron=unit[2],
                                             value=rng.normal(size=len(clips)))
-    table, notes = questions.graded_effects(questions.graded_measures(clip_units, activations, SPEC), SPEC)
-    assert notes == [] and set(table["contrast"]) == {"strong - normal"}
+    table, unanswered = questions.graded_effects(questions.graded_measures(clip_units, activations, SPEC), SPEC)
+    assert unanswered is None and set(table["contrast"]) == {"strong - normal"}
     attribution = table[table["measure"] == "attribution"].iloc[0]
     activation = table[table["measure"] == "activation"].iloc[0]
     assert attribution["mean_diff"] == pytest.approx(0.5, abs=0.12) and attribution["p"] < 1e-6
@@ -228,10 +228,10 @@ def test_graded_without_pairs_is_an_empty_table_with_columns_and_a_note():
                           & (unpaired["statement"] == 1))]
     clip_units = unpaired.assign(site="hidden", layer=1, neuron=0, total=1.0, fold=-1)
     activations = unpaired[["clip_id"]].assign(site="hidden", layer=1, neuron=0, value=0.0)
-    table, notes = questions.graded_effects(questions.graded_measures(clip_units, activations, SPEC), SPEC)
+    table, unanswered = questions.graded_effects(questions.graded_measures(clip_units, activations, SPEC), SPEC)
     assert table.empty and {"measure", "mean_diff", "dz", "p", "q"} <= set(table.columns)
-    assert notes == ["question 5: no speaker recorded both intensity normal and strong with the same "
-                     "emotion, statement"]
+    assert unanswered == ("question 5: no speaker recorded both intensity normal and strong with the same "
+                          "emotion, statement")
 
 
 def test_profiles_of_short_and_long_segments_share_one_time_grid():

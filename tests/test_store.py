@@ -87,3 +87,22 @@ def test_reductions_pick_frames():
         make_reduction("frame-120", 50.0)(h)
     with pytest.raises(ValueError, match="ablation.reductions: 'median'"):
         make_reduction("median", 50.0)
+
+
+def test_knockout_shards_come_back_in_the_activation_matrix_clip_order(tmp_path):
+    from speechneurons.knockout.store import read_knocked, write_knocked
+
+    sets = pd.DataFrame({"set_id": ["a", "b", "c"], "held_out": [("s1", "s2"), ("s2",), ("s9",)]})
+    shards = []
+    for k, clips in enumerate([pd.DataFrame({"clip_id": ["x1", "x4"], "speaker": ["s1", "s2"]}),
+                               pd.DataFrame({"clip_id": ["x2", "x3"], "speaker": ["s2", "s1"]})]):
+        knocked = {}
+        for s in sets.itertuples(index=False):  # a set's rows: the shard's clips of its held-out speakers
+            mine = clips[clips["speaker"].isin(s.held_out)]
+            knocked[s.set_id] = np.array([[float(c[1:]), 10 * float(c[1:])] for c in mine["clip_id"]]).reshape(-1, 2)
+        shards.append(tmp_path / f"shard-{k}.safetensors")
+        write_knocked(shards[-1], knocked, clips, sets)
+    got = read_knocked(shards, ["a", "b", "c"], ["x4", "x3", "x2", "x1"])
+    assert got["a"][:, 0].tolist() == [4, 3, 2, 1] and got["a"][:, 1].tolist() == [40, 30, 20, 10]
+    assert got["b"][:, 0].tolist() == [4, 2]  # only speaker s2's clips
+    assert "c" not in got  # no shard ran it (its speaker has no clip)

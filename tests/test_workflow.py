@@ -360,7 +360,7 @@ def test_every_table_carries_its_provenance(demo_run):
     summary = read_provenance(work / f"{RUN}/ablation/{COMBO}/summary/shard-0.parquet")
     assert summary["wildcards"] == {"model": "tiny-wavlm", "baseline": "zero", "segment_ms": "20", "reduction": "mean",
                                     "shard": "0"}
-    assert summary["params"]["perturbations_per_eval"] == 16 and len(summary["params"]["code"]) == 16
+    assert summary["params"]["compute"]["perturbations_per_eval"] == 16 and len(summary["params"]["code"]) == 16
 
 
 def copy_of_finished(work: Path, tmp_path: Path) -> Path:
