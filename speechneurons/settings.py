@@ -20,6 +20,20 @@ from typing import Any, ClassVar
 ABLATION_UNITS = ("units_from", "sites", "layers", "neurons")
 
 
+def check_section(owner: str, section: str, passed: set[str], reads: set[str],
+                  given: set[str] = frozenset()) -> None:
+    """Raise ValueError when the keys a rule ``passed`` of config ``section`` are not exactly
+    those ``owner`` ``reads`` (less the ones ``given`` from elsewhere), naming each key."""
+    unknown = sorted(passed - reads)
+    missing = sorted(reads - passed - given)
+    if unknown or missing:
+        raise ValueError(
+            f"{owner} reads the config section {section}: "
+            + "; ".join([*(f"it has no setting {section}.{k}" for k in unknown),
+                         *(f"{section}.{k} was not passed" for k in missing)])
+            + " (the rule's params must pass exactly the keys it reads)")
+
+
 class FromConfig:
     """Mixin for a frozen dataclass whose fields are the keys of one config section.
 
@@ -43,14 +57,7 @@ class FromConfig:
             field that ``given`` does not supply.
         """
         declared = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(section) - set(declared))
-        missing = sorted(set(declared) - set(section) - set(given))
-        if unknown or missing:
-            raise ValueError(
-                f"{cls.__name__} reads the config section {cls.SECTION}: "
-                + "; ".join([*(f"it has no setting {cls.SECTION}.{k}" for k in unknown),
-                             *(f"{cls.SECTION}.{k} was not passed" for k in missing)])
-                + " (the rule's params must pass exactly the keys the class reads)")
+        check_section(cls.__name__, cls.SECTION, set(section), set(declared), set(given))
         values = {}
         for name, value in section.items():
             kind = str(declared[name].type)

@@ -23,7 +23,7 @@ from speechneurons.combination import Combination
 from speechneurons.failures import ClipFailures
 from speechneurons.models import SpeechModel
 from speechneurons.schemas import SEGMENT_SCHEMA, empty_table
-from speechneurons.settings import ABLATION_UNITS
+from speechneurons.settings import ABLATION_UNITS, check_section
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,7 @@ class AblationSettings:
         """From the ``ablation`` section (exactly :data:`CONFIG_KEYS`), a combination
         (baseline, segment_ms, reduction: the job's wildcards), ``compute.perturbations_per_eval``
         and the selection table's path (read when ``units_from`` is ``selection``)."""
-        if set(ablation) != set(cls.CONFIG_KEYS):
-            raise ValueError(f"AblationSettings reads ablation.{{{', '.join(cls.CONFIG_KEYS)}}}; "
-                             f"the rule passed {sorted(ablation)}")
+        check_section(cls.__name__, "ablation", set(ablation), set(cls.CONFIG_KEYS))
         return cls(units=requested_units(ablation, selected), combination=Combination.from_config(combination),
                    perturbations_per_eval=int(perturbations_per_eval), seed=int(ablation["seed"]),
                    voicing_threshold_db=float(ablation["voicing_threshold_db"]))

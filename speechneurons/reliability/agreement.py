@@ -10,6 +10,7 @@ segment is the same one. Summaries are per unit and per (site, layer).
 
 from __future__ import annotations
 
+from dataclasses import fields
 from itertools import combinations
 from pathlib import Path
 from typing import Sequence
@@ -23,7 +24,7 @@ from speechneurons.time_grid import overlap_weights
 from speechneurons.combination import Combination
 from speechneurons.reliability.common import UNIT, row_spearman
 
-SETTINGS = ("baseline", "segment_ms", "reduction")
+SETTINGS = tuple(f.name for f in fields(Combination))  # baseline, segment_ms, reduction
 #: a (site, layer) whose curves correlate less than this across baselines is named in the report
 DEPENDS_BELOW = 0.5
 

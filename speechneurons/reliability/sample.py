@@ -12,7 +12,6 @@ from speechneurons.ablation.engine import ResolvedUnits
 from speechneurons.ablation.run import requested_units
 from speechneurons.models import SpeechModel
 from speechneurons.reliability.common import sample_clips, sample_units
-from speechneurons.settings import ABLATION_UNITS
 
 
 def study_sample(model: SpeechModel, clips_path: str | Path, ablated_segments: list[str | Path],
@@ -29,7 +28,7 @@ def study_sample(model: SpeechModel, clips_path: str | Path, ablated_segments: l
     clips = pd.read_parquet(clips_path)
     done = set(pd.concat([pd.read_parquet(p, columns=["clip_id"]) for p in ablated_segments])["clip_id"])
     picked_clips = sample_clips(clips[clips["clip_id"].isin(done)], n_clips, seed)
-    units = requested_units({k: ablation[k] for k in ABLATION_UNITS}, selected)
+    units = requested_units(ablation, selected)
     table = units if isinstance(units, pd.DataFrame) else units.resolve(model).table()
     picked = sample_units(table, n_units, seed)
     return picked_clips, ResolvedUnits.from_table(picked, model, "reliability units")
