@@ -53,18 +53,20 @@ def forward_seconds(passes: int, device: str) -> float:
     import torch
     from transformers import WavLMConfig, WavLMModel
 
+    from speechneurons.models.families import FAMILIES
     from speechneurons.models.units import intervene, run_until_captured
 
     torch.manual_seed(0)
     model = WavLMModel(WavLMConfig()).eval().to(device)
     wave = torch.randn(1, 56_000, device=device)
     wanted = [("hidden", k) for k in range(6, 13)]
+    family = FAMILIES["wavlm"]
     with torch.inference_mode():
-        run_until_captured(model, wave, wanted)  # warm-up
+        run_until_captured(family, model, wave, wanted)  # warm-up
         start = time.perf_counter()
         for _ in range(passes):
-            with intervene(model, "hidden", 6, torch.arange(4), torch.zeros(4, device=device)):
-                run_until_captured(model, wave, wanted)
+            with intervene(family, model, "hidden", 6, torch.arange(4), torch.zeros(4, device=device)):
+                run_until_captured(family, model, wave, wanted)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
     return (time.perf_counter() - start) / passes

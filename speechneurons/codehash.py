@@ -5,7 +5,9 @@ Each rule passes ``code`` as a param: a content hash of every module of the
 through the package (with :mod:`ast`; nothing is imported or run), plus the
 ``__init__.py`` of every package on the way, which Python runs on import.
 The page templates a module names in its ``TEMPLATE`` constant count as
-part of it (:mod:`speechneurons.pages`).
+part of it (:mod:`speechneurons.pages`), and a package whose ``__init__.py``
+sets ``DISCOVERS_ITS_MODULES = True`` (it imports its modules by listing its
+folder: the model families) counts as importing each of them.
 Snakemake reruns a job whose params changed, so a change to any module a
 script depends on reruns exactly the jobs that use it. Pure Python: the
 Snakefile imports it.
@@ -32,23 +34,41 @@ def _module_file(root: Path, module: str) -> Path | None:
     return None
 
 
-#: (file, sha256 of its bytes, root) -> (the package modules it imports, the templates it names):
-#: each file is parsed once
-_PARSED: dict[tuple[str, str, str], tuple[set[str], list[str]]] = {}
+#: (file, sha256 of its bytes, root) -> (the package modules it imports, the templates it names,
+#: whether it imports every module of its folder): each file is parsed once
+_PARSED: dict[tuple[str, str, str], tuple[set[str], list[str], bool]] = {}
 
 
-def _parsed(source: Path, root: Path) -> tuple[set[str], list[str]]:
+def _parsed(source: Path, root: Path) -> tuple[set[str], list[str], bool]:
     data = source.read_bytes()
     key = (str(source), hashlib.sha256(data).hexdigest(), str(root))
     if key not in _PARSED:
         tree = ast.parse(data.decode(), filename=str(source))
-        _PARSED[key] = (_parse_imports(tree, root), _templates_named(tree))
+        discovers = source.name == "__init__.py" and _constants(tree).get("DISCOVERS_ITS_MODULES") is True
+        _PARSED[key] = (_parse_imports(tree, root), _templates_named(tree), discovers)
     return _PARSED[key]
 
 
+def _constants(tree: ast.Module) -> dict[str, object]:
+    """The module's top-level ``NAME = <constant>`` assignments (plain or annotated)."""
+    found = {}
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Constant):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                if isinstance(target, ast.Name):
+                    found[target.id] = node.value.value
+    return found
+
+
 def _imported_modules(source: Path, root: Path) -> set[str]:
-    """Dotted names of the package modules that ``source`` imports (any depth in the file)."""
-    return set(_parsed(source, root)[0])
+    """Dotted names of the package modules that ``source`` imports (any depth in the file); for a
+    package that discovers its modules, each module in its folder now."""
+    imports, _, discovers = _parsed(source, root)
+    if not discovers:
+        return set(imports)
+    package = ".".join(source.parent.relative_to(root).parts)
+    return imports | {f"{package}.{path.stem}" for path in source.parent.glob("*.py")
+                      if path.name != "__init__.py"}
 
 
 def _parse_imports(tree: ast.Module, root: Path) -> set[str]:
@@ -98,12 +118,9 @@ _TEMPLATE_REFERENCE = re.compile(r"""{%-?\s*(?:extends|import|include|from)\s+["
 
 
 def _templates_named(tree: ast.Module) -> list[str]:
-    """The template names a module gives its constant ``TEMPLATE`` (speechneurons.pages)."""
-    return [node.value.value for node in tree.body
-            if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Constant)
-            and isinstance(node.value.value, str)
-            and any(isinstance(t, ast.Name) and t.id == "TEMPLATE"
-                    for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))]
+    """The template name a module gives its constant ``TEMPLATE`` (speechneurons.pages)."""
+    template = _constants(tree).get("TEMPLATE")
+    return [template] if isinstance(template, str) else []
 
 
 def template_files(modules: Sequence[Path], root: str | Path) -> list[Path]:

@@ -169,6 +169,9 @@ def test_code_hashes_follow_every_imported_module(repo, tmp_path):
     assert tmp_path / "speechneurons/datasets/ravdess.py" not in uses["selectivity"]
     assert corpus not in uses["ablation"]
     assert tmp_path / "speechneurons/stats/repeated.py" in uses["questions"]  # two steps away
+    # the model families are found by listing their folder: each file is in every model job's hash
+    families = sorted((tmp_path / "speechneurons/models/families").glob("*.py"))
+    assert len(families) == 6 and all(set(families) <= uses[s] for s in ("activations", "ablation"))
 
     def changed_by(path, comment):  # the scripts whose hash an edit of ``path`` changes
         original = path.read_bytes()
@@ -191,6 +194,11 @@ def test_code_hashes_follow_every_imported_module(repo, tmp_path):
     for template in sorted(templates.glob("*.html")):
         assert changed_by(template, b"\n{# changed #}\n") == {
             name for name, used in pages.items() if template in used}, template
+    # a family file added beside them reruns exactly the jobs that load a model
+    added = tmp_path / "speechneurons/models/families/newfamily.py"
+    added.write_text('"""A new family."""\n')
+    assert {s.stem for s in scripts if code_hash(s, tmp_path, loaded(s)) != before[s.stem]} == {
+        name for name, files in uses.items() if families[0] in files}
 
 
 def plan_in(workdir: Path, repo: Path, *args: str) -> subprocess.CompletedProcess:

@@ -141,6 +141,32 @@ def test_every_family_engine_equals_captum_on_hf_hidden_states(family_model):
         torch.testing.assert_close(result.attributions[row], expected, atol=1e-5, rtol=0)
 
 
+def test_families_are_found_by_their_files_and_own_their_layer_output(family_model):
+    """Each family file declares what its encoder layers return; a layer that returns another kind
+    fails loudly (a transformers upgrade that changes the layout), and a knock-out repacks the
+    layer's own kind."""
+    from speechneurons.models.families import FAMILIES
+
+    assert sorted(FAMILIES) == ["data2vec-audio", "hubert", "wav2vec2", "wavlm"]
+    family, _, model = family_model
+    wave = torch.randn(1, 8_000, generator=torch.Generator().manual_seed(6))
+    seen = []
+    layer = model.family.encoder_layers(model.model)[0]
+    handle = layer.register_forward_hook(lambda m, a, out: seen.append(out))
+    with torch.no_grad():
+        model.model(model.normalize(wave))
+    handle.remove()
+    returned = seen[0]
+    assert isinstance(returned, tuple) == (family == "wavlm")
+    hidden = model.family.layer_hidden(returned)
+    assert hidden.shape == (1, 24, 32)
+    repacked = model.family.with_layer_hidden(returned, hidden + 1)
+    assert type(repacked) is type(returned)
+    other = (hidden, None) if family != "wavlm" else hidden
+    with pytest.raises(TypeError, match=f"a {family} encoder layer returned .* the installed transformers"):
+        model.family.layer_hidden(other)
+
+
 def test_a_model_of_another_kind_names_the_supported_families(tmp_path):
     from transformers import BertConfig, BertModel, Wav2Vec2FeatureExtractor
 

@@ -16,7 +16,7 @@ from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.ravdess import SPEC, full_design
 from speechneurons.models import load_speech_model
 from speechneurons.models.tiny import build_tiny_model
-from speechneurons.models.registry import FAMILIES
+from speechneurons.models.families import FAMILIES
 from speechneurons.reliability.agreement import (CurveSource, agreement, baseline_dependent,
                                                  compare_curves, onto_grid, setting_pairs)
 from speechneurons.reliability.bootstrap import BootstrapSettings, speaker_bootstrap
@@ -148,7 +148,7 @@ def test_sampled_units_spread_over_layers():
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_the_cascade_reinitialises_every_weight_once_top_layer_first(family, tmp_path):
     model = load_speech_model(str(build_tiny_model(tmp_path / family, seed=0, family=family)))
-    steps = cascade(model.model)
+    steps = cascade(model)
     assert [k for k, _ in steps] == [*range(model.num_layers, 0, -1), FEATURES]
     ids = [id(p) for _, params in steps for p in params]
     assert len(ids) == len(set(ids)) == len(list(model.model.parameters()))

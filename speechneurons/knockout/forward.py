@@ -37,7 +37,7 @@ def knocked_activations(model: SpeechModel, clips: pd.DataFrame, dataset_root: s
         for s in mine:
             wanted = [("hidden", k) for k in range(s.layer, model.num_layers + 1)]
             with torch.inference_mode(), intervene(
-                    model.model, "hidden", s.layer, torch.tensor(list(s.neurons), dtype=torch.long),
+                    model.family, model.model, "hidden", s.layer, torch.tensor(list(s.neurons), dtype=torch.long),
                     torch.tensor(list(s.values), dtype=torch.float32, device=model.device)):
                 got = model.read(wave, wanted)
             out[s.set_id].append(torch.cat([got[w][0].mean(dim=0) for w in wanted]).cpu().numpy())

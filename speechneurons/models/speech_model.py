@@ -1,7 +1,7 @@
 """One small adapter per model family: load by hub name, revision or folder.
 
 :class:`SpeechModel` wraps a Hugging Face wav2vec2-family encoder (WavLM,
-HuBERT, wav2vec 2.0, data2vec-audio; :mod:`speechneurons.models.registry`)
+HuBERT, wav2vec 2.0, data2vec-audio; :mod:`speechneurons.models.families`)
 with the normalisation its feature extractor applies, and exposes the hidden
 states the workflow studies. Layer numbering: hidden layer ``k`` is ``hidden_states[k]`` of the
 HF model; 0 is what enters the first transformer layer, ``k >= 1`` is the
@@ -19,8 +19,7 @@ from typing import Sequence
 import torch
 
 from speechneurons.audio import MODEL_SAMPLE_RATE
-from speechneurons.models.family import Family
-from speechneurons.models.registry import family_of
+from speechneurons.models.families import Family, family_of
 from speechneurons.models.units import Site, run_until_captured, site_width
 
 
@@ -91,7 +90,7 @@ class SpeechModel:
 
         Runs the encoder only as deep as the deepest asked (site, layer).
         """
-        return run_until_captured(self.model, self.normalize(waveform), sites)
+        return run_until_captured(self.family, self.model, self.normalize(waveform), sites)
 
     def hidden_states(self, waveform: torch.Tensor, layers: Sequence[int]) -> list[torch.Tensor]:
         """Raw audio [batch, samples] -> one [batch, frames, hidden] per asked hidden layer."""

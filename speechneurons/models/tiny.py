@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from speechneurons.models.registry import FAMILIES
+from speechneurons.models.families import FAMILIES
 
 TINY_README = """# tiny-{family}{layout} (random weights, built by speechneurons)
 

@@ -13,7 +13,9 @@ Sites and layer numbering (one vocabulary everywhere):
 
 The reader hooks exactly the modules it needs and stops the forward pass
 (by an exception caught here) right after the deepest one: encoder layers
-deeper than the deepest asked unit never run.
+deeper than the deepest asked unit never run. Where each (site, layer) lives
+and how a layer's output is unpacked and repacked is the model family's
+(:class:`~speechneurons.models.families.base.Family`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Iterator, Sequence
 
 import torch
 
-from speechneurons.models.family import layer_output
+from speechneurons.models.families.base import Family
 
 SITES = ("hidden", "ffn")
 Site = tuple[str, int]  # (site, layer)
@@ -58,19 +60,11 @@ def check_site_layer(config, site: str, layer: int, key: str = "ablation.layers"
         )
 
 
-def _module_for(model: torch.nn.Module, site: str, layer: int):
-    """(module, where): the module whose input or output holds (site, layer)."""
-    layers = model.encoder.layers
-    if site == "hidden" and layer == 0:
-        return layers[0], "input"
-    if site == "hidden":
-        return layers[layer - 1], "layer"
-    return layers[layer - 1].feed_forward.intermediate_dropout, "output"
-
-
 @contextmanager
-def capture(model: torch.nn.Module, wanted: Sequence[Site]) -> Iterator[dict[Site, torch.Tensor]]:
-    """Hooks that fill a dict {(site, layer): [batch, frames, width]} during a forward pass.
+def capture(family: Family, model: torch.nn.Module, wanted: Sequence[Site]
+            ) -> Iterator[dict[Site, torch.Tensor]]:
+    """Hooks on ``model`` (of ``family``) that fill a dict {(site, layer): [batch, frames, width]}
+    during a forward pass.
 
     The deepest wanted module raises ``_StopForward`` once captured; run the
     model through :func:`run_until_captured`.
@@ -82,18 +76,15 @@ def capture(model: torch.nn.Module, wanted: Sequence[Site]) -> Iterator[dict[Sit
     store: dict[Site, torch.Tensor] = {}
     handles = []
     for site in wanted:
-        module, where = _module_for(model, *site)
+        module, where = family.site_module(model, *site)
 
         def keep(value, site=site):
-            store[site] = value
+            store[site] = family.unpack(*site, value)
             if site == deepest:
                 raise _StopForward
 
         if where == "input":
             handles.append(module.register_forward_pre_hook(lambda m, args, keep=keep: keep(args[0])))
-        elif where == "layer":
-            handles.append(module.register_forward_hook(
-                lambda m, a, out, keep=keep: keep(layer_output(out))))
         else:
             handles.append(module.register_forward_hook(lambda m, a, out, keep=keep: keep(out)))
     try:
@@ -104,10 +95,11 @@ def capture(model: torch.nn.Module, wanted: Sequence[Site]) -> Iterator[dict[Sit
 
 
 def run_until_captured(
-    model: torch.nn.Module, inputs: torch.Tensor, wanted: Sequence[Site]
+    family: Family, model: torch.nn.Module, inputs: torch.Tensor, wanted: Sequence[Site]
 ) -> dict[Site, torch.Tensor]:
-    """Run ``model`` on model-ready inputs [batch, samples] just far enough for ``wanted``."""
-    with capture(model, wanted) as store:
+    """Run ``model`` (of ``family``) on model-ready inputs [batch, samples] just far enough for
+    ``wanted``."""
+    with capture(family, model, wanted) as store:
         try:
             model(inputs)
         except _StopForward:
@@ -119,27 +111,25 @@ def run_until_captured(
 
 
 @contextmanager
-def intervene(model: torch.nn.Module, site: str, layer: int, neurons: torch.Tensor,
+def intervene(family: Family, model: torch.nn.Module, site: str, layer: int, neurons: torch.Tensor,
               values: torch.Tensor) -> Iterator[None]:
-    """Set units ``neurons`` of (site, layer) to ``values`` [len(neurons)] at every frame.
+    """Set units ``neurons`` of (site, layer) of ``model`` (of ``family``) to ``values``
+    [len(neurons)] at every frame.
 
     A forward (pre-)hook registered before any reader's hooks, so readers of
     the same (site, layer) see the knocked-out values and deeper layers
     compute from them (knock-out: zero or the corpus mean).
     """
-    module, where = _module_for(model, site, layer)
+    module, where = family.site_module(model, site, layer)
 
-    def replace(tensor: torch.Tensor) -> torch.Tensor:
-        out = tensor.clone()
+    def replace(value):
+        out = family.unpack(site, layer, value).clone()
         out[..., neurons] = values.to(out.dtype)
-        return out
+        return family.repack(site, layer, value, out)
 
     if where == "input":
         handle = module.register_forward_pre_hook(
             lambda m, args: (replace(args[0]), *args[1:]))
-    elif where == "layer":
-        handle = module.register_forward_hook(
-            lambda m, a, out: ((replace(out[0]), *out[1:]) if isinstance(out, tuple) else replace(out)))
     else:
         handle = module.register_forward_hook(lambda m, a, out: replace(out))
     try:

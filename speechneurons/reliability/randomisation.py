@@ -50,16 +50,16 @@ class RandomisationSettings(FromConfig):
     seed: int = 0
 
 
-def cascade(model: torch.nn.Module) -> list[tuple[int, list[torch.nn.Parameter]]]:
+def cascade(model: SpeechModel) -> list[tuple[int, list[torch.nn.Parameter]]]:
     """[(randomised_from, parameters re-initialised at this step)], top layer first.
 
     randomised_from = k means transformer layers k..L are random after the
     step; FEATURES (0) means every weight is.
     """
-    layers = model.encoder.layers
+    layers = model.family.encoder_layers(model.model)
     steps = [(k, list(layers[k - 1].parameters())) for k in range(len(layers), 0, -1)]
     in_layers = {id(p) for layer in layers for p in layer.parameters()}
-    steps.append((FEATURES, [p for p in model.parameters() if id(p) not in in_layers]))
+    steps.append((FEATURES, [p for p in model.model.parameters() if id(p) not in in_layers]))
     return steps
 
 
@@ -99,7 +99,7 @@ def randomisation_check(model: SpeechModel, clips: pd.DataFrame, dataset_root: s
     trained = attributions(model)
     copy_ = dataclasses.replace(model, model=copy.deepcopy(model.model))
     generator = torch.Generator().manual_seed(settings.seed)
-    steps = cascade(copy_.model)
+    steps = cascade(copy_)
     wanted = set(range(1, model.num_layers + 1)) if settings.layers is None else set(settings.layers)
     rows = []
     for randomised_from, parameters in tqdm(steps, desc="randomisation cascade", unit="step",

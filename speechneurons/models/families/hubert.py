@@ -1,5 +1,5 @@
 """HuBERT (Hsu et al. 2021): facebook/hubert-base-ls960, -large-ll60k. Layers return a tensor."""
 
-from speechneurons.models.family import Family
+from speechneurons.models.families.base import Family
 
 FAMILY = Family("hubert", "HubertConfig", "HubertModel")

@@ -4,7 +4,7 @@ Its positional convolution is a stack of small convolutions, so the tiny
 config sets their kernel and count instead of one wide kernel.
 """
 
-from speechneurons.models.family import Family
+from speechneurons.models.families.base import Family
 
 FAMILY = Family("data2vec-audio", "Data2VecAudioConfig", "Data2VecAudioModel",
                 tiny_arguments={"num_conv_pos_embeddings": 5, "conv_pos_kernel_size": 5},
