@@ -97,7 +97,7 @@ def browse(page: Path, seconds: int = 5) -> tuple[str, list[str]]:
 def hostile_manifest_tree(root: Path) -> Path:
     """4 talkers x 2 moods x 2 takes of tones, with hostile names in a file, every speaker, a
     session value and a file no row lists."""
-    from corpus_trees import tone
+    from corpus_trees._tones import tone
 
     rows = ["file\ttalker\tmood\tsex\tsession"]
     for s, sex in enumerate("fmfm"):

@@ -231,7 +231,8 @@ def test_a_study_config_means_the_schema_defaults_not_the_demo(repo, tmp_path):
 
 
 def test_a_manifest_naming_columns_its_table_lacks_stops_before_any_job(repo, tmp_path):
-    from corpus_trees import MANIFEST, TREES
+    from corpus_trees import TREES
+    from corpus_trees.manifest import OPTIONS as MANIFEST
 
     root, _, _ = TREES["manifest"](tmp_path / "data")
     manifest = {**MANIFEST, "factors": {**MANIFEST["factors"], "age": {"levels": [1, 2], "varies": "between"}}}

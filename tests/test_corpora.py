@@ -7,33 +7,17 @@ import re
 import pandas as pd
 import pytest
 
-from corpus_trees import MANIFEST, TREES, cremad
+from corpus_trees import BUNDLED, CORPORA, TREES, options
+from corpus_trees.cremad import tree as cremad
+from corpus_trees.manifest import OPTIONS as MANIFEST
 from speechneurons.datasets import available, load_corpus
 from speechneurons.datasets.index import IndexFilters, build_index, clip_columns, scan
 from speechneurons.datasets.spec import CorpusSpec, Factor
 
-#: per corpus: speakers, and the levels of each factor found in its tree
-EXPECTED = {
-    "cremad": ({"1001", "1002", "1003", "1004"},
-               {"emotion": {"anger", "happy", "neutral"}, "sex": {"male", "female"},
-                "level": {"LO", "HI", "XX"}, "sentence": {"IEO", "DFA"}}),
-    "tess": ({"OAF", "YAF"}, {"emotion": {"angry", "happy", "neutral", "pleasant_surprise"},
-                              "sex": {"female"}}),
-    "savee": ({"DC", "JE", "JK", "KL"}, {"emotion": {"anger", "happiness", "neutral", "sadness"},
-                                          "sex": {"male"}}),
-    "emodb": ({"03", "08", "09", "10"}, {"emotion": {"anger", "happiness", "neutral"},
-                                          "sex": {"male", "female"}, "text": {"a01", "a02"}}),
-    "manifest": ({"t1", "t2", "t3", "t4"}, {"mood": {"relaxed", "tense"}, "sex": {"f", "m"},
-                                             "loudness": {"soft", "loud"}}),
-}
-
-
-def options(name: str) -> dict:
-    return MANIFEST if name == "manifest" else {}
-
-
-def test_every_corpus_module_is_found_by_name():
+def test_every_corpus_module_is_found_by_name_and_has_its_test_data():
     assert available() == ["cremad", "emodb", "manifest", "ravdess", "savee", "tess"]
+    # one test-data module per corpus (tests/corpus_trees/<name>.py), or bundled files
+    assert sorted([*CORPORA, *BUNDLED]) == available()
     with pytest.raises(KeyError, match="no corpus 'emodd' \\(did you mean 'emodb'\\?\\)"):
         load_corpus("emodd")
 
@@ -49,7 +33,7 @@ def test_tree_indexes_exactly(name, tmp_path):
     assert set(reasons) == set(bad), reasons
     for path, fragment in bad.items():
         assert fragment in reasons[path], (path, reasons[path])
-    speakers, levels = EXPECTED[name]
+    speakers, levels = CORPORA[name].SPEAKERS, CORPORA[name].LEVELS
     assert set(clips["speaker"].astype(str)) == speakers
     for factor, found in levels.items():
         assert set(clips[factor]) == found, factor
@@ -183,7 +167,7 @@ def test_the_index_in_shards_equals_the_index_in_one_pass(name, tmp_path):
     from speechneurons.datasets.index import gather_index, index_shard
 
     root, valid, bad = TREES[name](tmp_path / "data")
-    corpus = load_corpus(name, {**MANIFEST} if name == "manifest" else {})
+    corpus = load_corpus(name, options(name))
     filters = IndexFilters.from_config({}, corpus.spec)
     whole = build_index(corpus, root, filters, progress=False)
     parts = [index_shard(corpus, root, filters, k, 3, progress=False) for k in range(3)]

@@ -6,24 +6,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from corpus_trees import MANIFEST, TREES
+from corpus_trees import CORPORA, TREES, options
 from speechneurons.provenance import notes_of, read_provenance
 from snakemake_runs import snakemake
 
 pytestmark = pytest.mark.workflow
 COMBO = "baseline~zero/segment_ms~20/reduction~mean"
-
-#: per corpus: (report category of question 4, of question 5, what the problems page must say)
-ASKED = {
-    "cremad": ("4 Sex differences", "5 Level effects", None),
-    "emodb": ("4 Sex differences", "5 Graded effects",
-              "question 5 is not asked: corpus emodb has no graded factor"),
-    "tess": ("4 Sex differences", "5 Graded effects",
-             "question 4 is not asked: the clips hold 1 level(s) of sex (female)"),
-    "savee": ("4 Sex differences", "5 Graded effects",
-              "question 4 is not asked: the clips hold 1 level(s) of sex (male)"),
-    "manifest": ("4 Sex differences", "5 Loudness effects", None),
-}
 
 
 #: corpora whose report is rendered too (a report costs a Snakemake run; these two show every case)
@@ -35,8 +23,8 @@ def test_corpus_runs_the_whole_dag(name, tmp_path, repo, tiny_model_dir):
     root, valid, bad = TREES[name](tmp_path / "data")
     shipped = yaml.safe_load((repo / "config" / f"{name}.yaml").read_text())
     shipped["dataset"]["root"] = str(root)
-    if name == "manifest":
-        assert shipped["dataset"]["manifest"] == {**MANIFEST, "file": "clips.tsv"}
+    if options(name):  # the shipped config declares the design the tree is built for
+        assert shipped["dataset"]["manifest"] == options(name)
     # the tiny model and small settings; everything else as shipped
     shipped["model"] = {"name_or_path": str(tiny_model_dir), "build_tiny": False}
     shipped["compute"] = {"shards": 1, "device": "cpu"}
@@ -70,7 +58,7 @@ def test_corpus_runs_the_whole_dag(name, tmp_path, repo, tiny_model_dir):
     assert set(chosen.loc[chosen["reason"] == "top_k", target]) == set(clips[target])
     encoding = pd.read_parquet(run / f"tables/{COMBO}/target_encoding.parquet")
     assert set(encoding[target]) == set(clips[target])
-    group, graded, note = ASKED[name]
+    group, graded, note = CORPORA[name].ASKED
     if name in REPORTED:  # report categories in the corpus's words
         html = (tmp_path / "results/report.html").read_text()
         for category in [f"2 {target.capitalize()} encoding", group, graded]:
