@@ -13,16 +13,19 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from speechneurons.cache import ActivationMatrix
+from speechneurons.ablation.store import read_attributions
+from speechneurons.cache import ActivationMatrix, activation_matrix
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
-from speechneurons.listen import ClipSection
+from speechneurons.figures import unit_label
+from speechneurons.listen import ClipSection, clip_sections
 from speechneurons.pages import render
-from speechneurons.schemas import UNIT
+from speechneurons.schemas import UNIT, unit_rows
 from speechneurons.stats.intervals import t_interval
 
 
@@ -126,3 +129,35 @@ def unit_article(label: str, numbers: dict[str, str], panels: str,
 def browser_page(title: str, description: str, articles: list[UnitArticle]) -> str:
     """The whole page: the listening page's player and cursor, one article per unit."""
     return render(TEMPLATE, title=title, description=description, articles=articles)
+
+
+def unit_browser(clips: pd.DataFrame, selected: pd.DataFrame, selectivity: pd.DataFrame,
+                 probes: pd.DataFrame, knockout: pd.DataFrame, activations: list[str],
+                 attributions: list[str], segments: list[str], browser: dict, spec: CorpusSpec,
+                 root: str | Path, combination: str) -> str:
+    """The unit browser of one combination: ``browser.units`` top units, each with its factor
+    panels, numbers and ``browser.clips_per_unit`` most active clips.
+
+    clips: the index, by clip_id; probes, knockout: empty where the config does not run them;
+    activations: the cache's shards; attributions, segments: the combination's shards.
+    """
+    units = browser_units(selected, spec, browser["units"])
+    articles = []
+    if len(units):  # no top unit (a target factor with one level): the page says so
+        matrix = activation_matrix(activations, "mean", sites=units["site"].unique())
+        meta = clips.loc[matrix.clip_ids]
+        chosen = {tuple(u): top_clips(matrix, *u, browser["clips_per_unit"])
+                  for u in units[UNIT].itertuples(index=False)}
+        curves = read_attributions(attributions, segments, sorted({c for ids in chosen.values() for c in ids}),
+                                   units[UNIT])
+    for _, unit in units.iterrows():
+        key = (unit["site"], int(unit["layer"]), int(unit["neuron"]))
+        label = unit_label(*key)
+        panels = factor_panels(matrix.values[:, matrix.column(*key)], meta, spec, f"{label}: activation by factor")
+        sections = clip_sections(clips, chosen[key], unit_rows(curves, *key), root, spec)
+        articles.append(unit_article(label, unit_numbers(unit, spec, selectivity, probes, knockout), panels,
+                                     sections))
+    return browser_page(
+        f"Unit browser: {len(units)} selected units", f"The strongest top units for {spec.target} "
+        f"({combination}): activation by factor, selectivity, probe and knock-out numbers of the unit's "
+        "layer, and the clips on which it is most active with their attribution curves.", articles)

@@ -200,6 +200,15 @@ def plot_clip_panels(items: list[tuple[str, np.ndarray, pd.DataFrame]], sample_r
     return fig
 
 
+def plot_example_clip(clip_id: str, clip: pd.Series, units: pd.DataFrame, attributions: pd.DataFrame,
+                      waveform: np.ndarray, sample_rate: int, spec: CorpusSpec) -> plt.Figure:
+    """The per-clip figure: ``waveform`` with the attribution curve of each of ``units`` (site,
+    layer, neuron) from the long ``attributions`` of the clip."""
+    curves = {unit_label(*u): unit_rows(attributions, *u).sort_values("segment")
+              for u in units[["site", "layer", "neuron"]].itertuples(index=False)}
+    return plot_clip_attribution(waveform, sample_rate, curves, f"{clip_id} ({clip_caption(clip, spec)})")
+
+
 def plot_level_comparison(clip_units: pd.DataFrame, spec: CorpusSpec, title: str) -> plt.Figure:
     """Per-clip total attribution of one unit by level of the target factor, points coloured by
     the group factor."""
@@ -346,6 +355,39 @@ def plot_contrast(table: pd.DataFrame, x: str, y: str, significant: pd.Series, t
     ax.set_title(_wrapped(f"{title}, n={drawn} units{missing}", 60), fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_group_contrasts(groups: pd.DataFrame, spec: CorpusSpec, alpha: float,
+                         unanswered: str | None = None) -> plt.Figure:
+    """Question 4: per tested unit, the group factor's activation d against its attribution d
+    (held-out speakers as replicates); ``unanswered``: why the table is empty, drawn instead."""
+    if unanswered:
+        return not_drawn("question 4, group differences", unanswered)
+    contrast = groups["contrast"].iloc[0] if len(groups) else "group contrast"
+    return plot_contrast(groups, "activation_d", "attribution_d",
+                         (groups["attribution_q"] < alpha) | (groups["activation_q"] < alpha),
+                         f"{spec.group}: {contrast}, per tested unit (held-out speakers as replicates)",
+                         "activation: Cohen's d over speakers", "attribution: Cohen's d over speakers")
+
+
+def plot_graded_effects(graded: pd.DataFrame, spec: CorpusSpec, alpha: float,
+                        unanswered: str | None = None) -> plt.Figure:
+    """Question 5: per tested unit, the graded factor's paired d_z of activation against that of
+    attribution (one row per measure in ``graded``, pivoted here); ``unanswered``: drawn instead."""
+    if unanswered:
+        return not_drawn("question 5, graded effects", unanswered)
+    wide = graded.pivot_table(index=["fold", "site", "layer", "neuron"], columns="measure",
+                              values=["dz", "q"]).reset_index()
+    wide.columns = ["_".join(c for c in col if c) for col in wide.columns]
+    for column in ["dz_activation", "dz_attribution", "q_activation", "q_attribution"]:
+        if column not in wide:
+            wide[column] = float("nan")
+    factor, low, high = spec.graded
+    pairing = ", ".join(["speaker", *[f for f in spec.within() if f != factor]])
+    return plot_contrast(wide, "dz_activation", "dz_attribution",
+                         (wide["q_attribution"] < alpha) | (wide["q_activation"] < alpha),
+                         f"{factor}: {high} - {low}, paired within {pairing}",
+                         "activation: d_z over speakers", "attribution: d_z over speakers")
 
 
 def plot_cross_model(layers: pd.DataFrame) -> plt.Figure:

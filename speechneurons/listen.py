@@ -10,13 +10,18 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from speechneurons.figures import _bars
+from speechneurons.ablation.store import read_attributions
+from speechneurons.audio import MODEL_SAMPLE_RATE, load_waveform
+from speechneurons.datasets.spec import SPEAKER, CorpusSpec
+from speechneurons.figures import _bars, choose_example, clip_caption, unit_label
 from speechneurons.pages import render
 from speechneurons.schemas import unit_rows
 
@@ -67,9 +72,43 @@ def clip_section(title: str, waveform: np.ndarray, sample_rate: int, curve: pd.D
                        duration=duration, left=100 * box.x0, span=100 * box.width)
 
 
+def clip_sections(clips: pd.DataFrame, clip_ids: Iterable[str], curves: pd.DataFrame, root: str | Path,
+                  spec: CorpusSpec) -> list[ClipSection]:
+    """One section per clip of ``clip_ids``: its audio (read from ``root``) above its attribution curve.
+
+    clips: the index, by clip_id; curves: long attributions of one unit (clip_id, segment,
+    start_s, end_s, attribution).
+    """
+    sections = []
+    for clip_id in clip_ids:
+        clip = clips.loc[clip_id]
+        title = f"{clip_id}: {clip_caption(clip, spec)} ({SPEAKER} {clip[SPEAKER]})"
+        curve = curves[curves["clip_id"] == clip_id].sort_values("segment")
+        sections.append(clip_section(title, load_waveform(Path(root) / clip["path"]), MODEL_SAMPLE_RATE, curve))
+    return sections
+
+
 def listening_page(title: str, description: str, sections: list[ClipSection]) -> str:
     """A self-contained page (base64 audio and images) with one section per clip."""
     return render(TEMPLATE, title=title, description=description, sections=sections)
+
+
+def example_listening_page(clips: pd.DataFrame, clip_units: pd.DataFrame, attributions: list[str],
+                           segments: list[str], figures: dict, spec: CorpusSpec, root: str | Path,
+                           combination: str) -> str:
+    """The listening page of one combination: the example unit (``figures.site/layer/neuron``,
+    else the strongest) on ``figures.listen_per_level`` clips per target level.
+
+    clips: the index, by clip_id; attributions, segments: the combination's shards.
+    """
+    _, site, layer, neuron = choose_example(clip_units, figures["clip_id"], figures["layer"],
+                                            figures["neuron"], figures["site"])
+    chosen = listening_clips(clip_units, site, layer, neuron, figures["listen_per_level"], spec.target)
+    unit = pd.DataFrame({"site": [site], "layer": [layer], "neuron": [neuron]})
+    curves = read_attributions(attributions, segments, chosen["clip_id"], unit)
+    label = unit_label(site, layer, neuron)
+    return listening_page(f"Listen: {label}", f"Attribution of {label} ({combination}).",
+                          clip_sections(clips, chosen["clip_id"], curves, root, spec))
 
 
 def listening_clips(clip_units: pd.DataFrame, site: str, layer: int, neuron: int,

@@ -18,6 +18,8 @@ from speechneurons.figures import (  # noqa: E402
     clip_caption,
     plot_contrast,
     plot_cross_model,
+    plot_graded_effects,
+    plot_group_contrasts,
     plot_knockout,
     plot_level_comparison,
     plot_probes,
@@ -113,6 +115,23 @@ def test_a_long_contrast_title_wraps_inside_the_figure():
                         "activation: Cohen's d over speakers", "attribution: Cohen's d over speakers")
     assert inside(fig, fig.axes[0].title) and "n=3 units" in fig.axes[0].get_title()
     plt.close(fig)
+
+
+def test_graded_effects_pivot_each_measure_and_an_unanswered_question_says_why():
+    """One point per (fold, unit) with its activation and attribution d_z; a measure the table lacks
+    leaves its axis empty (NaN), not a KeyError; a question not asked draws its reason."""
+    graded = pd.DataFrame({"fold": 0, "site": "hidden", "layer": [1, 1, 2], "neuron": [3, 3, 4],
+                           "measure": ["activation", "attribution", "activation"],
+                           "dz": [0.4, -0.2, 0.9], "q": [0.01, 0.5, 0.2]})
+    fig = plot_graded_effects(graded, SPEC, 0.05)
+    assert "n=1 units; 1 more without both effects" in fig.axes[0].get_title()
+    assert "intensity: strong - normal, paired within speaker" in fig.axes[0].get_title()
+    plt.close(fig)
+    reason = "question 5 is not asked: corpus x has no graded factor"
+    for plot in (plot_graded_effects, plot_group_contrasts):
+        fig = plot(graded.iloc[0:0], SPEC, 0.05, reason)
+        assert reason in texts(fig) and not any(ax.collections for ax in fig.axes)
+        plt.close(fig)
 
 
 def test_a_clip_caption_names_every_factor():
