@@ -26,6 +26,8 @@ envvars:
     "PYTHONPATH",
 
 
+include: "rules/config.smk"
+include: "rules/paths.smk"
 include: "rules/common.smk"
 include: "rules/model.smk"
 include: "rules/index.smk"

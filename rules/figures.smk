@@ -17,7 +17,7 @@ rule figures:
         levels=report(
             FIG_LEVELS,
             caption="../report/level_comparison.rst",
-            category=Q2_CATEGORY,
+            category=CATEGORY[2],
             subcategory=combo_label(),
             labels={"figure": f"by {SPEC.target}"},
         ),

@@ -80,7 +80,7 @@ rule knockout:
         figure=report(
             FIG_KNOCKOUT,
             caption="../report/knockout.rst",
-            category=Q2_CATEGORY,
+            category=CATEGORY[2],
             subcategory=model_label(),
         ),
         figure_pdf=pdf(FIG_KNOCKOUT),

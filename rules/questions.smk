@@ -33,7 +33,7 @@ rule selectivity_figures:
         distributions=report(
             FIG_DISTRIBUTIONS,
             caption="../report/unit_distributions.rst",
-            category=Q2_CATEGORY,
+            category=CATEGORY[2],
             subcategory=model_label(),
         ),
         distributions_pdf=pdf(FIG_DISTRIBUTIONS),
@@ -87,14 +87,14 @@ rule question_figures:
         groups=report(
             FIG_GROUPS,
             caption="../report/group_contrasts.rst",
-            category=Q4_CATEGORY,
+            category=CATEGORY[4],
             subcategory=combo_label(),
         ),
         groups_pdf=pdf(FIG_GROUPS),
         graded=report(
             FIG_GRADED,
             caption="../report/graded_effects.rst",
-            category=Q5_CATEGORY,
+            category=CATEGORY[5],
             subcategory=combo_label(),
         ),
         graded_pdf=pdf(FIG_GRADED),

@@ -467,11 +467,6 @@ def graded_measures(clip_units: pd.DataFrame, activations: pd.DataFrame, spec: C
                       activation.assign(measure="activation")], ignore_index=True)
 
 
-#: the tables of questions 2-5, by file name
-QUESTION_TABLES = ["target_encoding", "temporal_profiles", "voicing", "group_contrasts",
-                   "graded_effects"]
-
-
 def answer_questions(clips: pd.DataFrame, selected: pd.DataFrame,
                      clip_units: pd.DataFrame, curves: Iterable, activations: pd.DataFrame,
                      spec: CorpusSpec) -> tuple[dict[str, pd.DataFrame], dict[str, list[str]], dict[str, str]]:

@@ -115,6 +115,27 @@ def test_config_checks_without_snakemake(tmp_path):
         user_baseline_file("fn-nowhere_module.f")
 
 
+def test_the_study_models_are_named_and_checked_in_the_config_s_words():
+    from speechneurons.study import model_key, question_categories, study_models
+
+    one = {"model": {"name_or_path": "microsoft/wavlm-base-plus/", "build_tiny": False}}
+    assert list(study_models(one)) == ["wavlm-base-plus"] and model_key(one, 0) == "model.name_or_path"
+    several = {"models": [{"name_or_path": "a/m", "build_tiny": False},
+                          {"name": "mine", "name_or_path": "b/m", "build_tiny": False}]}
+    assert list(study_models(several)) == ["m", "mine"] and model_key(several, 1) == "models[1].name_or_path"
+    with pytest.raises(ValueError, match="models\\[1\\] is named 'm' like an earlier model; give it a distinct"):
+        study_models({"models": [{"name_or_path": "a/m"}, {"name_or_path": "b/m"}]})
+    with pytest.raises(ValueError, match="name the model \\(model.name_or_path\\) or several"):
+        study_models({"models": []})
+    with pytest.raises(ValueError, match="model 'tiny' has build_tiny, so its name_or_path must be "
+                                         "results/models/<folder>, not 'elsewhere/tiny'"):
+        study_models({"model": {"name_or_path": "elsewhere/tiny", "build_tiny": True}})
+    assert question_categories("emotion", "sex", "intensity") == {
+        2: "2 Emotion encoding", 4: "4 Sex differences", 5: "5 Intensity effects"}
+    assert question_categories("mood", None, None) == {
+        2: "2 Mood encoding", 4: "4 Group differences", 5: "5 Graded effects"}
+
+
 @pytest.mark.parametrize("override, message", [
     ({"ablation": {"segment_ms": [30]}},
      "ablation.segment_ms [30]: each must be a multiple of the model's 20 ms frame hop"),

@@ -1,0 +1,109 @@
+# The config: validated against the schema, then checked in the user's words (a misspelled key,
+# a corpus design, model folders, layers and neurons), all before the first job. Describes the DAG
+# only: nothing here imports torch (speechneurons.config, .study and .datasets are plain Python).
+from pathlib import Path
+
+import yaml
+from snakemake.utils import min_version, validate
+
+from speechneurons.config import (
+    hop_ms,
+    model_config,
+    unit_range_errors,
+    unknown_keys,
+    unsafe_strings,
+    user_baseline_file,
+)
+from speechneurons.datasets import load_corpus
+from speechneurons.datasets.index import IndexFilters
+from speechneurons.study import model_key, study_models
+from speechneurons.tiny_shape import TINY_SHAPE
+
+min_version("9.0")
+
+# The seed guide's spelling: snakemake --config ravdess_path=/path/to/ravdess
+if "ravdess_path" in config:
+    config.setdefault("dataset", {})["root"] = config["ravdess_path"]
+
+# a misspelled key fails here, naming it and the nearest valid key, before any job runs
+_unknown = unknown_keys(
+    config,
+    yaml.safe_load((Path(workflow.basedir) / "schemas/config.schema.yaml").read_text()),
+)
+if _unknown:
+    raise ValueError("config: " + "\n".join(_unknown))
+validate(config, "../schemas/config.schema.yaml", set_default=True)
+# Snakemake's report embeds every job's params in a <script> block: no config string may end it
+_unsafe = unsafe_strings(config)
+if _unsafe:
+    raise ValueError("config: " + "\n".join(_unsafe))
+
+DATASET = config["dataset"]
+# The corpus's design (speaker, factors, levels, roles): every script gets it as a param, and a
+# corpus that does not exist, a manifest that declares no valid design or names columns its table
+# lacks, or a filter the corpus lacks fails here, before any job runs.
+CORPUS = {"name": DATASET["name"], "manifest": DATASET.get("manifest") or {}}
+_corpus = load_corpus(CORPUS["name"], CORPUS["manifest"])
+SPEC = _corpus.spec
+IndexFilters.from_config(DATASET["filters"], SPEC)
+_root_errors = _corpus.check_root(DATASET["root"])
+if _root_errors:
+    raise ValueError("config: " + "\n".join(_root_errors))
+COMPUTE = config["compute"]
+ABLATION = config["ablation"]
+FIGURES = config["figures"]
+ACTIVATIONS_CFG = config["activations"]
+STATS = config["stats"]
+SELECTION = config["selection"]
+PROBES_CFG = config["probes"]
+KNOCKOUT_CFG = config["knockout"]
+BROWSER_CFG = config["browser"]
+RELIABILITY_CFG = config["reliability"]
+
+# The study's models by name (`models`, else `model`); each writes under results/model~<name>/.
+MODELS = study_models(config)
+MODEL_NAMES = list(MODELS)
+
+
+def _check_models_against_config():
+    """Segment lengths, layers and neurons against each model's config.json (no weights loaded; a
+    tiny model the workflow builds has TINY_SHAPE) and model folders that exist: before any job, in
+    the config's words."""
+    errors = []
+    for i, (name, model) in enumerate(MODELS.items()):
+        key = model_key(config, i)
+        found = (
+            TINY_SHAPE
+            if model["build_tiny"]
+            else model_config(str(model["name_or_path"]), key)
+        )
+        hop = hop_ms(found)
+        bad = [ms for ms in ABLATION["segment_ms"] if ms % hop]
+        if bad:
+            errors.append(
+                f"ablation.segment_ms {bad}: each must be a multiple of the model's {hop:g} ms "
+                f"frame hop (model {name}), e.g. {[int(hop * max(1, round(ms / hop))) for ms in bad]}"
+            )
+        if found is not None and ABLATION["units_from"] == "config":
+            errors += [
+                f"{e} (model {name})"
+                for e in unit_range_errors(found, ABLATION, "ablation")
+            ]
+        if found is not None and KNOCKOUT_CFG["enabled"]:
+            errors += [
+                f"{e} (model {name})"
+                for e in unit_range_errors(
+                    found,
+                    {"layers": KNOCKOUT_CFG["layers"], "sites": ["hidden"]},
+                    "knockout",
+                )
+            ]
+    if errors:
+        raise ValueError("config: " + "\n".join(dict.fromkeys(errors)))
+
+
+_check_models_against_config()
+#: fn-module.function baselines -> their module's file, whose content joins the ablation code hash
+BASELINE_FILES = {b: user_baseline_file(b) for b in ABLATION["baselines"]}
+# tiny models the workflow builds, by their folder under results/models/
+TINY = {Path(m["name_or_path"]).name: m for m in MODELS.values() if m["build_tiny"]}
