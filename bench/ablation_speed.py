@@ -1,8 +1,8 @@
-"""Benchmark: the ablation engine against the seed's method and against the floor.
+"""Benchmark: the ablation engine against the original guide's method and against the floor.
 
 On one clip and one model it times, in one process:
 
-(a) the seed's method: Captum ``NeuronFeatureAblation``, one sweep per
+(a) the original guide's method: Captum ``NeuronFeatureAblation``, one sweep per
     neuron, for ``--captum-neurons`` neurons of one hidden layer;
 (b) the engine: every asked unit (default: all hidden layers) in one sweep;
 (c) the floor: the forward passes any segment ablation needs (the original
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--segment-ms", type=int, default=20)
     parser.add_argument("--perturbations-per-eval", type=int, default=16)
     parser.add_argument("--captum-neurons", type=int, default=2)
-    parser.add_argument("--captum-layer", type=int, default=9, help="hidden layer (seed's layer_idx + 1)")
+    parser.add_argument("--captum-layer", type=int, default=9, help="hidden layer (the original guide's layer_idx + 1)")
     parser.add_argument("--sites", default="hidden", help="comma-separated: hidden,ffn")
     parser.add_argument("--repeats", type=int, default=2, help="engine and floor runs; the fastest counts")
     parser.add_argument("--threads", type=int, default=2)

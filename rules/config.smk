@@ -21,7 +21,7 @@ from speechneurons.tiny_shape import TINY_SHAPE
 
 min_version("9.0")
 
-# The seed guide's spelling: snakemake --config ravdess_path=/path/to/ravdess
+# The original guide's spelling: snakemake --config ravdess_path=/path/to/ravdess
 if "ravdess_path" in config:
     config.setdefault("dataset", {})["root"] = config["ravdess_path"]
 

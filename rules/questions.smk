@@ -1,4 +1,4 @@
-# The seed guide's five research questions: tables and figures, grouped in the report.
+# The original guide's five research questions: tables and figures, grouped in the report.
 
 
 rule layer_specialisation:

@@ -5,7 +5,7 @@ import pandas as pd
 from speechneurons import provenance
 from speechneurons.datasets import corpus_spec
 from speechneurons.logs import log_to_file
-from speechneurons.tables import clip_unit_table, condition_table
+from speechneurons.aggregate import clip_unit_table, condition_table
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])

@@ -8,7 +8,7 @@ from speechneurons import provenance
 from speechneurons.datasets import corpus_spec
 from speechneurons.figures import save_figure
 from speechneurons.logs import log_to_file
-from speechneurons.reliability.summary import findings, plot_reliability, reliability_page
+from speechneurons.reliability.report import findings, plot_reliability, reliability_page
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])

@@ -1,14 +1,14 @@
 """The quick look without Snakemake: one command, one clip, one neuron, one picture.
 
-The seed guide's Quick Start, on the workflow's engine (any corpus; the
-bundled one by default; docs/quick-look.md shows the seed's own two commands)::
+The original guide's Quick Start, on the workflow's engine (any corpus; the
+bundled one by default; docs/quick-look.md shows the original guide's own two commands)::
 
     speechneurons analyze --ravdess-path P --<target factor> LEVEL --layer 8 --neuron 256
     speechneurons analyze --corpus emodb --root P --compare --layer 6 --neuron 384
 
 Every factor of the corpus is a flag that keeps clips of one level (for
 the corpus above: see ``--corpus NAME --help``); ``--<corpus>-path`` is
-``--root``. ``--layer`` counts transformer layers from 0 as the seed did
+``--root``. ``--layer`` counts transformer layers from 0 as the original guide did
 (``encoder.layers[L]``): its output is hidden layer L + 1 in the
 workflow's numbering, which ``--hidden-layer`` takes directly. Writes one
 figure (PNG) and one parquet table (the per-segment attributions with the
@@ -34,7 +34,7 @@ from speechneurons.datasets import available, load_corpus
 from speechneurons.datasets.index import IndexFilters, NoValidClipsError, build_index
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 
-#: the corpus of the seed guide's commands, when --corpus is not given
+#: the corpus of the original guide's commands, when --corpus is not given
 DEFAULT_CORPUS = "ravdess"
 DEFAULT_MODEL = "microsoft/wavlm-base-plus"
 
@@ -99,7 +99,7 @@ def build_parser(spec: CorpusSpec) -> argparse.ArgumentParser:
                          help=f"with --compare: which {spec.target} levels (default: all found)")
     where = analyze.add_mutually_exclusive_group()
     where.add_argument("--layer", type=non_negative("--layer"),
-                       help="the seed's layer index (encoder.layers[L], 0-based); 8 when neither is given")
+                       help="the original guide's layer index (encoder.layers[L], 0-based); 8 when neither is given")
     where.add_argument("--hidden-layer", type=non_negative("--hidden-layer"),
                        help="hidden layer k (0 = transformer input)")
     analyze.add_argument("--neuron", type=non_negative("--neuron"), default=256, help="the unit's index")
@@ -122,7 +122,7 @@ def build_parser(spec: CorpusSpec) -> argparse.ArgumentParser:
 
 
 def draw_clips(clips: pd.DataFrame, column: str, levels: Sequence, seed: int) -> pd.DataFrame:
-    """One clip per level of ``column``, drawn with ``seed`` (the seed guide's get_random_sample)."""
+    """One clip per level of ``column``, drawn with ``seed`` (the original guide's get_random_sample)."""
     rng = np.random.default_rng(seed)
     picked = []
     for level in levels:
@@ -177,7 +177,7 @@ def analyze(args: argparse.Namespace) -> tuple[Path, Path]:
         chosen = chosen.sample(1, random_state=args.seed) if chosen_level is None else chosen.head(1)
     layer = args.hidden_layer if args.hidden_layer is not None else (8 if args.layer is None else args.layer) + 1
     print(f"{len(index.clips)} matching clips; ablating {args.site} layer {layer}"
-          + (f" (the seed's --layer {args.layer})" if args.layer is not None else "")
+          + (f" (the original guide's --layer {args.layer})" if args.layer is not None else "")
           + f", neuron {args.neuron} on {len(chosen)} clip(s)", file=sys.stderr)
     model = load_speech_model(args.model, args.revision, args.device)
     unit = pd.DataFrame({"site": [args.site], "layer": [layer], "neuron": [args.neuron]})

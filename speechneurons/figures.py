@@ -1,4 +1,4 @@
-"""Figures (seaborn/matplotlib): the seed's per-clip plot, comparisons by the corpus's factors."""
+"""Figures (seaborn/matplotlib): the original guide's per-clip plot, comparisons by the corpus's factors."""
 
 from __future__ import annotations
 
@@ -157,7 +157,7 @@ def clip_figure_units(selected: pd.DataFrame, site: str, layer: int, neuron: int
 def plot_clip_attribution(
     waveform: np.ndarray, sample_rate: int, curves: dict[str, pd.DataFrame], title: str
 ) -> plt.Figure:
-    """The seed's per-clip plot, improved: waveform, spectrogram and attribution curves.
+    """The original guide's per-clip plot, improved: waveform, spectrogram and attribution curves.
 
     ``curves`` maps a unit label to its per-segment curve (start_s, end_s,
     attribution) on this clip; one panel per unit, all on one time axis.
@@ -184,7 +184,7 @@ def plot_clip_attribution(
 
 def plot_clip_panels(items: list[tuple[str, np.ndarray, pd.DataFrame]], sample_rate: int,
                         title: str) -> plt.Figure:
-    """Several clips side by side (the seed's --compare): one row per (label, waveform, curve)."""
+    """Several clips side by side (the original guide's --compare): one row per (label, waveform, curve)."""
     fig, axes = plt.subplots(len(items), 1, figsize=(10, 1.9 * len(items) + 0.6), squeeze=False)
     for ax, (label, waveform, curve) in zip(axes[:, 0], items):
         t = np.arange(len(waveform)) / sample_rate

@@ -1,4 +1,4 @@
-"""The seed guide's five research questions, one table each, in the corpus's own factors.
+"""The original guide's five research questions, one table each, in the corpus's own factors.
 
 1. Layer specialisation: per (site, layer) and factor, the share of units
    selective for that factor and the median effect sizes.

@@ -37,7 +37,7 @@ def speech(demo_root) -> torch.Tensor:
 
 
 def captum_reference(model, wave, segments, site, layer, neuron, baseline, reduction):
-    """The seed's method: Captum NeuronFeatureAblation for one neuron, segment feature mask."""
+    """The original guide's method: Captum NeuronFeatureAblation for one neuron, segment feature mask."""
     frames = {"mean": lambda h: h.mean(1), "max": lambda h: h.max(1).values,
               "frame-10": lambda h: h[:, 10], "time-0.5": lambda h: h[:, 25]}[reduction]
     encoder = model.model.encoder.layers

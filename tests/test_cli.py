@@ -20,7 +20,7 @@ def test_one_clip_one_neuron(demo_root, tiny_model_dir, tmp_path, capsys):
                  "--neuron", "5", "--model", str(tiny_model_dir), "--out", str(tmp_path)])
     assert code == 0
     out = capsys.readouterr()
-    assert "the seed's --layer 1" in out.err and "hidden layer 2" in out.err
+    assert "the original guide's --layer 1" in out.err and "hidden layer 2" in out.err
     png, table_path = sorted(tmp_path.glob("*.png")), sorted(tmp_path.glob("*.parquet"))
     assert len(png) == 1 and len(table_path) == 1 and png[0].with_suffix(".pdf").exists()
     table = pd.read_parquet(table_path[0])

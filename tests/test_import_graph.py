@@ -12,9 +12,9 @@ from speechneurons.codehash import script_modules
 REPO = Path(__file__).resolve().parents[1]
 
 #: what the jobs that run the model (the costly ones) must not depend on
-NOT_IN_MODEL_JOBS = ("tables.py", "cache.py", "questions.py", "probes.py", "figures.py", "pages.py",
+NOT_IN_MODEL_JOBS = ("aggregate.py", "cache.py", "questions.py", "probes.py", "figures.py", "pages.py",
                      "listen.py", "browser.py", "problems.py", "calibration.py", "ablation/store.py",
-                     "models/tiny.py", "knockout/effects.py", "stats/", "datasets/", "reliability/summary.py",
+                     "models/tiny.py", "knockout/effects.py", "stats/", "datasets/", "reliability/report.py",
                      "reliability/agreement.py", "reliability/bootstrap.py")
 #: the torch stack: what the jobs that only read files must not depend on
 MODEL_STACK = ("models/", "ablation/engine.py", "ablation/run.py", "knockout/forward.py",

@@ -44,7 +44,7 @@ def test_hidden_states_follow_the_layer_numbering(tiny_model):
         tiny_model.hidden_states(wave, [2])
         hook.remove()
     assert [tuple(s.shape) for s in states] == [(1, 49, 32)] * 3
-    # hidden layer 2 is the output of encoder.layers[1] (the seed's layer_idx 1)
+    # hidden layer 2 is the output of encoder.layers[1] (the original guide's layer_idx 1)
     assert torch.equal(states[2], layer_out["h"])
 
 

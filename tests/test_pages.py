@@ -9,7 +9,7 @@ import pandas as pd
 from speechneurons.browser import browser_page, unit_article
 from speechneurons.listen import ClipSection, listening_page
 from speechneurons.problems import problems_page
-from speechneurons.reliability.summary import reliability_page
+from speechneurons.reliability.report import reliability_page
 
 PAYLOAD = "<script>alert('x')</script>&\""
 ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&#34;"

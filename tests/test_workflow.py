@@ -262,7 +262,7 @@ def test_rerun_schedules_nothing_and_seed_spelling_works(demo_run, repo):
     work, data, _, _ = demo_run
     again = snakemake(work, repo, "-n", "--cores", "1")
     assert "Nothing to be done" in again.stdout + again.stderr
-    # the seed guide's --ravdess_path spelling sets dataset.root
+    # the original guide's --ravdess_path spelling sets dataset.root
     same = snakemake(work, repo, "-n", "--cores", "1", "--config", f"ravdess_path={data}")
     assert "Nothing to be done" in same.stdout + same.stderr
     moved = snakemake(work, repo, "-n", "--cores", "1", "--config", f"ravdess_path={work}")
@@ -277,14 +277,14 @@ def test_a_figure_key_reruns_only_the_figures(demo_run, repo):
 
 
 def test_an_edit_of_aggregation_or_a_page_reruns_no_model_job(demo_run, repo, tmp_path):
-    """The import graph is the rerun graph: a changed aggregation module (tables.py) and page
+    """The import graph is the rerun graph: a changed aggregation module (aggregate.py) and page
     template (base.html) rerun the jobs that import them, and no activation, ablation, knock-out
     or model-check job."""
     work, _, _, _ = demo_run
     edited = tmp_path / "repo"
     shutil.copytree(repo, edited, ignore=shutil.ignore_patterns(".venv", ".git", "results", ".snakemake",
                                                                  "__pycache__", "*.egg-info"))
-    with open(edited / "speechneurons/tables.py", "a") as module:
+    with open(edited / "speechneurons/aggregate.py", "a") as module:
         module.write("\n# edited\n")
     with open(edited / "speechneurons/templates/base.html", "a") as template:
         template.write("\n{# edited #}\n")

@@ -2,7 +2,7 @@
 
 Spelled in ``ablation.baselines`` (path-safe, so they can name folders):
 
-- ``zero``: silence (the seed guide's baseline);
+- ``zero``: silence (the original guide's baseline);
 - ``mean``: the clip's mean sample value (its DC offset);
 - ``noise-snrD``: Gaussian noise alone, at D dB below the clip's mean power
   (e.g. ``noise-snr20``), drawn from ``ablation.seed`` and the clip id, so

@@ -2,9 +2,9 @@
 
 Spelled in ``ablation.reductions`` (path-safe, so they can name folders):
 
-- ``mean``: the mean over frames (the seed guide's choice);
+- ``mean``: the mean over frames (the original guide's choice);
 - ``max``: the maximum over frames;
-- ``frame-N``: frame N (0-based; one frame per 20 ms hop): the seed's
+- ``frame-N``: frame N (0-based; one frame per 20 ms hop): the original guide's
   (position, neuron) form, counted in frames rather than samples;
 - ``time-S``: the frame that holds time S seconds (``floor(S * fps)``).
 """

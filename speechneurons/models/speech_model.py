@@ -5,7 +5,7 @@ HuBERT, wav2vec 2.0, data2vec-audio; :mod:`speechneurons.models.families`)
 with the normalisation its feature extractor applies, and exposes the hidden
 states the workflow studies. Layer numbering: hidden layer ``k`` is ``hidden_states[k]`` of the
 HF model; 0 is what enters the first transformer layer, ``k >= 1`` is the
-output of transformer layer ``k`` (``encoder.layers[k - 1]``). The seed
+output of transformer layer ``k`` (``encoder.layers[k - 1]``). The original
 guide's ``layer_idx`` L is hidden layer L + 1.
 """
 

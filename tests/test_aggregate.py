@@ -8,7 +8,7 @@ import pytest
 
 from speechneurons.datasets.ravdess import SPEC
 from speechneurons.shards import shard_clips, shard_of
-from speechneurons.tables import clip_unit_table, condition_table
+from speechneurons.aggregate import clip_unit_table, condition_table
 
 
 def test_shards_partition_the_clips_deterministically():
