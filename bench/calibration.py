@@ -122,8 +122,8 @@ def markdown(result: dict) -> str:
                  f"{_r(q4['welch_p']['0.05'])} | {_r(q4['welch_p']['0.001'])} | "
                  f"{q4['replaced_student_p']['0.05']['rate']:.4f} / {q4['replaced_student_p']['0.001']['rate']:.4f} (Student) |")
     q3 = result["question_3"]
-    lines.append(f"| voicing: p (speaker and clip noise on the voiced share; the 4 levels of a run share its speakers, so about {q3['bands'] // 80} independent runs) | speaker effects | {_r(q3['voicing_p']['0.05'])} | "
-                 f"{_r(q3['voicing_p']['0.001'])} | |")
+    lines.append(f"| loudness: p (speaker and clip noise on the loud share; the 4 levels of a run share its speakers, so about {q3['bands'] // 80} independent runs) | speaker effects | {_r(q3['loudness_p']['0.05'])} | "
+                 f"{_r(q3['loudness_p']['0.001'])} | |")
     q5 = result["question_5"]["p"]
     lines.append(f"| graded_effects: p | slopes_0.6 | {_r(q5['0.05'])} | {_r(q5['0.001'])} | |")
     for factor in ("emotion", "gender"):

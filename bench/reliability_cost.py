@@ -51,7 +51,7 @@ def agreement_seconds(clips: int, folder: Path) -> float:
         ids = [f"clip{i}" for i in range(clips)]
         write_unit_arrays(folder / f"{ms}.safetensors", {c: rng.normal(size=(len(units), n)) for c in ids}, units)
         pd.DataFrame([{"clip_id": c, "segment": s, "start_s": s * ms / 1000, "end_s": min((s + 1) * ms / 1000, 3.47),
-                       "level_db": 0.0, "voiced": True} for c in ids for s in range(n)]
+                       "level_db": 0.0, "loud": True} for c in ids for s in range(n)]
                      ).to_parquet(folder / f"{ms}.parquet")
         sources[Combination("zero", ms, "mean")] = CurveSource([folder / f"{ms}.safetensors"],
                                                                [folder / f"{ms}.parquet"])

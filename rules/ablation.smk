@@ -22,7 +22,7 @@ rule ablation:
         compute=section(COMPUTE, "device", "shards", "perturbations_per_eval"),
         shard=lambda wildcards: int(wildcards.shard),
         data=shard_data,
-        ablation=section(ABLATION, *ABLATION_UNITS, "seed", "voicing_threshold_db"),
+        ablation=section(ABLATION, *ABLATION_UNITS, "seed", "loudness_threshold_db"),
         storage_dtype=ABLATION["storage_dtype"],
         code=code_version("ablation"),
         baseline_code=baseline_code,

@@ -4,9 +4,11 @@
 from pathlib import Path
 
 import yaml
+from snakemake.logging import logger
 from snakemake.utils import min_version, validate
 
 from speechneurons.config import (
+    apply_renamed_keys,
     hop_ms,
     model_config,
     unit_range_errors,
@@ -24,6 +26,9 @@ min_version("9.0")
 # The original guide's spelling: snakemake --config ravdess_path=/path/to/ravdess
 if "ravdess_path" in config:
     config.setdefault("dataset", {})["root"] = config["ravdess_path"]
+# a key renamed in this release is read under its new name, and the run says so
+for _message in apply_renamed_keys(config):
+    logger.warning(_message)
 
 # a misspelled key fails here, naming it and the nearest valid key, before any job runs
 _unknown = unknown_keys(

@@ -3,4 +3,4 @@
 All logic of the Snakemake workflow lives here, importable without Snakemake.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -7,7 +7,7 @@ import pandas as pd
 
 from speechneurons.datasets.index import cell_columns
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
-from speechneurons.schemas import UNIT
+from speechneurons.schemas import UNIT, current_names
 
 
 def metadata_columns(spec: CorpusSpec) -> list[str]:
@@ -19,8 +19,10 @@ def metadata_columns(spec: CorpusSpec) -> list[str]:
 def clip_unit_table(summaries: pd.DataFrame, clips: pd.DataFrame, spec: CorpusSpec) -> pd.DataFrame:
     """Per-(clip, unit) summaries with the clip's speaker and factors.
 
-    Raises KeyError naming the clip ids that are missing from the index.
+    Raises KeyError naming the clip ids that are missing from the index. Summaries written by
+    0.1.0 (``voiced_share``) come out under the current names (``loud_share``).
     """
+    summaries = current_names(summaries)
     missing = sorted(set(summaries["clip_id"]) - set(clips["clip_id"]))
     if missing:
         raise KeyError(f"summaries hold clips not in clips.parquet: {missing[:5]}")

@@ -49,7 +49,7 @@ def audio_flags(data: np.ndarray, subtype: str = "") -> tuple[str, ...]:
 
     ``silent``: no sample above -60 dBFS (attributions are noise over
     nothing). ``dc_offset``: a mean above -40 dBFS and a tenth of the AC RMS
-    (energy-based voicing then calls every segment loud). ``clipped``: over
+    (the energy-based loudness flag then calls every segment loud). ``clipped``: over
     0.1 % of samples at full scale. ``8bit``: an 8-bit subtype, or every
     sample on the 8-bit grid (multiples of 1/128) whatever the container.
     """

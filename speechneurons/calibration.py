@@ -216,7 +216,7 @@ def selected_units_null(kind: str, units: int, runs: int, seed: int = 0, folds: 
         chosen = selected[selected["reason"].isin(["top_k", "cross_fit"])]
         columns = chosen["neuron"].unique()
         clip_units = pd.concat([meta.assign(site="hidden", layer=np.int32(1), neuron=np.int32(c),
-                                            total=totals[:, c], abs_mass=1.0, voiced_share=0.5,
+                                            total=totals[:, c], abs_mass=1.0, loud_share=0.5,
                                             peak_time_s=1.0) for c in columns], ignore_index=True)
         table = target_encoding(selected, clip_units, SPEC)
         new_p.append(table["attribution_p"].to_numpy())
@@ -287,14 +287,14 @@ def temporal_null(runs: int, seed: int = 0, actors: int = 24) -> dict:
     with a speaker-specific random shape over time (log-normal, SD 0.5 per 0.15 s) and clip noise;
     the bins are exchangeable, so every bin's true mean share is 1/20 of normalised time. Returns
     the coverage of 1/20 by the 95 % band of ``temporal_profiles`` (normalised alignment), and
-    the voicing table's p when the voiced share is the voiced time share plus speaker and clip
+    the loudness table's p when the loud share is the loud time share plus speaker and clip
     noise of mean 0."""
-    from speechneurons.questions import temporal_profiles, voicing_table
+    from speechneurons.questions import temporal_profiles, loudness_table
 
     covered, p = [], []
     starts = np.arange(150) * 0.02
     segments = pd.DataFrame({"segment": np.arange(150), "start_s": starts, "end_s": starts + 0.02,
-                             "voiced": True})
+                             "loud": True})
     units = pd.DataFrame({"site": "hidden", "layer": [1, 1], "neuron": [0, 1]})
     for run in range(runs):
         rng = np.random.default_rng(seed + run)
@@ -311,12 +311,12 @@ def temporal_null(runs: int, seed: int = 0, actors: int = 24) -> dict:
         covered.append(((normal["ci_low"] <= 0.05) & (normal["ci_high"] >= 0.05)).to_numpy())
         share = 0.5 + rng.normal(0, 0.1, len(meta))
         speaker = rng.normal(0, 0.05, size=actors + 1)[meta["actor"].to_numpy()]
-        clip_units = meta.assign(site="hidden", layer=1, neuron=0, voiced_time_share=share,
-                                 voiced_share=share + speaker + rng.normal(0, 0.1, len(meta)))
-        p.append(voicing_table(clip_units, SPEC)["p"].to_numpy())
+        clip_units = meta.assign(site="hidden", layer=1, neuron=0, loud_time_share=share,
+                                 loud_share=share + speaker + rng.normal(0, 0.1, len(meta)))
+        p.append(loudness_table(clip_units, SPEC)["p"].to_numpy())
     cover = np.concatenate(covered)
     return {"band_covers_true_share": float(cover.mean()), "se": float(np.sqrt(0.95 * 0.05 / len(cover))),
-            "bands": len(cover), "voicing_p": rates(np.concatenate(p))}
+            "bands": len(cover), "loudness_p": rates(np.concatenate(p))}
 
 
 # questions 4 and 5 --------------------------------------------------------------

@@ -22,6 +22,29 @@ from pathlib import Path
 from typing import Any
 
 
+#: config keys renamed in 0.2.0 (old path -> new key in the same section); the old name is read
+#: until 0.3.0. voicing_threshold_db decided loudness, not voicing (a loud consonant counts).
+RENAMED_KEYS = {"ablation.voicing_threshold_db": "loudness_threshold_db"}
+
+
+def apply_renamed_keys(config: dict[str, Any]) -> list[str]:
+    """Move each old key of :data:`RENAMED_KEYS` in ``config`` to its new name, in place; one
+    message per key moved. ValueError when both the old and the new name are given."""
+    messages = []
+    for old, new in RENAMED_KEYS.items():
+        section, key = old.rsplit(".", 1)
+        values = config.get(section)
+        if not isinstance(values, dict) or key not in values:
+            continue
+        if new in values:
+            raise ValueError(f"config: {old} and {section}.{new} are both given; {old} was renamed "
+                             f"{section}.{new} in 0.2.0: keep only {section}.{new}")
+        values[new] = values.pop(key)
+        messages.append(f"config: {old} is now called {section}.{new} (renamed in 0.2.0; the old name "
+                        "is read until 0.3.0)")
+    return messages
+
+
 def unknown_keys(config: Any, schema: dict, where: str = "", root: dict | None = None) -> list[str]:
     """One message per key of ``config`` that ``schema`` does not declare, at any depth.
 

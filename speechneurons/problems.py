@@ -53,7 +53,7 @@ def grouped_notes(notes: Mapping[str, Sequence[str]], names: Sequence[str] | Non
     """The notes of :func:`not_computed` grouped under the table they concern, each reason once.
 
     notes: table name -> its notes, where a per-combination table's name is
-    ``<combination>/<table>`` (``baseline~zero/segment_ms~20/reduction~mean/voicing``);
+    ``<combination>/<table>`` (``baseline~zero/segment_ms~20/reduction~mean/loudness``);
     names: every table name the study writes, to tell a reason of every
     combination from one of some (default: the names in ``notes``).
     Returns [(table, [(reason, where)])] in the order of ``names``; ``where``

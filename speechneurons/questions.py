@@ -6,8 +6,8 @@
    their attribution and activation contrasts on the speakers that did not
    choose them.
 3. Temporal patterns: attribution profiles over normalised clip time and
-   relative to speech onset and offset, per target level, with 95 % bands
-   over speakers; and the share of attribution in voiced versus silent segments.
+   relative to sound onset and offset (the first and last loud segment), per target level, with 95 % bands
+   over speakers; and the share of attribution in loud versus quiet segments.
 4. Group differences: per unit, contrasts of the between-speaker group
    factor's two levels (second - first) in attribution and activation, with
    the speaker as the unit of replication.
@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import stats
 
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
-from speechneurons.schemas import UNIT, unit_rows
+from speechneurons.schemas import UNIT, current_names, unit_rows
 from speechneurons.time_grid import overlap_weights
 from speechneurons.stats.oneway import cohens_d
 from speechneurons.stats.fdr import bh
@@ -39,8 +39,8 @@ from speechneurons.stats.selectivity import speaker_rows, speaker_test
 ALIGNMENTS = {
     # alignment -> (bin edges in its own unit, what the unit is)
     "normalised": (np.linspace(0.0, 1.0, 21), "fraction of the clip"),
-    "onset": (np.round(np.arange(-0.5, 1.5001, 0.1), 3), "seconds from speech onset"),
-    "offset": (np.round(np.arange(-1.5, 0.5001, 0.1), 3), "seconds from speech offset"),
+    "onset": (np.round(np.arange(-0.5, 1.5001, 0.1), 3), "seconds from sound onset (first loud segment)"),
+    "offset": (np.round(np.arange(-1.5, 0.5001, 0.1), 3), "seconds from sound offset (last loud segment)"),
 }
 
 
@@ -192,7 +192,7 @@ def target_encoding(selected: pd.DataFrame, clip_units: pd.DataFrame, spec: Corp
             "attribution_t": float(test.statistic) if test else np.nan,
             "attribution_p": float(test.pvalue) if test else np.nan,
             "mean_abs_mass": float(unit_clips["abs_mass"].mean()) if len(unit_clips) else np.nan,
-            "mean_voiced_share": float(unit_clips["voiced_share"].mean()) if len(unit_clips) else np.nan,
+            "mean_loud_share": float(unit_clips["loud_share"].mean()) if len(unit_clips) else np.nan,
             "mean_peak_time_s": float(unit_clips["peak_time_s"].mean()) if len(unit_clips) else np.nan,
         })
     out = pd.DataFrame(rows)
@@ -209,12 +209,14 @@ def target_encoding(selected: pd.DataFrame, clip_units: pd.DataFrame, spec: Corp
 
 # 3 ----------------------------------------------------------------------------
 
-def speech_bounds(segments: pd.DataFrame) -> tuple[float, float]:
-    """Speech onset and offset of one clip: the first and last voiced segment (NaN if none)."""
-    voiced = segments[segments["voiced"]]
-    if voiced.empty:
+def sound_bounds(segments: pd.DataFrame) -> tuple[float, float]:
+    """Sound onset and offset of one clip: the start of its first loud segment and the end of its
+    last (NaN if none). Loud is an energy decision (``ablation.loudness_threshold_db``), not
+    voicing: a loud unvoiced consonant counts."""
+    loud = segments[segments["loud"]]
+    if loud.empty:
         return np.nan, np.nan
-    return float(voiced["start_s"].min()), float(voiced["end_s"].max())
+    return float(loud["start_s"].min()), float(loud["end_s"].max())
 
 
 def clip_profiles(curve: np.ndarray, segments: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -232,7 +234,7 @@ def clip_profiles(curve: np.ndarray, segments: pd.DataFrame) -> dict[str, np.nda
     per_segment = share[(totals[:, 0] > 0)].mean(axis=0) if (totals > 0).any() else np.zeros(curve.shape[1])
     starts, ends = segments["start_s"].to_numpy(float), segments["end_s"].to_numpy(float)
     duration = float(ends.max())
-    onset, offset = speech_bounds(segments)
+    onset, offset = sound_bounds(segments)
     spans = {"normalised": (starts / duration, ends / duration), "onset": (starts - onset, ends - onset),
              "offset": (starts - offset, ends - offset)}
     out = {}
@@ -287,22 +289,22 @@ def temporal_profiles(curves: Iterable[tuple[str, pd.DataFrame, np.ndarray, pd.D
     return pd.DataFrame(rows)
 
 
-def voicing_table(clip_units: pd.DataFrame, spec: CorpusSpec) -> pd.DataFrame:
+def loudness_table(clip_units: pd.DataFrame, spec: CorpusSpec) -> pd.DataFrame:
     """Per (site, layer, target level): share of attribution in loud segments against their share of time.
 
-    enrichment = voiced_share - voiced_time_share per clip; tested with a
+    enrichment = loud_share - loud_time_share per clip; tested with a
     one-sample t-test on speaker means (speaker as unit); q: BH over rows.
     """
     target = spec.target
-    data = clip_units.assign(enrichment=clip_units["voiced_share"] - clip_units["voiced_time_share"])
+    data = clip_units.assign(enrichment=clip_units["loud_share"] - clip_units["loud_time_share"])
     rows = []
     for (site, layer, level), group in data.groupby(["site", "layer", target], sort=True):
         speaker_means = group.groupby(SPEAKER)["enrichment"].mean().dropna().to_numpy()
         test = stats.ttest_1samp(speaker_means, 0.0) if len(speaker_means) > 1 else None
         rows.append({"site": site, "layer": layer, target: level,
                      "n_clips": len(group["clip_id"].unique()), "n_speakers": len(speaker_means),
-                     "mean_voiced_share": group["voiced_share"].mean(),
-                     "mean_voiced_time_share": group["voiced_time_share"].mean(),
+                     "mean_loud_share": group["loud_share"].mean(),
+                     "mean_loud_time_share": group["loud_time_share"].mean(),
                      "enrichment": float(speaker_means.mean()) if len(speaker_means) else np.nan,
                      "t": float(test.statistic) if test else np.nan,
                      "p": float(test.pvalue) if test else np.nan})
@@ -475,10 +477,10 @@ def answer_questions(clips: pd.DataFrame, selected: pd.DataFrame,
     that is empty because its question cannot be answered, why (its figure says so instead).
 
     Every test uses only (clip, unit) pairs whose clip's speaker did not
-    choose the unit (:func:`tested_pairs`); temporal profiles and voicing
+    choose the unit (:func:`tested_pairs`); temporal profiles and loudness
     pool each clip's tested units.
     """
-    tested = tested_pairs(clip_units, selected)
+    tested = tested_pairs(current_names(clip_units), selected)
     allowed = tested.groupby("clip_id")[UNIT].apply(lambda u: set(map(tuple, u.to_numpy()))).to_dict()
 
     def tested_curves():
@@ -493,7 +495,7 @@ def answer_questions(clips: pd.DataFrame, selected: pd.DataFrame,
     tables = {
         "target_encoding": target_encoding(selected, clip_units, spec, activations, clips),
         "temporal_profiles": temporal_profiles(tested_curves(), clips, spec),
-        "voicing": voicing_table(pooled, spec),
+        "loudness": loudness_table(pooled, spec),
         "group_contrasts": groups,
         "graded_effects": graded,
     }

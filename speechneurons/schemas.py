@@ -43,8 +43,27 @@ SEGMENT_SCHEMA = {
     "start_s": "float32",
     "end_s": "float32",
     "level_db": "float32",
-    "voiced": "bool",
+    "loud": "bool",
 }
+
+
+#: Columns renamed in 0.2.0 (old name -> new): the energy flag was called "voiced", though a loud
+#: unvoiced consonant counts. Readers of segment indexes, ablation summaries and the tables built
+#: from them accept the old names until 0.3.0 (:func:`current_names`).
+RENAMED_COLUMNS = {
+    "voiced": "loud",
+    "voiced_share": "loud_share",
+    "voiced_time_share": "loud_time_share",
+    "mean_voiced_share": "mean_loud_share",
+    "mean_voiced_time_share": "mean_loud_time_share",
+}
+
+
+def current_names(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with any column of :data:`RENAMED_COLUMNS` under its new name (a table written by
+    0.1.0 reads like one written now)."""
+    old = {k: v for k, v in RENAMED_COLUMNS.items() if k in table.columns}
+    return table.rename(columns=old) if old else table
 
 
 def empty_table(schema: dict[str, str]) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 #: the tables of questions 2-5, by file name (named by the role of their factor)
-QUESTION_TABLES = ("target_encoding", "temporal_profiles", "voicing", "group_contrasts", "graded_effects")
+QUESTION_TABLES = ("target_encoding", "temporal_profiles", "loudness", "group_contrasts", "graded_effects")
 
 #: the folder the workflow builds tiny models in (model.build_tiny)
 TINY_MODELS = "results/models"

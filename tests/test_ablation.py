@@ -190,7 +190,7 @@ def test_segments_are_hop_aligned_and_cover_the_clip():
         make_segments(19_000, 30, 16_000, 320)
 
 
-def test_voicing_levels():
+def test_loudness_levels():
     seg = Segments(num_samples=1200, segment_samples=400, sample_rate=16_000)
     wave = np.concatenate([np.zeros(400), 0.5 * np.ones(400), 0.005 * np.ones(400)])
     levels = segment_levels_db(wave, seg)
@@ -200,8 +200,8 @@ def test_voicing_levels():
 def test_summary_of_a_known_curve():
     segments = Segments(num_samples=1600, segment_samples=400, sample_rate=16_000)
     attributions = np.array([[0.0, 2.0, -1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
-    voiced = np.array([False, True, True, False])
-    out = summarise(attributions, np.array([5.0, 1.0]), segments, voiced)
+    loud = np.array([False, True, True, False])
+    out = summarise(attributions, np.array([5.0, 1.0]), segments, loud)
     first = out.iloc[0]
     assert first["total"] == pytest.approx(2.0)
     assert first["positive_mass"] == pytest.approx(3.0)
@@ -211,9 +211,9 @@ def test_summary_of_a_known_curve():
     assert first["peak_time_s"] == pytest.approx(0.0375)  # midpoint of 25..50 ms
     # midpoints 12.5, 37.5, 62.5, 87.5 ms weighted 0, 2, 1, 1
     assert first["centre_of_mass_s"] == pytest.approx((2 * 0.0375 + 0.0625 + 0.0875) / 4)
-    assert first["voiced_share"] == pytest.approx(0.75)
-    assert first["voiced_time_share"] == pytest.approx(0.5)
-    assert np.isnan(out.iloc[1]["centre_of_mass_s"]) and np.isnan(out.iloc[1]["voiced_share"])
+    assert first["loud_share"] == pytest.approx(0.75)
+    assert first["loud_time_share"] == pytest.approx(0.5)
+    assert np.isnan(out.iloc[1]["centre_of_mass_s"]) and np.isnan(out.iloc[1]["loud_share"])
 
 
 @pytest.fixture(scope="module")

@@ -78,3 +78,13 @@ def test_clip_unit_table_refuses_unknown_clips(clips, summaries):
     assert list(merged.columns[:11]) == ["clip_id", "speaker", "emotion", "gender", "intensity",
                                          "statement", "actor", "modality", "vocal_channel",
                                          "emotion_code", "repetition"]
+
+
+def test_summaries_of_the_last_release_read_under_the_current_names(clips, summaries):
+    """0.1.0 called the energy flag's shares voiced_share / voiced_time_share: read for one release."""
+    old = summaries.assign(voiced_share=0.25, voiced_time_share=0.5)
+    merged = clip_unit_table(old, clips, SPEC)
+    assert "voiced_share" not in merged and (merged["loud_share"] == 0.25).all()
+    assert (merged["loud_time_share"] == 0.5).all()
+    pd.testing.assert_frame_equal(merged, clip_unit_table(
+        summaries.assign(loud_share=0.25, loud_time_share=0.5), clips, SPEC))

@@ -115,6 +115,19 @@ def test_config_checks_without_snakemake(tmp_path):
         user_baseline_file("fn-nowhere_module.f")
 
 
+def test_a_renamed_key_is_read_under_its_new_name_and_both_names_fail():
+    from speechneurons.config import apply_renamed_keys
+
+    config = {"ablation": {"voicing_threshold_db": -30, "seed": 1}}
+    assert apply_renamed_keys(config) == [
+        "config: ablation.voicing_threshold_db is now called ablation.loudness_threshold_db (renamed in "
+        "0.2.0; the old name is read until 0.3.0)"]
+    assert config == {"ablation": {"seed": 1, "loudness_threshold_db": -30}}
+    assert apply_renamed_keys({"ablation": {"seed": 1}}) == []
+    with pytest.raises(ValueError, match="keep only ablation.loudness_threshold_db"):
+        apply_renamed_keys({"ablation": {"voicing_threshold_db": -30, "loudness_threshold_db": -20}})
+
+
 def test_the_study_models_are_named_and_checked_in_the_config_s_words():
     from speechneurons.study import model_key, question_categories, study_models
 

@@ -133,13 +133,13 @@ def test_the_problems_page_gives_each_reason_once_under_its_table():
     from speechneurons.problems import grouped_notes
 
     combos = ["baseline~zero/segment_ms~20", "baseline~zero/segment_ms~100"]
-    names = ["selectivity", "probes", *[f"{c}/{q}" for c in combos for q in ("voicing", "graded_effects")]]
+    names = ["selectivity", "probes", *[f"{c}/{q}" for c in combos for q in ("loudness", "graded_effects")]]
     notes = {"selectivity": ["emotion: no speaker-general test"],
              **{f"{c}/graded_effects": ["question 5: no speaker recorded both levels"] for c in combos},
-             f"{combos[1]}/voicing": ["voicing: no clip has a quiet segment"]}
+             f"{combos[1]}/loudness": ["loudness: no clip has a quiet segment"]}
     assert grouped_notes(notes, names) == [
         ("selectivity", [("emotion: no speaker-general test", "")]),
-        ("voicing", [("voicing: no clip has a quiet segment",
+        ("loudness", [("loudness: no clip has a quiet segment",
                       "1 of 2 combinations: baseline~zero/segment_ms~100")]),
         ("graded_effects", [("question 5: no speaker recorded both levels", "all 2 combinations")]),
     ]

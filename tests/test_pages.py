@@ -25,7 +25,7 @@ def pages() -> dict[str, str]:
     clips = pd.DataFrame({"clip_id": [PAYLOAD], "path": [PAYLOAD], "audio_flags": [PAYLOAD]})
     article = unit_article(PAYLOAD, {PAYLOAD: PAYLOAD}, "iVBORw0=", [section()])
     return {
-        "problems": problems_page(table, failed, {f"{PAYLOAD}/voicing": [PAYLOAD]}, clips),
+        "problems": problems_page(table, failed, {f"{PAYLOAD}/loudness": [PAYLOAD]}, clips),
         "listening": listening_page(PAYLOAD, PAYLOAD, [section()]),
         "browser": browser_page(PAYLOAD, PAYLOAD, [article]),
         "reliability": reliability_page(PAYLOAD, [(PAYLOAD, PAYLOAD)], [PAYLOAD]),

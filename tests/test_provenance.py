@@ -22,7 +22,7 @@ def test_round_trip_in_parquet_metadata(tmp_path, tiny_model_dir):
     assert back["wildcards"] == {"shard": "0"}
     expected = hashlib.sha256((tiny_model_dir / "model.safetensors").read_bytes()).hexdigest()
     assert back["model"]["weight_sha256"] == expected
-    assert back["package"]["version"] == "0.1.0"
+    assert back["package"]["version"] == "0.2.0"
     assert provenance.upstream_model([path]) == back["model"]
     frame.to_parquet(tmp_path / "plain.parquet")
     assert provenance.read_provenance(tmp_path / "plain.parquet") == {}

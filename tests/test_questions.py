@@ -27,7 +27,7 @@ def clip_units_for(clips: pd.DataFrame, units: list[tuple[str, int, int]], total
     for unit in units:
         values = total(clips, unit, rng)
         parts.append(clips.assign(site=unit[0], layer=unit[1], neuron=unit[2], total=values,
-                                  abs_mass=np.abs(values) + 1, voiced_share=0.5, voiced_time_share=0.5,
+                                  abs_mass=np.abs(values) + 1, loud_share=0.5, loud_time_share=0.5,
                                   peak_time_s=1.0))
     return pd.concat(parts, ignore_index=True)
 
@@ -119,7 +119,7 @@ def test_a_pure_intensity_effect_is_not_a_neutral_effect():
     table = questions.target_encoding(selected, clip_units, SPEC)
     assert table.loc[0, "attribution_d"] < -0.5  # the clip-level d says 'neutral drives it less'
     assert table.loc[0, "attribution_p"] > 0.01
-    assert {"train_q_speaker", "mean_total_level", "mean_total_other", "mean_voiced_share"} <= set(table.columns)
+    assert {"train_q_speaker", "mean_total_level", "mean_total_other", "mean_loud_share"} <= set(table.columns)
     assert not {"eta2", "q_speaker", "p_perm"} & set(table.columns)  # nothing from the choosing speakers
 
 
@@ -127,7 +127,7 @@ def test_temporal_profiles_peak_after_onset():
     clips = clip_table().head(16)  # actors 1 and 2... and their clips
     segments = pd.DataFrame({"segment": np.arange(150), "start_s": np.arange(150) * 0.02,
                              "end_s": (np.arange(150) + 1) * 0.02})
-    segments["voiced"] = (segments["start_s"] >= 0.5) & (segments["start_s"] < 2.5)
+    segments["loud"] = (segments["start_s"] >= 0.5) & (segments["start_s"] < 2.5)
     units = pd.DataFrame({"site": ["hidden", "ffn"], "layer": [3, 3], "neuron": [0, 7]})
     curve = np.zeros((2, 150))
     curve[:, 30:35] = 1.0  # 0.60-0.70 s: just after onset at 0.5 s
@@ -151,7 +151,7 @@ def test_profile_bands_of_two_speakers_stay_between_0_and_1():
     clips = clip_table()
     clips = clips[clips["actor"].isin([1, 2])]
     segments = pd.DataFrame({"segment": np.arange(100), "start_s": np.arange(100) * 0.02,
-                             "end_s": (np.arange(100) + 1) * 0.02, "voiced": True})
+                             "end_s": (np.arange(100) + 1) * 0.02, "loud": True})
     units = pd.DataFrame({"site": ["hidden"], "layer": [1], "neuron": [0]})
 
     def curve(actor):  # actor 1: everything in the first 10 % of the clip; actor 2: spread evenly
@@ -170,11 +170,11 @@ def test_profile_bands_of_two_speakers_stay_between_0_and_1():
     assert (first["ci_high"] - first["ci_low"] > 0.5).all()  # two speakers who disagree: a wide band
 
 
-def test_voicing_enrichment_sign():
+def test_loudness_enrichment_sign():
     clips = clip_table()
     clip_units = clip_units_for(clips, [("hidden", 2, 4)], lambda c, u, rng: rng.normal(size=len(c)))
-    clip_units["voiced_share"] = 0.8 + 0.05 * np.random.default_rng(2).normal(size=len(clip_units))
-    table = questions.voicing_table(clip_units, SPEC)
+    clip_units["loud_share"] = 0.8 + 0.05 * np.random.default_rng(2).normal(size=len(clip_units))
+    table = questions.loudness_table(clip_units, SPEC)
     assert (table["enrichment"] > 0.25).all() and (table["q"] < 1e-6).all()
 
 
@@ -241,7 +241,7 @@ def test_profiles_of_short_and_long_segments_share_one_time_grid():
     for length in (0.02, 1.0):
         starts = np.arange(0, 3.0 - 1e-9, length)
         segments = pd.DataFrame({"segment": np.arange(len(starts)), "start_s": starts,
-                                 "end_s": starts + length, "voiced": True})
+                                 "end_s": starts + length, "loud": True})
         curve = np.full((2, len(starts)), length)  # attribution proportional to the span: even in time
         profiles[length] = questions.clip_profiles(curve, segments)
     short, long = profiles[0.02]["normalised"], profiles[1.0]["normalised"]

@@ -103,7 +103,7 @@ def test_agreement_reads_combinations_from_files_and_names_baseline_dependent_la
     rng = np.random.default_rng(0)
     curves = {f"c{i}": rng.normal(size=(2, 10)).astype(np.float32) for i in range(3)}
     segments = pd.DataFrame([{"clip_id": c, "segment": s, "start_s": s * 0.1, "end_s": (s + 1) * 0.1,
-                              "level_db": 0.0, "voiced": True} for c in curves for s in range(10)])
+                              "level_db": 0.0, "loud": True} for c in curves for s in range(10)])
     segments.to_parquet(tmp_path / "segments.parquet")
     sources = {}
     for baseline, flip in (("zero", False), ("noise-snr20", True)):

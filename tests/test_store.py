@@ -24,7 +24,7 @@ def write_shard(tmp_path, dtype="float32", scale=1.0):
         "start_s": [0, 0.02, 0.04, 0.06, 0, 0.02],
         "end_s": [0.02, 0.04, 0.06, 0.07, 0.02, 0.03],
         "level_db": 0.0,
-        "voiced": True,
+        "loud": True,
     })
     tensors, index = tmp_path / "shard.safetensors", tmp_path / "segments.parquet"
     used = write_unit_arrays(tensors, curves, UNITS, dtype)

@@ -150,7 +150,7 @@ def test_ablation_and_aggregate_tables(demo_run):
 
     clip_units = pd.read_parquet(work / f"{RUN}/tables/{COMBO}/clip_unit_summary.parquet")
     assert len(clip_units) == 8 * n_units
-    assert clip_units["voiced_share"].between(0, 1).all()
+    assert clip_units["loud_share"].between(0, 1).all()
     assert set(SUMMARY_SCHEMA) <= set(clip_units.columns)
     assert {"speaker", "actor", "emotion", "gender", "intensity"} <= set(clip_units.columns)
 
@@ -237,7 +237,7 @@ def test_question_tables(demo_run):
                                       "heldout_p", "heldout_q"],
         f"{COMBO}/temporal_profiles": ["site", "layer", "emotion", "alignment", "bin", "bin_start",
                                        "bin_end", "mean_share", "ci_low", "ci_high", "n_speakers"],
-        f"{COMBO}/voicing": ["site", "layer", "emotion", "mean_voiced_share", "mean_voiced_time_share",
+        f"{COMBO}/loudness": ["site", "layer", "emotion", "mean_loud_share", "mean_loud_time_share",
                              "enrichment", "p", "q"],
         f"{COMBO}/group_contrasts": ["fold", "site", "layer", "neuron", "contrast", "attribution_diff", "attribution_d",
                                       "attribution_p", "attribution_q", "activation_d", "activation_q"],
@@ -318,7 +318,7 @@ def test_a_new_segment_length_runs_only_its_own_jobs(demo_run, repo):
 COLUMN_DOCS = {
     **dict.fromkeys(["selectivity", "replication", "selected_units"], "selectivity.md"),
     **dict.fromkeys(["probes", "knockout", "knockout_folds"], "probes-knockout-browser.md"),
-    **dict.fromkeys(["layer_specialisation", "target_encoding", "temporal_profiles", "voicing",
+    **dict.fromkeys(["layer_specialisation", "target_encoding", "temporal_profiles", "loudness",
                      "group_contrasts", "graded_effects"], "questions.md"),
 }
 

@@ -46,10 +46,10 @@ class AblationSettings:
     combination: Combination = Combination("zero", 20, "mean")
     perturbations_per_eval: int = 16
     seed: int = 0
-    voicing_threshold_db: float = -35.0
+    loudness_threshold_db: float = -35.0
 
     #: The ``ablation`` keys :meth:`from_config` reads (a rule passes exactly these).
-    CONFIG_KEYS: ClassVar[tuple[str, ...]] = (*ABLATION_UNITS, "seed", "voicing_threshold_db")
+    CONFIG_KEYS: ClassVar[tuple[str, ...]] = (*ABLATION_UNITS, "seed", "loudness_threshold_db")
 
     @classmethod
     def from_config(cls, ablation: Mapping[str, Any], combination: Mapping[str, Any],
@@ -60,7 +60,7 @@ class AblationSettings:
         check_section(cls.__name__, "ablation", set(ablation), set(cls.CONFIG_KEYS))
         return cls(units=requested_units(ablation, selected), combination=Combination.from_config(combination),
                    perturbations_per_eval=int(perturbations_per_eval), seed=int(ablation["seed"]),
-                   voicing_threshold_db=float(ablation["voicing_threshold_db"]))
+                   loudness_threshold_db=float(ablation["loudness_threshold_db"]))
 
     def resolve_units(self, model: SpeechModel) -> ResolvedUnits:
         """The config's sites x layers x neurons, or an explicit unit table."""
@@ -150,8 +150,8 @@ def ablate_clips(
                              reduction=settings.combination.reduction, perturbations_per_eval=batch)
         attr = result.attributions.numpy()
         levels = segment_levels_db(wave, segments)
-        voiced = levels >= settings.voicing_threshold_db
-        summary = summarise(attr, result.original.numpy(), segments, voiced)
+        loud = levels >= settings.loudness_threshold_db
+        summary = summarise(attr, result.original.numpy(), segments, loud)
         curves[clip.clip_id] = attr
         segment_parts.append(pd.DataFrame({
             "clip_id": clip.clip_id,
@@ -159,7 +159,7 @@ def ablate_clips(
             "start_s": segments.start_s.astype(np.float32),
             "end_s": segments.end_s.astype(np.float32),
             "level_db": levels.astype(np.float32),
-            "voiced": voiced,
+            "loud": loud,
         }))
         summary_parts.append(pd.concat(
             [pd.DataFrame({"clip_id": [clip.clip_id] * len(unit_table)}), unit_table, summary], axis=1

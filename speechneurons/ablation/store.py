@@ -7,7 +7,7 @@ segment ids for every value; instead each clip's attributions are one
 [units, segments] array in a safetensors file (a plain, memory-mappable,
 documented format that transformers already depends on), keyed by clip id.
 Its metadata holds the unit table (site, layer, neuron for every row). The
-segments of every clip (times, level, voicing) are a parquet index beside it.
+segments of every clip (times, level, loudness) are a parquet index beside it.
 :func:`read_attributions` turns any subset back into the long table; the
 arrays are written and their unit table read by :mod:`speechneurons.unit_arrays`.
 """
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from safetensors import safe_open
 
-from speechneurons.schemas import ATTRIBUTION_SCHEMA, empty_table
+from speechneurons.schemas import ATTRIBUTION_SCHEMA, current_names, empty_table
 from speechneurons.unit_arrays import read_units
 
 def read_attributions(
@@ -66,7 +66,7 @@ def iter_curves(tensor_paths: Sequence[str | Path], segment_paths: Sequence[str 
     """Yield (clip_id, units table, [units, segments] float32, that clip's segments), clip by clip."""
     for tensor_path, segment_path in zip(tensor_paths, segment_paths, strict=True):
         units = read_units(tensor_path)
-        segments = pd.read_parquet(segment_path)
+        segments = current_names(pd.read_parquet(segment_path))
         by_clip = dict(tuple(segments.groupby("clip_id", sort=False)))
         with safe_open(str(tensor_path), framework="numpy") as f:
             for clip_id in sorted(f.keys()):

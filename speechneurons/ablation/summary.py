@@ -22,13 +22,13 @@ SUMMARY_SCHEMA = {
     "peak_time_s": "float32",
     "peak_attribution": "float32",
     "centre_of_mass_s": "float32",
-    "voiced_share": "float32",
-    "voiced_time_share": "float32",
+    "loud_share": "float32",
+    "loud_time_share": "float32",
 }
 
 
 def summarise(attributions: np.ndarray, original: np.ndarray, segments: Segments,
-              voiced: np.ndarray | None = None) -> pd.DataFrame:
+              loud: np.ndarray | None = None) -> pd.DataFrame:
     """[units, segments] attributions -> one row per unit.
 
     total: sum over segments; positive_mass / negative_mass: sums of the
@@ -37,9 +37,10 @@ def summarise(attributions: np.ndarray, original: np.ndarray, segments: Segments
     midpoint time and its signed value; centre_of_mass_s: the mean of
     segment midpoints weighted by absolute attribution (NaN if all zero).
     ``original`` is the unit's reduced value on the unablated clip.
-    voiced_share: the share of abs_mass in voiced segments (``voiced``,
-    [segments] bool; NaN when not given or abs_mass is 0), to compare with
-    voiced_time_share, the share of the clip's time that is voiced.
+    loud_share: the share of abs_mass in loud segments (``loud``, [segments]
+    bool: within ``ablation.loudness_threshold_db`` of the clip's loudest
+    segment; NaN when not given or abs_mass is 0), to compare with
+    loud_time_share, the share of the clip's time that is loud.
     """
     a = np.asarray(attributions, dtype=np.float64)
     mid = (segments.start_s + segments.end_s) / 2
@@ -48,15 +49,15 @@ def summarise(attributions: np.ndarray, original: np.ndarray, segments: Segments
     abs_mass = magnitude.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         centre = np.where(abs_mass > 0, (magnitude * mid).sum(axis=1) / abs_mass, np.nan)
-    if voiced is None:
-        voiced_share = np.full(len(a), np.nan)
-        voiced_time = np.nan
+    if loud is None:
+        loud_share = np.full(len(a), np.nan)
+        loud_time = np.nan
     else:
-        voiced = np.asarray(voiced, dtype=bool)
+        loud = np.asarray(loud, dtype=bool)
         durations = segments.end_s - segments.start_s
-        voiced_time = durations[voiced].sum() / durations.sum()
+        loud_time = durations[loud].sum() / durations.sum()
         with np.errstate(invalid="ignore", divide="ignore"):
-            voiced_share = np.where(abs_mass > 0, magnitude[:, voiced].sum(axis=1) / abs_mass, np.nan)
+            loud_share = np.where(abs_mass > 0, magnitude[:, loud].sum(axis=1) / abs_mass, np.nan)
     return pd.DataFrame(
         {
             "original": np.asarray(original, dtype=np.float32),
@@ -68,7 +69,7 @@ def summarise(attributions: np.ndarray, original: np.ndarray, segments: Segments
             "peak_time_s": mid[peak].astype(np.float32),
             "peak_attribution": a[np.arange(len(a)), peak].astype(np.float32),
             "centre_of_mass_s": centre.astype(np.float32),
-            "voiced_share": voiced_share.astype(np.float32),
-            "voiced_time_share": np.full(len(a), voiced_time, dtype=np.float32),
+            "loud_share": loud_share.astype(np.float32),
+            "loud_time_share": np.full(len(a), loud_time, dtype=np.float32),
         }
     )
