@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from speechneurons.datasets.spec import CorpusSpec  # noqa: E402
-from speechneurons.schemas import unit_rows  # noqa: E402
+from speechneurons.schemas import UNIT, unit_rows  # noqa: E402
 
 #: below this many observations per level, a level shows its points and their mean, not a box
 FEW = 5
@@ -205,7 +205,7 @@ def plot_example_clip(clip_id: str, clip: pd.Series, units: pd.DataFrame, attrib
     """The per-clip figure: ``waveform`` with the attribution curve of each of ``units`` (site,
     layer, neuron) from the long ``attributions`` of the clip."""
     curves = {unit_label(*u): unit_rows(attributions, *u).sort_values("segment")
-              for u in units[["site", "layer", "neuron"]].itertuples(index=False)}
+              for u in units[UNIT].itertuples(index=False)}
     return plot_clip_attribution(waveform, sample_rate, curves, f"{clip_id} ({clip_caption(clip, spec)})")
 
 

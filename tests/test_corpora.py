@@ -15,7 +15,7 @@ from speechneurons.datasets.index import IndexFilters, build_index, clip_columns
 from speechneurons.datasets.spec import CorpusSpec, Factor
 
 def test_every_corpus_module_is_found_by_name_and_has_its_test_data():
-    assert available() == ["cremad", "emodb", "manifest", "ravdess", "savee", "tess"]
+    assert {"cremad", "emodb", "manifest", "ravdess", "savee", "tess"} <= set(available())
     # one test-data module per corpus (tests/corpus_trees/<name>.py), or bundled files
     assert sorted([*CORPORA, *BUNDLED]) == available()
     with pytest.raises(KeyError, match="no corpus 'emodd' \\(did you mean 'emodb'\\?\\)"):
