@@ -65,7 +65,7 @@ def forward_seconds(passes: int, device: str) -> float:
         run_until_captured(family, model, wave, wanted)  # warm-up
         start = time.perf_counter()
         for _ in range(passes):
-            with intervene(family, model, "hidden", 6, torch.arange(4), torch.zeros(4, device=device)):
+            with intervene(family, model, "hidden", 6, [torch.arange(4)], [torch.zeros(4, device=device)]):
                 run_until_captured(family, model, wave, wanted)
         if device.startswith("cuda"):
             torch.cuda.synchronize()

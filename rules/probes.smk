@@ -57,7 +57,7 @@ rule knockout_activations:
         root=DATASET["root"],
         model=model_ref,
         revision=model_revision,
-        compute=section(COMPUTE, "device", "shards"),
+        compute=section(COMPUTE, "device", "shards", "perturbations_per_eval"),
         shard=lambda wildcards: int(wildcards.shard),
         data=shard_data,
         knockout=section(

@@ -23,5 +23,6 @@ clips = shard_clips(pd.read_parquet(sm.input.clips), p.shard, p.compute["shards"
 clips = clips[clips["clip_id"].isin(matrix.clip_ids)]  # a clip that failed in the cache has no baseline
 knocked = {}
 if len(sets) and len(clips):
-    knocked = knocked_activations(load_speech_model(p.model, p.revision, p.compute["device"]), clips, p.root, sets)
+    model = load_speech_model(p.model, p.revision, p.compute["device"])
+    knocked = knocked_activations(model, clips, p.root, sets, p.compute["perturbations_per_eval"])
 write_knocked(sm.output[0], knocked, clips, sets)

@@ -154,7 +154,7 @@ def test_intervention_sets_units_in_the_forward_pass_of_every_family(tmp_path):
         wanted = [("hidden", 1), ("hidden", 2)]
         with torch.inference_mode():
             base = model.read(wave, wanted)
-            with intervene(model.family, model.model, "hidden", 1, torch.tensor([3, 5]), torch.tensor([0.5, -1.0])):
+            with intervene(model.family, model.model, "hidden", 1, [torch.tensor([3, 5])], [torch.tensor([0.5, -1.0])]):
                 knocked = model.read(wave, wanted)
             again = model.read(wave, wanted)  # the hook is gone afterwards
         layer1 = knocked[("hidden", 1)][0]

@@ -14,7 +14,6 @@ deep as the deepest asked unit.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -26,9 +25,8 @@ from captum.attr import FeatureAblation
 from speechneurons.ablation.reductions import make_reduction
 from speechneurons.ablation.segments import Segments
 from speechneurons.models import SpeechModel
+from speechneurons.models.memory import run_halving
 from speechneurons.models.units import SITES, Site, check_site_layer
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -137,14 +135,6 @@ class ClipAttribution:
     perturbations_per_eval: int
 
 
-def is_out_of_memory(err: BaseException) -> bool:
-    """CUDA or CPU allocation failures, whichever way torch reports them."""
-    if isinstance(err, torch.OutOfMemoryError):
-        return True
-    text = str(err).lower()
-    return isinstance(err, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
-
-
 def gated_forward(x: torch.Tensor, base: torch.Tensor, sample_segment: torch.Tensor,
                   values: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
     """The function Captum ablates: gates [batch, segments] in {0, 1} -> unit values [batch, units].
@@ -170,23 +160,17 @@ def attribute_segments(forward: Callable[[torch.Tensor], torch.Tensor], num_segm
     retried (logged); the result does not depend on it.
     """
     gates = torch.ones(1, num_segments, device=device)
-    batch = max(1, int(perturbations_per_eval))
-    while True:
-        try:
-            with torch.no_grad():
-                original = forward(gates)[0]
-                attributions = FeatureAblation(forward).attribute(
-                    gates, baselines=0.0, perturbations_per_eval=batch, show_progress=show_progress
-                )
-            return original, attributions.reshape(-1, num_segments), batch
-        except Exception as err:  # noqa: BLE001 - only memory errors are retried
-            if not is_out_of_memory(err) or batch == 1:
-                raise
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            log.warning("out of memory at perturbations_per_eval=%d; retrying with %d",
-                        batch, batch // 2)
-            batch //= 2
+
+    def sweep(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            original = forward(gates)[0]
+            attributions = FeatureAblation(forward).attribute(
+                gates, baselines=0.0, perturbations_per_eval=batch, show_progress=show_progress)
+        return original, attributions.reshape(-1, num_segments)
+
+    (original, attributions), batch = run_halving(sweep, perturbations_per_eval, device,
+                                                  "perturbations_per_eval")
+    return original, attributions, batch
 
 
 def ablate_clip(

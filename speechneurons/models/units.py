@@ -111,20 +111,34 @@ def run_until_captured(
 
 
 @contextmanager
-def intervene(family: Family, model: torch.nn.Module, site: str, layer: int, neurons: torch.Tensor,
-              values: torch.Tensor) -> Iterator[None]:
-    """Set units ``neurons`` of (site, layer) of ``model`` (of ``family``) to ``values``
-    [len(neurons)] at every frame.
+def intervene(family: Family, model: torch.nn.Module, site: str, layer: int,
+              neurons: Sequence[torch.Tensor], values: Sequence[torch.Tensor]) -> Iterator[None]:
+    """Knock-out variants in ``model`` (of ``family``): variant i sets units ``neurons[i]`` of
+    (site, layer) to ``values[i]`` [len(neurons[i])] at every frame.
 
-    A forward (pre-)hook registered before any reader's hooks, so readers of
-    the same (site, layer) see the knocked-out values and deeper layers
-    compute from them (knock-out: zero or the corpus mean).
+    One variant: every row of the batch gets it. n > 1 variants (site
+    ``hidden``): the forward pass runs one clip (batch 1) up to (site, layer),
+    whose value [1, frames, width] becomes [n, frames, width], row i with
+    variant i applied; the layers below run once and the layers above run the
+    n variants as one batch. A forward (pre-)hook registered before any
+    reader's hooks, so readers of the same (site, layer) see the knocked-out
+    values and deeper layers compute from them (knock-out: zero or the corpus
+    mean).
     """
+    if len(neurons) != len(values) or not len(neurons):
+        raise ValueError(f"{len(neurons)} sets of units and {len(values)} sets of values")
+    if len(neurons) > 1 and site != "hidden":
+        raise ValueError(f"variants run as one batch at a hidden layer, not at {site} layer {layer}")
     module, where = family.site_module(model, site, layer)
 
     def replace(value):
-        out = family.unpack(site, layer, value).clone()
-        out[..., neurons] = values.to(out.dtype)
+        tensor = family.unpack(site, layer, value)
+        if len(neurons) > 1 and tensor.shape[0] != 1:
+            raise ValueError(f"{len(neurons)} variants of a batch of {tensor.shape[0]}: give one clip")
+        out = tensor.repeat(len(neurons), 1, 1) if len(neurons) > 1 else tensor.clone()
+        for row, (units, set_to) in enumerate(zip(neurons, values, strict=True)):
+            rows = slice(None) if len(neurons) == 1 else row
+            out[rows, :, units] = set_to.to(out.dtype)
         return family.repack(site, layer, value, out)
 
     if where == "input":

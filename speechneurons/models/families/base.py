@@ -100,7 +100,11 @@ class Family:
         return output
 
     def with_layer_hidden(self, output, hidden: torch.Tensor):
-        """What an encoder layer returns, its hidden states replaced by ``hidden`` (same kind)."""
+        """What an encoder layer returns, its hidden states replaced by ``hidden`` (same kind).
+
+        ``hidden`` may hold n times the rows of ``output`` (variants of one clip that the deeper
+        layers compute in one batch); whatever else the layer returns is repeated to match.
+        """
         self.layer_hidden(output)
         return hidden
 
@@ -109,5 +113,6 @@ class Family:
         return self.layer_hidden(value) if site == "hidden" and layer > 0 else value
 
     def repack(self, site: str, layer: int, value, tensor: torch.Tensor):
-        """``value`` (what the hook sees) with its [batch, frames, width] replaced by ``tensor``."""
+        """``value`` (what the hook sees) with its [batch, frames, width] replaced by ``tensor``
+        ([n x batch, frames, width] for variants run as one batch: :meth:`with_layer_hidden`)."""
         return self.with_layer_hidden(value, tensor) if site == "hidden" and layer > 0 else tensor

@@ -3,7 +3,8 @@
 Its encoder layers return a tuple ``(hidden, position_bias)``: the relative
 position bias that the first layer computes travels to the next ones, so a
 hook reads the hidden states from the tuple and a knock-out puts them back
-into it with the bias unchanged.
+into it with the bias unchanged. The bias is [batch x heads, frames, frames]:
+when a knock-out turns one clip into n variants, it is repeated n times.
 """
 
 from __future__ import annotations
@@ -27,8 +28,14 @@ class WavLMFamily(Family):
         return output[0]
 
     def with_layer_hidden(self, output, hidden: torch.Tensor):
-        self.layer_hidden(output)
-        return (hidden, *output[1:])
+        rows = self.layer_hidden(output).shape[0]
+        copies = hidden.shape[0] // rows
+        if copies * rows != hidden.shape[0]:
+            raise ValueError(f"{hidden.shape[0]} rows do not repeat the layer's {rows}")
+        bias = output[1]
+        if copies > 1 and bias is not None:  # [rows x heads, T, T] -> [copies x rows x heads, T, T]
+            bias = bias.repeat(copies, 1, 1)
+        return (hidden, bias, *output[2:])
 
 
 FAMILY = WavLMFamily("wavlm", "WavLMConfig", "WavLMModel",
