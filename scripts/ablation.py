@@ -1,18 +1,18 @@
 """Snakemake adapter: segment ablation of one shard for one parameter combination (rule ablation)."""
 
 import pandas as pd
-import torch
 
 from speechneurons import provenance
 from speechneurons.ablation.run import AblationSettings, ablate_clips
 from speechneurons.unit_arrays import write_unit_arrays
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 from speechneurons.models import load_speech_model
 from speechneurons.shards import shard_clips
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
-torch.set_num_threads(sm.threads)
+pin_threads(sm.threads)
 
 p = sm.params
 clips = shard_clips(pd.read_parquet(sm.input.clips), p.shard, p.compute["shards"])

@@ -1,18 +1,18 @@
 """Snakemake adapter: the activation cache for one shard of clips (rule activations)."""
 
 import pandas as pd
-import torch
 
 from speechneurons import provenance
 from speechneurons.activations import pooled_activations
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 from speechneurons.models import load_speech_model
 from speechneurons.shards import shard_clips
 from speechneurons.unit_arrays import write_unit_arrays
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
-torch.set_num_threads(sm.threads)
+pin_threads(sm.threads)
 
 p = sm.params
 clips = shard_clips(pd.read_parquet(sm.input.clips), p.shard, p.compute["shards"])

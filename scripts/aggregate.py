@@ -5,10 +5,12 @@ import pandas as pd
 from speechneurons import provenance
 from speechneurons.datasets import corpus_spec
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 from speechneurons.aggregate import clip_unit_table, condition_table
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
+pin_threads(sm.threads)
 
 summaries = pd.concat([pd.read_parquet(path) for path in sm.input.summaries], ignore_index=True)
 spec = corpus_spec(sm.params.corpus)

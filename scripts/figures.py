@@ -11,10 +11,12 @@ from speechneurons.datasets import corpus_spec
 from speechneurons.figures import (choose_example, clip_figure_units, plot_example_clip, plot_level_comparison,
                                    save_figure, unit_label)
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 from speechneurons.schemas import unit_rows
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
+pin_threads(sm.threads)
 p = sm.params
 record = provenance.build(sm.rule, p, provenance.upstream_model([sm.input.clip_units]), wildcards=sm.wildcards)
 metadata = provenance.png_metadata(record)

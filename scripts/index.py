@@ -8,9 +8,11 @@ from speechneurons import provenance
 from speechneurons.datasets import load_corpus
 from speechneurons.datasets.index import IndexFilters, IndexShard, gather_index
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
+pin_threads(sm.threads)
 log = logging.getLogger("index")
 
 corpus = load_corpus(sm.params.corpus["name"], sm.params.corpus["manifest"])

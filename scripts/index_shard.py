@@ -6,9 +6,11 @@ from speechneurons import provenance
 from speechneurons.datasets import load_corpus
 from speechneurons.datasets.index import IndexFilters, index_shard, iter_reasons
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
+pin_threads(sm.threads)
 log = logging.getLogger("index")
 p = sm.params
 

@@ -10,10 +10,12 @@ from speechneurons.knockout.effects import knockout_effects
 from speechneurons.knockout.sets import KnockoutSettings, knockout_sets
 from speechneurons.knockout.store import read_knocked
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 from speechneurons.probes import ProbeSettings
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
+pin_threads(sm.threads)
 p = sm.params
 spec = corpus_spec(p.corpus)
 matrix = activation_matrix(sm.input.activations, "mean", sites=["hidden"])

@@ -1,7 +1,6 @@
 """Snakemake adapter: pooled activations with each unit set knocked out, one shard (rule knockout_activations)."""
 
 import pandas as pd
-import torch
 
 from speechneurons.cache import activation_matrix
 from speechneurons.datasets import corpus_spec
@@ -9,12 +8,13 @@ from speechneurons.knockout.forward import knocked_activations
 from speechneurons.knockout.sets import KnockoutSettings, knockout_sets
 from speechneurons.knockout.store import write_knocked
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 from speechneurons.models import load_speech_model
 from speechneurons.shards import shard_clips
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
-torch.set_num_threads(sm.threads)
+pin_threads(sm.threads)
 p = sm.params
 matrix = activation_matrix(sm.input.activations, "mean", sites=["hidden"])
 sets = knockout_sets(pd.read_parquet(sm.input.selected), matrix, corpus_spec(p.corpus),

@@ -7,9 +7,11 @@ import pandas as pd
 from speechneurons.datasets import corpus_spec
 from speechneurons.listen import example_listening_page
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
+pin_threads(sm.threads)
 page = example_listening_page(
     clips=pd.read_parquet(sm.input.clips).set_index("clip_id"),
     clip_units=pd.read_parquet(sm.input.clip_units),

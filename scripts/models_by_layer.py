@@ -5,10 +5,12 @@ import pandas as pd
 from speechneurons import provenance
 from speechneurons.figures import not_drawn, plot_cross_model, plot_probes_by_model, save_figure
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 from speechneurons.questions import models_by_layer
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
+pin_threads(sm.threads)
 record = provenance.build(sm.rule, sm.params, wildcards=sm.wildcards)
 metadata = provenance.png_metadata(record)
 tables = {name: pd.read_parquet(path) for name, path in zip(sm.params.models, sm.input.layers)}

@@ -7,10 +7,12 @@ from speechneurons.cache import activation_matrix
 from speechneurons.datasets import corpus_spec
 from speechneurons.figures import plot_probes, save_figure
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 from speechneurons.probes import ProbeSettings, layer_probes
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
+pin_threads(sm.threads)
 p = sm.params
 spec = corpus_spec(p.corpus)
 settings = ProbeSettings.from_config(p.probes)

@@ -7,10 +7,12 @@ import pandas as pd
 
 from speechneurons import provenance
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 from speechneurons.problems import failed_clips, not_computed, problems_page
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
+pin_threads(sm.threads)
 log = logging.getLogger("problems")
 
 failed = failed_clips(sm.input.failed)

@@ -6,9 +6,11 @@ from speechneurons import provenance
 from speechneurons.datasets import corpus_spec
 from speechneurons.figures import plot_graded_effects, plot_group_contrasts, plot_temporal_profiles, save_figure
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
+pin_threads(sm.threads)
 alpha = sm.params.fdr_alpha
 spec = corpus_spec(sm.params.corpus)
 record = provenance.build(sm.rule, sm.params, provenance.upstream_model([sm.input.temporal]),

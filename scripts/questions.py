@@ -7,10 +7,12 @@ from speechneurons.ablation.store import iter_curves
 from speechneurons.cache import activation_matrix
 from speechneurons.datasets import corpus_spec
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 from speechneurons.questions import answer_questions
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
+pin_threads(sm.threads)
 
 clip_units = pd.read_parquet(sm.input.clip_units)
 units = clip_units[["site", "layer", "neuron"]].drop_duplicates()

@@ -6,10 +6,12 @@ from speechneurons import provenance
 from speechneurons.cache import activation_matrix
 from speechneurons.datasets import corpus_spec
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 from speechneurons.reliability.bootstrap import BootstrapSettings, speaker_bootstrap
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
+pin_threads(sm.threads)
 p = sm.params
 spec = corpus_spec(p.corpus)
 selected = pd.read_parquet(sm.input.selected)

@@ -2,18 +2,18 @@
 
 import time
 
-import torch
 
 from speechneurons import provenance
 from speechneurons.combination import Combination
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 from speechneurons.models import load_speech_model
 from speechneurons.reliability.sample import study_sample
 from speechneurons.reliability.deletion import DeletionSettings, deletion_check
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
-torch.set_num_threads(sm.threads)
+pin_threads(sm.threads)
 p = sm.params
 model = load_speech_model(p.model, p.revision, p.compute["device"])
 settings = DeletionSettings.from_config(p.deletion, seed=p.seed)

@@ -8,10 +8,12 @@ from speechneurons import provenance
 from speechneurons.datasets import corpus_spec
 from speechneurons.figures import save_figure
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 from speechneurons.reliability.report import findings, plot_reliability, reliability_page
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
+pin_threads(sm.threads)
 p = sm.params
 spec = corpus_spec(p.corpus)
 t = {name: pd.read_parquet(path) for name, path in sm.input.items()}

@@ -8,10 +8,12 @@ from speechneurons.cache import activation_matrix
 from speechneurons import provenance
 from speechneurons.datasets import corpus_spec
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 from speechneurons.stats.selection import SelectionSettings, select_units
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
+pin_threads(sm.threads)
 p = sm.params
 
 settings = SelectionSettings.from_config(p.selection, fdr_alpha=p.stats["fdr_alpha"],

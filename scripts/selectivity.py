@@ -6,10 +6,12 @@ from speechneurons.cache import activation_matrix
 from speechneurons import provenance
 from speechneurons.datasets import corpus_spec
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 from speechneurons.stats.selectivity import StatsSettings, selectivity
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
+pin_threads(sm.threads)
 p = sm.params
 
 stats = dict(p.stats)

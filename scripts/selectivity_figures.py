@@ -7,10 +7,12 @@ from speechneurons.cache import activation_matrix
 from speechneurons.datasets import corpus_spec
 from speechneurons.figures import plot_selectivity_heatmap, plot_unit_distributions, save_figure, unit_label
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 from speechneurons.questions import best_unit_values
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
+pin_threads(sm.threads)
 record = provenance.build(sm.rule, sm.params, provenance.upstream_model(sm.input.activations),
                           wildcards=sm.wildcards)
 metadata = provenance.png_metadata(record)

@@ -7,9 +7,11 @@ import pandas as pd
 from speechneurons.browser import unit_browser
 from speechneurons.datasets import corpus_spec
 from speechneurons.logs import log_to_file
+from speechneurons.threads import pin_threads
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
+pin_threads(sm.threads)
 # probes and knock-out where the config runs them (else the page shows selectivity only)
 optional = {name: pd.read_parquet(getattr(sm.input, name)) if name in sm.input.keys() else pd.DataFrame()
             for name in ("probes", "knockout")}
