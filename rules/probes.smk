@@ -27,9 +27,8 @@ rule probes:
             PROBES_CFG,
             "folds",
             "inner_folds",
-            "Cs",
+            "alphas",
             "permutations",
-            "max_iter",
             "seed",
         ),
         code=code_version("probes"),
@@ -95,7 +94,7 @@ rule knockout:
             KNOCKOUT_CFG, "value", "random_sets", "nearest", "seed", "layers"
         ),
         # the probes the knock-out refits (without permutations, on the selection's folds)
-        probes=section(PROBES_CFG, "inner_folds", "Cs", "max_iter", "seed"),
+        probes=section(PROBES_CFG, "inner_folds", "alphas", "seed"),
         code=code_version("knockout"),
     script:
         "../scripts/knockout.py"

@@ -271,7 +271,7 @@ def knockout_null(kind: str, width: int, runs: int, seed: int = 0, folds: int = 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             _, summary = knockout_effects(matrix, knocked, sets, meta, SPEC,
-                                          ProbeSettings(Cs=(0.1,), inner_folds=2, permutations=0))
+                                          ProbeSettings(alphas=(10.0,), inner_folds=2, permutations=0))
         differences.append(summary["specificity_difference"].to_numpy())
         p.append(summary["p"].to_numpy())
     run_means = np.array([np.nanmean(d) for d in differences])
@@ -369,8 +369,8 @@ def probe_null(kind: str, layers: int, width: int, permutations: int, seed: int 
 
     import speechneurons.probes as probes
 
-    settings = probes.ProbeSettings(folds=4, inner_folds=2, Cs=(0.1, 1.0), permutations=permutations,
-                                    max_iter=200, seed=seed)
+    settings = probes.ProbeSettings(folds=4, inner_folds=2, alphas=(1.0, 10.0), permutations=permutations,
+                                    seed=seed)
     meta, x = null_data(kind, layers * width, seed + 31)
     matrix = matrix_of(meta, x, layers=layers)
     patch = mock.patch.object(probes, "relabel", relabel) if relabel else mock.patch.object(

@@ -26,6 +26,13 @@ from typing import Any
 #: until 0.3.0. voicing_threshold_db decided loudness, not voicing (a loud consonant counts).
 RENAMED_KEYS = {"ablation.voicing_threshold_db": "loudness_threshold_db"}
 
+#: config keys that no longer mean anything, with what to do instead (named when a config has one)
+RETIRED_KEYS = {
+    "probes.Cs": "the probes are ridge classifiers since issue 22 (a closed form, no C): give the "
+                 "penalties as probes.alphas, about 1 / C (Cs [0.01, 1.0] -> alphas [1.0, 100.0])",
+    "probes.max_iter": "the ridge probes of issue 22 have a closed form and no iterations: remove it",
+}
+
 
 def apply_renamed_keys(config: dict[str, Any]) -> list[str]:
     """Move each old key of :data:`RENAMED_KEYS` in ``config`` to its new name, in place; one
@@ -45,6 +52,16 @@ def apply_renamed_keys(config: dict[str, Any]) -> list[str]:
     return messages
 
 
+def resolved(schema: dict, root: dict) -> dict:
+    """``schema`` with its local references (``$ref: "#/$defs/model"``) followed within ``root``."""
+    while "$ref" in schema:
+        node: Any = root
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
 def unknown_keys(config: Any, schema: dict, where: str = "", root: dict | None = None) -> list[str]:
     """One message per key of ``config`` that ``schema`` does not declare, at any depth.
 
@@ -52,18 +69,16 @@ def unknown_keys(config: Any, schema: dict, where: str = "", root: dict | None =
     (the whole schema; ``schema`` itself at the top).
     """
     root = schema if root is None else root
-    while "$ref" in schema:
-        node: Any = root
-        for part in schema["$ref"].removeprefix("#/").split("/"):
-            node = node[part]
-        schema = node
+    schema = resolved(schema, root)
     messages: list[str] = []
     if isinstance(config, dict) and "properties" in schema:
         known = schema["properties"]
         for key, value in config.items():
             path = f"{where}.{key}" if where else str(key)
             if key not in known:
-                if schema.get("additionalProperties", True) is False:
+                if path in RETIRED_KEYS:
+                    messages.append(f"config key {path!r} is retired: {RETIRED_KEYS[path]}")
+                elif schema.get("additionalProperties", True) is False:
                     close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.5)
                     hint = f"; did you mean {where + '.' if where else ''}{close[0]}?" if close else ""
                     messages.append(f"unknown config key {path!r}{hint} "

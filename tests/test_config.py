@@ -54,6 +54,12 @@ def test_unknown_keys_name_the_path_and_the_nearest_valid_key(repo):
     messages = unknown_keys(config, schema(repo))
     assert len(messages) == 5
     assert any("'models[0].revison'; did you mean models[0].revision?" in m for m in messages)
+    retired = unknown_keys({"probes": {"Cs": [0.01, 1.0], "max_iter": 300}}, schema(repo))
+    assert retired == [
+        "config key 'probes.Cs' is retired: the probes are ridge classifiers since issue 22 (a closed form, "
+        "no C): give the penalties as probes.alphas, about 1 / C (Cs [0.01, 1.0] -> alphas [1.0, 100.0])",
+        "config key 'probes.max_iter' is retired: the ridge probes of issue 22 have a closed form and no "
+        "iterations: remove it"]
     assert any(m.startswith("unknown config key 'modle'; did you mean model?") for m in messages)
     assert any("'ablation.segments_ms'; did you mean ablation.segment_ms?" in m for m in messages)
     assert any("'stats.permutation'; did you mean stats.permutations?" in m for m in messages)
@@ -283,9 +289,9 @@ def test_settings_read_exactly_the_keys_their_rule_passes():
     from speechneurons.probes import ProbeSettings
     from speechneurons.reliability.randomisation import RandomisationSettings
 
-    probes = {"folds": 4, "inner_folds": 2, "Cs": [0.1, 1.0], "permutations": 9, "max_iter": 50, "seed": 3}
+    probes = {"folds": 4, "inner_folds": 2, "alphas": [1.0, 10.0], "permutations": 9, "seed": 3}
     settings = ProbeSettings.from_config(probes)
-    assert settings == ProbeSettings(folds=4, inner_folds=2, Cs=(0.1, 1.0), permutations=9, max_iter=50, seed=3)
+    assert settings == ProbeSettings(folds=4, inner_folds=2, alphas=(1.0, 10.0), permutations=9, seed=3)
     # a key the class does not read, or a setting the rule did not pass, names the section's key
     with pytest.raises(ValueError, match=r"no setting probes\.sites"):
         ProbeSettings.from_config({**probes, "sites": ["hidden"]})

@@ -11,7 +11,9 @@ from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.ravdess import SPEC, full_design
 from speechneurons.knockout.effects import knockout_effects
 from speechneurons.knockout.sets import KnockoutSettings, knockout_sets
-from speechneurons.probes import ProbeSettings, layer_probes, probe_factor, relabel, speaker_folds
+from speechneurons.probes import (ProbeSettings, RidgeProbe, SpeakerGrams, choose_alpha, layer_probes, probe_factor,
+                                  probe_within_factors,
+                                  relabel, ridge_predictions, score, speaker_folds)
 from speechneurons.stats.selection import speaker_folds as speaker_folds_of_selection
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]
@@ -52,6 +54,111 @@ def test_folds_hold_out_speakers_and_every_group_level():
     assert sorted(sexes) == sorted(meta["gender"])
 
 
+def sklearn_probe(alpha: float):
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), RidgeClassifier(alpha=alpha))
+
+
+@pytest.mark.parametrize("width", [6, 200], ids=["units-fewer-than-clips", "units-more-than-clips"])
+def test_the_closed_form_equals_scikit_learn_ridge_for_every_penalty_and_target(width):
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(90, width)) * rng.uniform(0.1, 5, size=width) + rng.normal(size=width)
+    x[:, 3] = 2.0  # a constant unit keeps scale 1, as StandardScaler's
+    targets, test = rng.normal(size=(60, 5)), x[60:]
+    got = ridge_predictions(x[:60], targets, test, [0.3, 10.0, 1000.0])
+    assert got.shape == (3, 30, 5)
+    for fitted, alpha in zip(got, [0.3, 10.0, 1000.0]):
+        expected = make_pipeline(StandardScaler(), Ridge(alpha=alpha)).fit(x[:60], targets).predict(test)
+        np.testing.assert_allclose(fitted, expected, rtol=1e-9, atol=1e-10)
+        alone = ridge_predictions(x[:60], targets, test, [alpha])  # one penalty: a Cholesky solve
+        np.testing.assert_allclose(alone[0], expected, rtol=1e-9, atol=1e-10)
+    speakers = np.repeat(np.arange(9), 10)  # the first 60 clips are speakers 0..5
+    if width < 60:  # the units' Gram matrix of whole speakers from per-speaker sums
+        statistics = SpeakerGrams.of(x + 1e3, speakers).centred(np.arange(6))
+        scaler = StandardScaler().fit(x[:60])
+        centred = x[:60] - scaler.mean_
+        np.testing.assert_allclose(statistics[0], centred.T @ centred, rtol=1e-9, atol=1e-8)
+        np.testing.assert_allclose(statistics[1], scaler.mean_ + 1e3, rtol=1e-12)
+        np.testing.assert_allclose(statistics[2], scaler.scale_, rtol=1e-10)
+        shared = ridge_predictions(x[:60] + 1e3, targets, test + 1e3, [10.0], statistics)[0]
+        np.testing.assert_allclose(shared, got[1], rtol=1e-8, atol=1e-9)
+    for levels in (2, 4):
+        labels = np.array(["a", "b", "c", "d"][:levels])[rng.integers(0, levels, 60)]
+        probe = RidgeProbe.fit(x[:60], labels, 10.0)
+        np.testing.assert_array_equal(probe.predict(test), sklearn_probe(10.0).fit(x[:60], labels).predict(test))
+
+
+def test_the_nested_choice_equals_grid_search_on_the_training_speakers():
+    from sklearn.model_selection import GridSearchCV
+
+    meta = design()
+    rng = np.random.default_rng(5)
+    labels, speakers = meta["emotion"].to_numpy(), meta["speaker"].to_numpy()
+    emotion = pd.get_dummies(meta["emotion"])[EMOTIONS].to_numpy(float)
+    for strength in (0.0, 0.4, 3.0):  # the chosen penalty moves with the signal
+        x = rng.normal(size=(len(meta), 12)) + rng.normal(size=(13, 12))[meta["speaker"]]
+        x[:, :4] += strength * emotion
+        settings = ProbeSettings(alphas=(0.1, 10.0, 1000.0), inner_folds=3)
+        inner = speaker_folds(labels, speakers, 3, True, seed=7)
+        search = GridSearchCV(sklearn_probe(1.0), {"ridgeclassifier__alpha": list(settings.alphas)},
+                              cv=inner, scoring="balanced_accuracy").fit(x, labels)
+        assert choose_alpha(x, labels, speakers, True, settings, seed=7) == search.best_params_["ridgeclassifier__alpha"]
+
+
+@pytest.mark.parametrize("factor", ["emotion", "gender"])
+def test_every_relabelling_as_right_hand_sides_equals_one_refit_per_relabelling(factor):
+    """probe_factor against the plain loop it replaces: scikit-learn refitted per fold and per
+    relabelling (within: each fold's chosen alpha; between: re-dealt folds at the median alpha)."""
+    meta = design()
+    rng = np.random.default_rng(6)
+    labels, speakers = meta[factor].to_numpy(), meta["speaker"].to_numpy()
+    x = rng.normal(size=(len(meta), 10)) + rng.normal(size=(13, 10))[meta["speaker"]]
+    x[:, :2] += 0.5 * pd.get_dummies(labels).to_numpy(float)[:, :2]
+    within = factor == "emotion"
+    settings = ProbeSettings(folds=4, inner_folds=2, alphas=(1.0, 100.0), permutations=6)
+    got = probe_factor(x, labels, speakers, within, settings, seed=11)
+
+    folds = speaker_folds(labels, speakers, 4, within, 11)
+    alphas = [choose_alpha(x[a], labels[a], speakers[a], within, settings, 11 + k) for k, (a, _) in enumerate(folds)]
+    fold_scores = [score(labels[b], sklearn_probe(alpha).fit(x[a], labels[a]).predict(x[b]))
+                   for (a, b), alpha in zip(folds, alphas)]
+    draw = np.random.default_rng(11)
+    null = []
+    for i in range(6):
+        shuffled = relabel(labels, speakers, within, draw)
+        pairs = (zip(folds, alphas) if within else
+                 ((f, float(np.median(alphas))) for f in speaker_folds(shuffled, speakers, 4, False, 11 + 7919 * (i + 1))))
+        null.append(np.mean([score(shuffled[b], sklearn_probe(alpha).fit(x[a], shuffled[a]).predict(x[b]))
+                             for (a, b), alpha in pairs if len(np.unique(shuffled[a])) > 1]))
+    assert got["balanced_accuracy"] == pytest.approx(np.mean(fold_scores), abs=1e-12)
+    assert got["median_alpha"] == np.median(alphas) and got["permutations"] == 6
+    assert got["null_mean"] == pytest.approx(np.mean(null), abs=1e-12)
+    assert got["p_perm"] == pytest.approx((1 + np.sum(np.array(null) >= np.mean(fold_scores))) / 7)
+
+
+def test_within_speaker_factors_probed_together_equal_each_alone():
+    """A layer's within-speaker factors share folds and fits: the same numbers as one at a time."""
+    meta = design()
+    rng = np.random.default_rng(8)
+    speakers = meta["speaker"].to_numpy()
+    x = rng.normal(size=(len(meta), 12)) + rng.normal(size=(13, 12))[meta["speaker"]]
+    x[:, :4] += 0.8 * pd.get_dummies(meta["emotion"])[EMOTIONS].to_numpy(float)
+    x[:, 4] += 0.5 * (meta["intensity"] == "strong")
+    factors = [meta[f].astype(str).to_numpy() for f in ("emotion", "intensity", "statement")]
+    settings = ProbeSettings(folds=4, inner_folds=2, alphas=(1.0, 30.0, 1000.0), permutations=5)
+    together = probe_within_factors(x, factors, speakers, settings, 21, [21, 21, 21])
+    for labels, got in zip(factors, together):
+        assert got == probe_factor(x, labels, speakers, True, settings, 21)
+    assert together[0]["p_perm"] == pytest.approx(1 / 6) and together[2]["balanced_accuracy"] < 0.6
+
+
 def test_probes_peak_at_the_layer_that_carries_the_factor():
     meta = design()
     rng = np.random.default_rng(1)
@@ -73,7 +180,7 @@ def test_probes_peak_at_the_layer_that_carries_the_factor():
     assert emo.loc[2, "ci_low"] > 0.35 and emo.loc[2, "p_perm"] == pytest.approx(1 / 20)
     others = emo.drop(index=2)
     assert (others["balanced_accuracy"] < 0.32).all() and (others["p_perm"] > 0.05).sum() >= 2
-    assert (emo["chance"] == 0.25).all() and (emo.loc[2, "median_C"] in ProbeSettings().Cs)
+    assert (emo["chance"] == 0.25).all() and (emo.loc[2, "median_alpha"] in ProbeSettings().alphas)
     control = table[table["factor"].str.startswith("speaker identity")]
     assert len(control) == 4 and (control["balanced_accuracy"] > 0.8).all()  # speakers are easy here
     assert (control["folds_grouped_by"] == "clip").all() and (emo["folds_grouped_by"] == "speaker").all()
@@ -90,7 +197,7 @@ def test_probe_under_the_null_is_at_chance_and_its_interval_covers_it():
         slopes = rng.normal(0, 0.3, size=(13, 4, 8))[meta["speaker"]]  # each speaker its own pattern
         x = (rng.normal(size=(13, 8))[meta["speaker"]] + np.einsum("ce,cek->ck", emotion, slopes)
              + rng.normal(size=(len(meta), 8)))
-        result = probe_factor(x, labels, speakers, True, ProbeSettings(permutations=0, Cs=(0.1,)), rep)
+        result = probe_factor(x, labels, speakers, True, ProbeSettings(permutations=0, alphas=(10.0,)), rep)
         scores.append(result["balanced_accuracy"])
         covered += result["ci_low"] <= 0.25 <= result["ci_high"]
     assert np.mean(scores) == pytest.approx(0.25, abs=0.02)
