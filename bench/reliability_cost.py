@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from speechneurons.unit_arrays import write_unit_arrays  # noqa: E402
 from speechneurons.cache import ActivationMatrix  # noqa: E402
-from speechneurons.datasets.ravdess import SPEC, full_design  # noqa: E402
+from speechneurons.datasets.ravdess import SPEC  # noqa: E402
 from speechneurons.reliability.agreement import CurveSource, agreement  # noqa: E402
 from speechneurons.reliability.bootstrap import BootstrapSettings, speaker_bootstrap  # noqa: E402
 from speechneurons.combination import Combination  # noqa: E402
@@ -61,21 +61,12 @@ def agreement_seconds(clips: int, folder: Path) -> float:
 
 
 def bootstrap_seconds(resamples: int) -> float:
-    meta = full_design()
-    units = pd.concat([pd.DataFrame({"site": "hidden", "layer": np.repeat(np.arange(13), 768),
-                                     "neuron": np.tile(np.arange(768), 13)}),
-                       pd.DataFrame({"site": "ffn", "layer": np.repeat(np.arange(1, 13), 3072),
-                                     "neuron": np.tile(np.arange(3072), 12)})], ignore_index=True)
-    units = units.astype({"layer": "int32", "neuron": "int32"})
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(len(meta), len(units))).astype(np.float32)
+    from bootstrap_speed import full_size_data
+
+    meta, units, x, selected = full_size_data()
     matrix = ActivationMatrix(meta["clip_id"].tolist(), units, x)
-    levels = SPEC.levels("emotion")
-    rows = [{"site": s, "layer": int(layer), "neuron": n, "reason": "top_k", "emotion": lv, "rank": 1,
-             "score": 1.0}
-            for (s, layer), _ in units.groupby(["site", "layer"]) for lv in levels for n in range(4)]
     start = time.perf_counter()
-    speaker_bootstrap(matrix, meta, pd.DataFrame(rows), SPEC, BootstrapSettings(resamples=resamples, top_k=4),
+    speaker_bootstrap(matrix, meta, selected, SPEC, BootstrapSettings(resamples=resamples, top_k=4),
                       progress=False)
     return (time.perf_counter() - start) / resamples
 

@@ -210,3 +210,76 @@ def test_bootstrap_keeps_planted_units_and_not_noise():
     strong = cross[cross["neuron"] == 0]
     assert (strong["effect_low"] < strong["effect"]).all() and (strong["effect"] < strong["effect_high"]).all()
     assert (strong["effect_low"] > 2.0).all() and (strong["effect"] - 4.0).abs().max() < 1.0
+
+
+def resampled_clips(meta: pd.DataFrame, drawn: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
+    """The bootstrap before issue 22: the drawn speakers' clips gathered, each draw a speaker of its own."""
+    rows = [np.flatnonzero(meta["speaker"].to_numpy() == s) for s in drawn]
+    names = np.concatenate([np.full(len(r), f"{s}#{i}", dtype=object) for i, (s, r) in enumerate(zip(drawn, rows))])
+    rows = np.concatenate(rows)
+    return rows, meta.iloc[rows].reset_index(drop=True).assign(speaker=names)
+
+
+@pytest.mark.parametrize("target", ["emotion", "gender"])
+def test_a_resample_s_scores_from_per_speaker_parts_equal_ranking_its_clips(target):
+    """One gather of per-speaker parts per resample gives ranking_scores of the resample's clips
+    (cells adjusted for intensity and statement inside each speaker; a speaker drawn twice is two)."""
+    import dataclasses
+
+    from speechneurons.reliability.bootstrap import resample_speakers
+    from speechneurons.stats.selection import SpeakerParts, ranking_scores
+
+    spec = dataclasses.replace(SPEC, target=target, group=None if target == "gender" else SPEC.group)
+    meta = full_design(actors=range(1, 11), emotions=["neutral", "happy", "sad", "angry"])
+    meta = meta[~((meta["actor"] == 3) & (meta["emotion"] == "sad"))].reset_index(drop=True)  # unbalanced
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(len(meta), 7)) + rng.normal(size=(11, 7))[meta["speaker"].astype(int)]
+    x[:, 0] += 2.0 * (meta["emotion"] == "happy") + 1.0 * (meta["gender"] == "female")
+    levels = [lv for lv in spec.levels(target) if lv in set(meta[target])]
+    parts = SpeakerParts.of(x, meta, spec, levels)
+    for _ in range(8):
+        drawn = resample_speakers(meta, spec, rng)
+        rows, sample = resampled_clips(meta, drawn)
+        present = [lv for lv in levels if lv in set(sample[target])]
+        expected, speakers = ranking_scores(x[rows], sample, spec, present)
+        got, counts = parts.resampled(np.searchsorted(parts.speakers, drawn))
+        index = [levels.index(lv) for lv in present]
+        np.testing.assert_array_equal(counts[index], speakers)
+        np.testing.assert_allclose(got[index], expected, rtol=1e-10, atol=1e-12)
+
+
+def test_the_bootstrap_equals_the_one_that_ranked_each_resample_s_clips():
+    """speaker_bootstrap against its loop before issue 22 (ranking_scores on every resample's
+    gathered clips), including a level that too few drawn speakers hold (the clip-level fallback)."""
+    from speechneurons.reliability.bootstrap import resample_speakers
+    from speechneurons.stats.selection import ranking_scores
+
+    meta = full_design(actors=range(1, 9), emotions=["neutral", "happy", "sad", "angry"])
+    meta = meta[~((meta["emotion"] == "sad") & ~meta["actor"].isin([1, 2, 4]))].reset_index(drop=True)
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(len(meta), 12)) + rng.normal(size=(9, 12))[meta["speaker"].astype(int)]
+    x[:, :3] += 1.5 * (meta["emotion"] == "happy").to_numpy()[:, None]
+    units = pd.DataFrame({"site": "hidden", "layer": np.repeat([1, 2], 6).astype("int32"),
+                          "neuron": np.tile(np.arange(6), 2).astype("int32")})
+    matrix = ActivationMatrix(meta["clip_id"].tolist(), units, x.astype(np.float32))
+    levels = ["neutral", "happy", "sad", "angry"]
+    selected = pd.DataFrame([{"site": "hidden", "layer": layer, "neuron": n, "emotion": lv, "reason": "top_k"}
+                             for layer in (1, 2) for lv in levels for n in (0, 1)])
+    settings = BootstrapSettings(resamples=30, top_k=2, seed=3)
+    _, per_layer, _ = speaker_bootstrap(matrix, meta, selected, SPEC, settings, progress=False)
+
+    draw = np.random.default_rng(3)
+    jaccard = {(layer, lv): [] for layer in (1, 2) for lv in levels}
+    for _ in range(30):
+        rows, sample = resampled_clips(meta, resample_speakers(meta, SPEC, draw))
+        present = [lv for lv in levels if lv in set(sample["emotion"])]
+        scores, _ = ranking_scores(matrix.values[rows], sample, SPEC, present)
+        for layer in (1, 2):
+            for i, lv in enumerate(present):
+                best = set(np.argsort(-scores[i, 6 * (layer - 1):6 * layer], kind="stable")[:2])
+                jaccard[(layer, lv)].append(len(best & {0, 1}) / len(best | {0, 1}))
+    got = per_layer.set_index(["layer", "emotion"])
+    for key, values in jaccard.items():
+        assert got.loc[key, "resamples"] == len(values), key
+        assert got.loc[key, "mean_jaccard"] == pytest.approx(np.mean(values), abs=1e-12), (key, values)
+    assert got.loc[(1, "sad"), "resamples"] < 30  # resamples without a sad speaker

@@ -46,17 +46,12 @@ class BootstrapSettings(FromConfig):
     seed: int = 0
 
 
-def resample_rows(meta: pd.DataFrame, spec: CorpusSpec, rng: np.random.Generator
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(row indices, speaker of each row) of one speaker bootstrap sample, stratified by the group
-    factor when there is one; a speaker drawn twice is two speakers (``<speaker>#<draw>``)."""
-    by_speaker = {s: np.flatnonzero(meta[SPEAKER].to_numpy() == s) for s in pd.unique(meta[SPEAKER])}
+def resample_speakers(meta: pd.DataFrame, spec: CorpusSpec, rng: np.random.Generator) -> np.ndarray:
+    """The speakers of one speaker bootstrap sample [speakers], stratified by the group factor
+    when there is one; a speaker may come more than once (each draw a speaker of its own)."""
     speakers = meta.drop_duplicates(SPEAKER)
     strata = [speakers] if spec.group is None else [g for _, g in speakers.groupby(spec.group, dropna=False)]
-    drawn = np.concatenate([rng.choice(s[SPEAKER].to_numpy(), size=len(s), replace=True) for s in strata])
-    rows = [by_speaker[s] for s in drawn]
-    names = [np.full(len(r), f"{s}#{i}", dtype=object) for i, (s, r) in enumerate(zip(drawn, rows))]
-    return np.concatenate(rows), np.concatenate(names)
+    return np.concatenate([rng.choice(s[SPEAKER].to_numpy(), size=len(s), replace=True) for s in strata])
 
 
 UNIT_COLUMNS = ["site", "layer", "neuron", "fold", "chosen_on", "kept", "resamples", "effect", "effect_dz",
@@ -100,7 +95,7 @@ def speaker_bootstrap(matrix: ActivationMatrix, clips: pd.DataFrame, selected: p
     the fold's held-out speakers. Layer rows: mean_jaccard and its 2.5/97.5 %
     quantiles over resamples.
     """
-    from speechneurons.stats.selection import ranking_scores
+    from speechneurons.stats.selection import MIN_SPEAKERS, SpeakerParts, clip_difference
 
     target = spec.target
     top = selected[selected["reason"] == "top_k"]
@@ -124,18 +119,28 @@ def speaker_bootstrap(matrix: ActivationMatrix, clips: pd.DataFrame, selected: p
     kept = {(key, lv): np.zeros(len(columns[key])) for key, _ in groups for lv in levels}
     jaccard: dict = {k: [] for k in study}
     rng = np.random.default_rng(settings.seed)
+    # per speaker, the parts of the ranking score, once: a resample is then one gather of them
+    parts = SpeakerParts.of(matrix.values[:, wanted], meta, spec, levels)
+    held = (pd.crosstab(meta[SPEAKER], meta[target]) > 0).loc[parts.speakers].to_numpy()  # [speakers, levels]
+    clip_speaker = np.searchsorted(parts.speakers, meta[SPEAKER].to_numpy())
     for _ in tqdm(range(settings.resamples), desc="speaker bootstrap", unit="resample", disable=not progress):
-        rows, names = resample_rows(meta, spec, rng)
-        sample = meta.iloc[rows].reset_index(drop=True).assign(**{SPEAKER: names})
-        present = [lv for lv in levels if lv in set(sample[target])]
-        if len(set(sample[target])) < 2 or not present:
+        drawn = np.searchsorted(parts.speakers, resample_speakers(meta, spec, rng))
+        present = [lv for i, lv in enumerate(levels) if parts.holds[i, drawn].any()]
+        if held[drawn].any(axis=0).sum() < 2 or not present:
             continue
-        scores, _ = ranking_scores(matrix.values[rows][:, wanted], sample, spec, present)
+        scores, counts = parts.resampled(drawn)
+        few = [lv for lv in present if counts[levels.index(lv)] < MIN_SPEAKERS]
+        if few:  # ranking_scores' fallback, on the resample's clips
+            rows = np.concatenate([np.flatnonzero(clip_speaker == d) for d in drawn])
+            inside = meta[target].to_numpy()[rows]
+            x = matrix.values[np.ix_(rows, wanted)]
+            for lv in few:
+                scores[levels.index(lv)] = clip_difference(x, inside == lv)
         for key, _ in groups:
             neurons = units.loc[columns[key], "neuron"].to_numpy()
             local = np.array([position[c] for c in columns[key]])
-            for i, lv in enumerate(present):
-                score = np.nan_to_num(scores[i, local], nan=-np.inf)
+            for lv in present:
+                score = np.nan_to_num(scores[levels.index(lv), local], nan=-np.inf)
                 if not np.isfinite(score).any():
                     continue
                 best = np.argsort(-score, kind="stable")[: settings.top_k]

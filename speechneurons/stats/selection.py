@@ -149,6 +149,78 @@ def ranking_scores(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, levels: 
     return scores, speakers
 
 
+@dataclass(frozen=True)
+class SpeakerParts:
+    """What :func:`level_scores` is made of, per speaker of x's clips, so that the scores of a
+    speaker resample are one gather away (:meth:`resampled`).
+
+    Within-speaker target: per target level, each speaker's level contrast (the level's
+    adjusted cell minus the mean of the speaker's other cells; cells are adjusted inside each
+    speaker, so a speaker drawn twice brings the same contrast twice). Between-speaker target:
+    each speaker's mean and level.
+    """
+
+    speakers: np.ndarray  # [S] names, sorted
+    levels: list  # the target levels scored, in order
+    within: bool
+    parts: np.ndarray  # within: [levels, S, units] contrasts; between: [S, units] speaker means
+    valid: np.ndarray  # within: [levels, S] the speaker holds the level and another; between: [levels, S] its level
+    holds: np.ndarray  # [levels, S]: the speaker has clips at the level
+
+    @classmethod
+    def of(cls, x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, levels: list) -> "SpeakerParts":
+        """From x [clips, units] and its clips' ``meta``."""
+        rows, _ = speaker_rows(meta, spec, spec.target)
+        values = rows.values(x)
+        order = [lv for lv in spec.levels(spec.target) if lv in set(meta[spec.target])]
+        speakers = np.unique(meta[SPEAKER].to_numpy())
+        clip_speaker = np.searchsorted(speakers, meta[SPEAKER].to_numpy())
+        target = meta[spec.target].to_numpy()
+        holds = np.zeros((len(levels), len(speakers)), dtype=bool)
+        for i, level in enumerate(levels):
+            holds[i, np.unique(clip_speaker[target == level])] = True
+        if spec.factor(spec.target).varies == "between":
+            valid = np.stack([rows.codes == (order.index(level) if level in order else -1) for level in levels])
+            return cls(speakers, list(levels), False, values, valid, holds)
+        parts = np.zeros((len(levels), len(speakers), values.shape[1]))
+        valid = np.zeros((len(levels), len(speakers)), dtype=bool)
+        for i, level in enumerate(levels):
+            if level not in order:
+                continue
+            code = order.index(level)
+            for block in np.unique(rows.blocks):  # blocks are the sorted speakers' indices
+                mine = rows.blocks == block
+                at = mine & (rows.codes == code)
+                if at.any() and mine.sum() > 1:
+                    parts[i, block] = values[at][0] - values[mine & ~at].mean(axis=0)
+                    valid[i, block] = True
+        return cls(speakers, list(levels), True, parts, valid, holds)
+
+    def resampled(self, drawn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(score [levels, units], speakers [levels]) of :func:`level_scores` on a resample whose
+        speakers are ``drawn`` [S'] (indices into :attr:`speakers`; a speaker drawn twice counts
+        twice); NaN for a level with fewer than two speakers (two on a side)."""
+        scores = np.full((len(self.levels), self.parts.shape[-1]), np.nan)
+        counts = np.zeros(len(self.levels), dtype=int)
+        gathered = self.parts[..., drawn, :]  # the one gather of the resample
+        for i in range(len(self.levels)):
+            valid = self.valid[i, drawn]
+            if self.within:
+                contrasts = gathered[i] if valid.all() else gathered[i][valid]
+                counts[i] = len(contrasts)
+                if len(contrasts) > 1:
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        scores[i] = contrasts.mean(axis=0) / contrasts.std(axis=0, ddof=1)
+                continue
+            a, b = gathered[valid], gathered[~valid]
+            counts[i] = len(a)
+            if len(a) > 1 and len(b) > 1:
+                spread = np.sqrt((a.var(axis=0, ddof=1) + b.var(axis=0, ddof=1)) / 2)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    scores[i] = (a.mean(axis=0) - b.mean(axis=0)) / spread
+        return scores, counts
+
+
 def _target_test(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, settings: SelectionSettings
                  ) -> pd.DataFrame | None:
     """The target factor's q_speaker, q_perm and selective for every unit on these clips; None
