@@ -84,6 +84,8 @@ def build_parser(spec: CorpusSpec) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="speechneurons", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"speechneurons {speechneurons.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("plan", help="forward passes and CPU / GPU hours of a config, per stage, before it runs",
+                        add_help=False)
     analyze = commands.add_parser("analyze", help="ablate one unit on one clip (or one per target level)",
                                   description=__doc__, formatter_class=_HelpFormatter)
     analyze.add_argument("--corpus", default=DEFAULT_CORPUS, choices=available(),
@@ -221,8 +223,38 @@ class UsageError(ValueError):
     """A folder or flag the quick look cannot use, in the words of the flags."""
 
 
+def plan_command(argv: Sequence[str]) -> int:
+    """``speechneurons plan``: the cost of a config before it runs (:mod:`speechneurons.plan`)."""
+    from speechneurons import plan
+
+    parser = argparse.ArgumentParser(prog="speechneurons plan", description=plan.__doc__.split("\n\n")[0])
+    parser.add_argument("--configfile", default="config.yaml", help="the study's config (on the schema's defaults)")
+    parser.add_argument("--clips", type=int, default=None, help="clips in the study (default: counted)")
+    parser.add_argument("--mean-seconds", type=float, default=None, help="their mean duration (default: measured)")
+    parser.add_argument("--limit-hours", type=float, default=24.0, help="flag a stage whose one job runs longer")
+    parser.add_argument("--memory-gib", type=float, default=plan.memory_gib_here(),
+                        help="flag a stage that holds more (default: this machine's memory)")
+    parser.add_argument("--engine-json", default=None,
+                        help="the CPU per-pass cost from `python bench/ablation_speed.py --model full --out F` "
+                             "run on your machine (default: measured on the developers' 2-core machine)")
+    args = parser.parse_args(argv)
+    try:
+        if args.engine_json:
+            plan.MEASURED["engine_cpu"] = plan.engine_cost(args.engine_json)
+        config = plan.read_config(args.configfile, Path(__file__).resolve().parents[1])
+        corpus = plan.count_clips(config, args.clips, args.mean_seconds)
+        stages = plan.plan_stages(config, corpus, args.limit_hours, args.memory_gib)
+    except (OSError, ValueError, KeyError) as err:
+        print(f"speechneurons plan: error: {err}", file=sys.stderr)
+        return 2
+    print(plan.format_plan(stages, corpus))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["plan"]:
+        return plan_command(argv[1:])
     first = argparse.ArgumentParser(add_help=False)
     first.add_argument("--corpus", default=DEFAULT_CORPUS, choices=available())
     known, _ = first.parse_known_args(argv)
