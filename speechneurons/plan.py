@@ -56,8 +56,6 @@ MEASURED = {
     "selectivity_cpu": (70.6, "bench/results/selectivity-cpu.json"),
     # seconds per bootstrap resample at 46,848 units (1,440 clips)
     "bootstrap_cpu": (0.323, "bench/results/bootstrap-cpu.json"),
-    # deletion check: passes beyond its ablation sweep per (clip, combination) at 10 steps, 3 orders
-    "deletion_extra_passes": (121.0, "bench/results/reliability-cpu.json (296 passes at 174 segments)"),
 }
 #: the engine's CPU cost per pass and audio second when activations_cpu and knockout_cpu were measured
 #: (bench/results/full-cpu.json: the same machine, a faster day)
@@ -231,7 +229,8 @@ def plan_stages(config: dict, corpus: Corpus, limit_hours: float, memory_gib: fl
                 f"{sets} sets x {knocked} layers per clip, batched above a shared prefix")
         if config["reliability"]["enabled"]:
             deletion = config["reliability"]["deletion"]
-            extra = MEASURED["deletion_extra_passes"][0] * (deletion["steps"] / 10) * ((1 + deletion["random_orders"]) / 4)
+            # the deletion rows beyond the sweep: each unit's and order's inner steps, all deleted
+            extra = (deletion["units"] + deletion["random_orders"]) * (deletion["steps"] - 1) + 1
             passes = sum(deletion["clips"] * (1 + math.ceil(seconds * 1000 / ms) + extra) for _, ms, _ in combos)
             add("reliability: deletion", passes, passes * seconds * MEASURED["engine_cpu"][0] * scale,
                 passes * seconds * MEASURED["engine_gpu"][0] * scale, len(combos), "an ablation sweep and the deletion steps")

@@ -283,3 +283,38 @@ def test_the_bootstrap_equals_the_one_that_ranked_each_resample_s_clips():
         assert got.loc[key, "resamples"] == len(values), key
         assert got.loc[key, "mean_jaccard"] == pytest.approx(np.mean(values), abs=1e-12), (key, values)
     assert got.loc[(1, "sad"), "resamples"] < 30  # resamples without a sad speaker
+
+
+def test_deletion_runs_every_distinct_gate_row_once_and_equals_running_every_row():
+    """The curves against the plain evaluation of every (unit or order, step) row; no row twice."""
+    x = clip_audio(seed=3)
+    weights = torch.from_numpy(np.random.default_rng(2).random((3, len(x))))
+    forward, original, attributions, _ = toy_attributions(interacting_toy(weights), x, "zero", 100)
+    rows_seen = []
+
+    def counting(gates):
+        rows_seen.append(gates.clone())
+        return forward(gates)
+
+    curves = deletion_curves(counting, original, attributions, steps=4, random_orders=2,
+                             generator=torch.Generator().manual_seed(7), batch=5)
+    seen = torch.cat(rows_seen)  # at most 3 units x 3 inner steps + 2 orders x 3 + all deleted
+    assert len(torch.unique(seen, dim=0)) == len(seen) <= 3 * 3 + 2 * 3 + 1
+    assert not (seen == 1).all(dim=1).any()  # nothing deleted: the original values
+    segments = attributions.shape[1]
+    counts = np.round(np.linspace(0, 1, 5) * segments).astype(int)
+    order = torch.argsort(attributions, dim=1, descending=True, stable=True)
+    generator = torch.Generator().manual_seed(7)
+    perms = [torch.randperm(segments, generator=generator) for _ in range(2)]
+    for u in range(3):
+        for k, count in enumerate(counts):
+            gates = torch.ones(1, segments, dtype=torch.float64)
+            gates[0, order[u, :count]] = 0
+            expected = float(original[u] - forward(gates)[0, u])
+            assert curves.by_attribution[u, k] == pytest.approx(expected, abs=1e-9)
+            drops = []
+            for perm in perms:
+                gates = torch.ones(1, segments, dtype=torch.float64)
+                gates[0, perm[:count]] = 0
+                drops.append(float(original[u] - forward(gates)[0, u]))
+            assert curves.at_random[u, k] == pytest.approx(np.mean(drops), abs=1e-9)

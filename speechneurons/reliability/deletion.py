@@ -78,33 +78,46 @@ def deletion_curves(forward: Callable[[torch.Tensor], torch.Tensor], original: t
     """Curves of every unit of a gated forward function (see ablation.engine.gated_forward).
 
     ``attributions`` [units, segments] and ``original`` [units] are that
-    function's single-segment ablation result. Costs units x steps passes for
-    the attribution orders and random_orders x steps for the random ones
-    (shared by all units).
+    function's single-segment ablation result. Costs units x (steps - 1)
+    rows for the attribution orders, random_orders x (steps - 1) for the
+    random ones and one with every segment deleted, shared by all (with none
+    deleted a unit's value is ``original``); a row that two units (or
+    orders) share runs once.
     """
     units, segments = attributions.shape
     device = attributions.device
     fractions = np.linspace(0.0, 1.0, steps + 1)
     counts = np.round(fractions * segments).astype(int)
-    count_t = torch.as_tensor(counts, device=device)
+    inner = torch.as_tensor(counts[1:-1], device=device)  # nothing and everything deleted: shared rows
     order = torch.argsort(attributions, dim=1, descending=True, stable=True)  # [units, segments]
     # unit u's k-th gate row deletes the segments whose rank in u's order is below counts[k]
     rank_of = torch.empty_like(order)
     rank_of.scatter_(1, order, torch.arange(segments, device=device).expand(units, -1).contiguous())
-    attr_gates = (rank_of[:, None, :] >= count_t[None, :, None]).float()  # [units, steps+1, segments]
-    values = _run(forward, attr_gates.reshape(-1, segments), batch).reshape(units, steps + 1, units)
-    own = values[torch.arange(units), :, torch.arange(units)]  # [units, steps+1]
-    by_attribution = original.double()[:, None] - own
-    sorted_attr = attributions.double().gather(1, order)
-    summed = torch.cat([torch.zeros(units, 1, dtype=torch.float64, device=device),
-                        sorted_attr.cumsum(dim=1)], dim=1)[:, count_t]
-    random_drops = []
+    attr_gates = (rank_of[:, None, :] >= inner[None, :, None]).float()  # [units, steps-1, segments]
+    random_gates = []
     for _ in range(random_orders):
         perm = torch.randperm(segments, generator=generator).to(device)
         rank = torch.empty_like(perm)
         rank[perm] = torch.arange(segments, device=device)
-        gates = (rank[None, :] >= count_t[:, None]).float()  # [steps+1, segments]
-        random_drops.append(original.double()[None, :] - _run(forward, gates, batch))
+        random_gates.append((rank[None, :] >= inner[:, None]).float())  # [steps-1, segments]
+    # each unit's and each random order's inner steps, then all deleted (with nothing deleted the
+    # values are ``original``); every distinct row runs once
+    rows = torch.cat([attr_gates.reshape(-1, segments), *random_gates,
+                      torch.zeros(1, segments, device=device)])
+    distinct, which = torch.unique(rows, dim=0, return_inverse=True)  # units sharing their top segments
+    values = _run(forward, distinct, batch)[which]  # [rows, units]
+    nothing, everything = original.double()[None, :], values[-1:]
+    inner_attr = values[:units * (steps - 1)].reshape(units, steps - 1, units)
+    own = torch.cat([nothing.T, inner_attr[torch.arange(units), :, torch.arange(units)], everything.T], dim=1)
+    by_attribution = original.double()[:, None] - own  # [units, steps+1]
+    sorted_attr = attributions.double().gather(1, order)
+    summed = torch.cat([torch.zeros(units, 1, dtype=torch.float64, device=device),
+                        sorted_attr.cumsum(dim=1)], dim=1)[:, torch.as_tensor(counts, device=device)]
+    random_drops = []
+    for k in range(random_orders):
+        start = units * (steps - 1) + k * (steps - 1)
+        curve = torch.cat([nothing, values[start:start + steps - 1], everything])  # [steps+1, units]
+        random_drops.append(original.double()[None, :] - curve)
     at_random = torch.stack(random_drops).mean(dim=0).T  # [units, steps+1]
     return DeletionCurves(fractions, by_attribution.cpu().numpy(), at_random.cpu().numpy(),
                           summed.cpu().numpy(), attributions.double().abs().sum(dim=1).cpu().numpy())
