@@ -18,9 +18,9 @@ self-supervised speech models (Pasad et al. 2021; Li et al. 2022), with held-out
 speakers as the test.
 
 Why ridge and not logistic regression (the probe before issue 22): its fit has a
-closed form, so one eigendecomposition per training set serves every penalty of
-the grid and every relabelling of the null (they are extra right-hand sides),
-where the logistic probe refitted iteratively 725 times per layer. Least-squares
+closed form, so one Cholesky factorisation per (training set, penalty) serves
+every relabelling of the null (they are extra right-hand sides), where the
+logistic probe refitted iteratively 725 times per layer. Least-squares
 classification is as accurate as logistic regression for linear probes (Rifkin &
 Klautau 2004); on planted layers the layer-level answers agree
 (``bench/probes_speed.py``, ``docs/probes-knockout-browser.md``).
