@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common import REPO, package_at, run_with, write_report
+from common import REPO, base_units, package_at, run_with, write_report
 
 BEFORE = "80e5526"  # the last commit whose bootstrap gathered the clips of every resample
 
@@ -56,11 +56,7 @@ def full_size_data() -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFra
     from speechneurons.datasets.ravdess import SPEC, full_design
 
     meta = full_design()
-    units = pd.concat([pd.DataFrame({"site": "hidden", "layer": np.repeat(np.arange(13), 768),
-                                     "neuron": np.tile(np.arange(768), 13)}),
-                       pd.DataFrame({"site": "ffn", "layer": np.repeat(np.arange(1, 13), 3072),
-                                     "neuron": np.tile(np.arange(3072), 12)})], ignore_index=True)
-    units = units.astype({"layer": "int32", "neuron": "int32"})
+    units = base_units()
     rng = np.random.default_rng(0)
     x = rng.normal(size=(len(meta), len(units))).astype(np.float32)
     x += rng.normal(size=(25, len(units))).astype(np.float32)[meta["actor"].to_numpy()]

@@ -44,6 +44,19 @@ def run_with(package: Path, snippet: str, *args: str, threads: int, workdir: Pat
     return out
 
 
+def base_units():
+    """WavLM Base's cached units, as the activation cache holds them: 13 hidden layers of 768 and
+    12 feed-forward layers of 3,072 (46,848 rows: site, layer, neuron)."""
+    import numpy as np
+    import pandas as pd
+
+    units = pd.concat([pd.DataFrame({"site": "hidden", "layer": np.repeat(np.arange(13), 768),
+                                     "neuron": np.tile(np.arange(768), 13)}),
+                       pd.DataFrame({"site": "ffn", "layer": np.repeat(np.arange(1, 13), 3072),
+                                     "neuron": np.tile(np.arange(3072), 12)})], ignore_index=True)
+    return units.astype({"layer": "int32", "neuron": "int32"})
+
+
 def write_report(report: dict, out: str | None) -> None:
     """Print ``report`` as JSON and write it to ``out`` when given."""
     text = json.dumps(report, indent=2)

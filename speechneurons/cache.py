@@ -16,6 +16,8 @@ import pandas as pd
 
 #: The pooled statistics of a shard (the value columns of schemas.ACTIVATION_SCHEMA).
 STATISTICS = ("mean", "std", "max")
+#: the dtype pandas reads a parquet string column as (what the unit tables have always carried)
+STRING = pd.Series(["hidden"]).dtype
 
 
 @dataclass
@@ -59,23 +61,92 @@ def activation_matrix(paths: Sequence[str | Path], statistic: str = "mean",
     """
     if statistic not in STATISTICS:
         raise ValueError(f"stats.activation: {statistic!r} is not one of {list(STATISTICS)}")
-    clip_ids, blocks, units = [], [], None
-    for path in paths:
-        table = pd.read_parquet(path, columns=["clip_id", "site", "layer", "neuron", statistic])
-        if sites is not None:
-            table = table[table["site"].isin(list(sites))]
-        if table.empty:
-            continue
-        for clip_id, rows in table.groupby("clip_id", sort=True):
-            these = rows[["site", "layer", "neuron"]].reset_index(drop=True)
-            if units is None:
-                units = these
-            elif not these.equals(units):
-                raise ValueError(f"{path}: clip {clip_id} has other units than the first clip")
-            clip_ids.append(str(clip_id))
-            blocks.append(rows[statistic].to_numpy(np.float32))
-    if units is None:
+    # first the clip ids of every shard (a dictionary column: cheap), so that each shard's values
+    # go straight to their rows of one matrix in clip_id order (no stacked copy)
+    ids = [_clip_ids(path, sites) for path in paths]
+    every = [c for shard in ids for c in shard]
+    if not every:
         raise ValueError(f"no activations in {list(map(str, paths))}")
-    order = np.argsort(clip_ids, kind="stable")
-    return ActivationMatrix(clip_ids=[clip_ids[i] for i in order], units=units,
-                            values=np.vstack(blocks)[order])
+    order = np.argsort(every, kind="stable")
+    row_of = np.empty(len(every), dtype=np.int64)
+    row_of[order] = np.arange(len(every))
+    values, units, done = None, None, 0
+    for path, shard_ids in zip(paths, ids):
+        if not shard_ids:
+            continue
+        read_ids, shard_units, block = _read_shard(path, statistic, sites)
+        if read_ids != shard_ids:  # both in clip_id order
+            raise ValueError(f"{path}: changed while it was read")
+        if units is None:
+            units = shard_units
+            values = np.empty((len(every), len(units)), dtype=np.float32)
+        elif not shard_units.equals(units):
+            raise ValueError(f"{path}: clip {read_ids[0]} has other units than the first clip")
+        values[row_of[done:done + len(read_ids)]] = block
+        done += len(read_ids)
+    return ActivationMatrix(clip_ids=[every[i] for i in order], units=units, values=values)
+
+
+def _clip_ids(path: str | Path, sites: Sequence[str] | None) -> list[str]:
+    """The clip ids of one shard (of its rows of ``sites``), in clip_id order."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=["clip_id", "site"], read_dictionary=["clip_id", "site"])
+    table = table.unify_dictionaries().combine_chunks()
+    if table.num_rows == 0:
+        return []
+    clip = table["clip_id"].chunk(0)
+    codes = clip.indices.to_numpy(zero_copy_only=False)
+    if sites is not None:
+        site = table["site"].chunk(0)
+        codes = codes[np.isin(np.asarray(site.dictionary.to_pylist(), dtype=object), list(sites))[
+            site.indices.to_numpy(zero_copy_only=False)]]
+    names = np.asarray(clip.dictionary.to_pylist(), dtype=object)
+    return sorted(str(n) for n in names[np.unique(codes)])
+
+
+def _read_shard(path: str | Path, statistic: str, sites: Sequence[str] | None
+                ) -> tuple[list[str], pd.DataFrame | None, np.ndarray | None]:
+    """(clip ids in clip_id order, the units of each clip, values [clips, units] float32) of one
+    shard; (.., None, None) when it holds no row of ``sites``.
+
+    The columns are read with pyarrow (clip ids and sites as dictionary codes) and the values
+    reshaped, rather than grouped clip by clip in pandas: a few bytes per value instead of tens.
+    A clip's rows keep their order in the file. ValueError names the shard and the first clip
+    whose units differ from the shard's first clip's.
+    """
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=["clip_id", "site", "layer", "neuron", statistic],
+                          read_dictionary=["clip_id", "site"]).unify_dictionaries().combine_chunks()
+    site_names = np.asarray(table["site"].chunk(0).dictionary.to_pylist(), dtype=object) if table.num_rows else None
+    if table.num_rows and sites is not None:
+        keep = np.isin(site_names, list(sites))[table["site"].chunk(0).indices.to_numpy(zero_copy_only=False)]
+        table = table.filter(keep)
+    if table.num_rows == 0:
+        return [], None, None
+    clip = table["clip_id"].chunk(0)
+    names = np.asarray(clip.dictionary.to_pylist(), dtype=object)
+    present = np.unique(clip.indices.to_numpy(zero_copy_only=False))
+    present = present[np.argsort(names[present].astype(str), kind="stable")]  # clip_id order
+    rank = np.full(len(names), -1)
+    rank[present] = np.arange(len(present))
+    clip_rank = rank[clip.indices.to_numpy(zero_copy_only=False)]
+    rows = np.argsort(clip_rank, kind="stable")  # each clip's rows together, in file order
+    ids = [str(n) for n in names[present]]
+    counts = np.bincount(clip_rank, minlength=len(present))
+    width = int(counts[0])
+    columns = {"site": table["site"].chunk(0).indices.to_numpy(zero_copy_only=False),
+               "layer": table["layer"].to_numpy(), "neuron": table["neuron"].to_numpy()}
+    differs = counts != width
+    if not differs.any():
+        for column in columns.values():
+            block = column[rows].reshape(len(ids), width)
+            differs |= (block != block[:1]).any(axis=1)
+    if differs.any():
+        raise ValueError(f"{path}: clip {ids[int(np.flatnonzero(differs)[0])]} has other units than the first clip")
+    first = rows[:width]
+    units = pd.DataFrame({"site": pd.Series(site_names[columns["site"][first]]).astype(STRING),
+                          "layer": columns["layer"][first], "neuron": columns["neuron"][first]})
+    values = table[statistic].to_numpy()[rows].astype(np.float32).reshape(len(ids), width)
+    return ids, units, values

@@ -75,3 +75,53 @@ def test_matrix_columns_and_long_form(tmp_path, shard):
     assert row["value"] == expected
     with pytest.raises(KeyError, match=r"\(ffn, 7, 0\)"):
         matrix.column("ffn", 7, 0)
+
+
+def grouped_reader(paths, statistic, sites=None):
+    """The reader before issue 22 (a pandas groupby per clip): the reference of the pyarrow one."""
+    clip_ids, blocks, units = [], [], None
+    for path in paths:
+        table = pd.read_parquet(path, columns=["clip_id", "site", "layer", "neuron", statistic])
+        if sites is not None:
+            table = table[table["site"].isin(list(sites))]
+        for clip_id, rows in table.groupby("clip_id", sort=True):
+            these = rows[["site", "layer", "neuron"]].reset_index(drop=True)
+            if units is None:
+                units = these
+            elif not these.equals(units):
+                raise ValueError(f"{path}: clip {clip_id} has other units than the first clip")
+            clip_ids.append(str(clip_id))
+            blocks.append(rows[statistic].to_numpy(np.float32))
+    order = np.argsort(clip_ids, kind="stable")
+    return [clip_ids[i] for i in order], units, np.vstack(blocks)[order]
+
+
+def test_the_reader_equals_grouping_clip_by_clip_whatever_the_row_order(tmp_path):
+    rng = np.random.default_rng(0)
+    units = pd.DataFrame({"site": ["hidden"] * 6 + ["ffn"] * 4, "layer": np.int32([0, 0, 0, 1, 1, 1, 1, 1, 1, 1]),
+                          "neuron": np.int32([0, 1, 2, 0, 1, 2, 0, 1, 2, 3])})
+    paths = []
+    for shard, clips in enumerate([["c3", "c1", "c10"], ["c2", "c0"]]):
+        table = pd.concat([units.assign(clip_id=c, mean=rng.normal(size=10).astype(np.float32),
+                                        std=rng.random(10).astype(np.float32), max=rng.normal(size=10).astype(np.float32))
+                           for c in clips], ignore_index=True)
+        if shard == 0:  # clips interleaved in the file: each clip's rows keep their order
+            table = table.iloc[np.argsort(np.tile(np.arange(10), 3), kind="stable")].reset_index(drop=True)
+        paths.append(tmp_path / f"shard{shard}.parquet")
+        table.to_parquet(paths[-1], row_group_size=7)  # several row groups, several dictionaries
+    for statistic, sites in [("mean", None), ("max", ["ffn"]), ("std", ["hidden", "ffn"])]:
+        ids, expected_units, expected = grouped_reader(paths, statistic, sites)
+        got = activation_matrix(paths, statistic, sites)
+        assert got.clip_ids == ids == ["c0", "c1", "c10", "c2", "c3"]
+        pd.testing.assert_frame_equal(got.units, expected_units)
+        np.testing.assert_array_equal(got.values, expected)
+    damaged = pd.read_parquet(paths[1])
+    damaged.loc[damaged.index[-1], "neuron"] = 9  # c0 is read first: c2 differs
+    damaged.to_parquet(tmp_path / "damaged.parquet")
+    with pytest.raises(ValueError, match="damaged.parquet: clip c2 has other units than the first clip"):
+        activation_matrix([tmp_path / "damaged.parquet"], "mean")
+    short = pd.read_parquet(paths[1]).iloc[:-1]  # c0 (read first) lacks its last unit
+    short.to_parquet(tmp_path / "short.parquet")
+    for reader in (grouped_reader, activation_matrix):
+        with pytest.raises(ValueError, match="short.parquet: clip c2 has other units than the first clip"):
+            reader([tmp_path / "short.parquet"], "mean")
