@@ -122,7 +122,7 @@ def _read_shard(path: str | Path, statistic: str, sites: Sequence[str] | None
     site_names = np.asarray(table["site"].chunk(0).dictionary.to_pylist(), dtype=object) if table.num_rows else None
     if table.num_rows and sites is not None:
         keep = np.isin(site_names, list(sites))[table["site"].chunk(0).indices.to_numpy(zero_copy_only=False)]
-        table = table.filter(keep)
+        table = table.filter(keep).combine_chunks()
     if table.num_rows == 0:
         return [], None, None
     clip = table["clip_id"].chunk(0)
