@@ -225,6 +225,8 @@ class UsageError(ValueError):
 
 def plan_command(argv: Sequence[str]) -> int:
     """``speechneurons plan``: the cost of a config before it runs (:mod:`speechneurons.plan`)."""
+    import yaml
+
     from speechneurons import plan
 
     parser = argparse.ArgumentParser(prog="speechneurons plan", description=plan.__doc__.split("\n\n")[0])
@@ -244,7 +246,7 @@ def plan_command(argv: Sequence[str]) -> int:
         config = plan.read_config(args.configfile, Path(__file__).resolve().parents[1])
         corpus = plan.count_clips(config, args.clips, args.mean_seconds)
         stages = plan.plan_stages(config, corpus, args.limit_hours, args.memory_gib)
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, yaml.YAMLError) as err:
         print(f"speechneurons plan: error: {err}", file=sys.stderr)
         return 2
     print(plan.format_plan(stages, corpus))

@@ -79,4 +79,7 @@ def test_clips_are_counted_under_the_root_and_the_cli_names_a_missing_config(rep
         plan.MEASURED["engine_cpu"] = before
     assert cli.main(["plan", "--configfile", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml" in capsys.readouterr().err
+    (tmp_path / "broken.yaml").write_text("dataset: [unclosed\n")
+    assert cli.main(["plan", "--configfile", str(tmp_path / "broken.yaml")]) == 2
+    assert "speechneurons plan: error:" in capsys.readouterr().err
     assert math.isclose(plan.RAVDESS_MEAN_SECONDS, 3.69, abs_tol=0.01)
