@@ -22,17 +22,16 @@ clip for ``--layers``, interpolated linearly over the 13 hidden layers, times
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, write_report
+
 sys.path.insert(0, str(REPO))
 
 from speechneurons.audio import load_waveform  # noqa: E402
@@ -106,10 +105,7 @@ def main() -> None:
         "ratio_whole_design": round(per_clip["before"] / per_clip["now"], 2),
         "cpu_hours_1440_clips": {k: round(v * CLIPS / 3600, 1) for k, v in per_clip.items()},
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -18,15 +18,14 @@ of :func:`knockout_effects` are timed on one probe layer and extrapolated.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, write_report
+
 sys.path.insert(0, str(REPO))
 
 from speechneurons.cache import ActivationMatrix  # noqa: E402
@@ -111,10 +110,7 @@ def main() -> None:
         "probe_side_seconds_per_probe_layer": round(per_probe_layer, 1),
         "probe_side_minutes_13_layers_extrapolated": round(per_probe_layer * LAYERS / 60, 1),
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":
