@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from speechneurons.stats.products import times_columns
+
 
 def one_hot(codes: np.ndarray, levels: int) -> np.ndarray:
     """[clips] integer codes -> [clips, levels] float indicator matrix."""
@@ -62,7 +64,7 @@ def oneway(x: np.ndarray, codes: np.ndarray, levels: int) -> OneWay:
     x = np.asarray(x, dtype=np.float64)
     g = one_hot(codes, levels)
     counts = g.sum(axis=0)
-    sums = g.T @ x  # [levels, units]
+    sums = times_columns(g.T, x)  # [levels, units]
     total = x.sum(axis=0)
     n = len(x)
     present = counts > 0
@@ -81,7 +83,7 @@ def kruskal(x: np.ndarray, codes: np.ndarray, levels: int) -> tuple[np.ndarray, 
     g = one_hot(codes, levels)
     counts = g.sum(axis=0)
     present = counts > 0
-    rank_sums = (g.T @ ranks)[present]
+    rank_sums = times_columns(g.T, ranks)[present]
     h = 12.0 / (n * (n + 1)) * (rank_sums**2 / counts[present, None]).sum(axis=0) - 3 * (n + 1)
     # tie correction: 1 - sum(t^3 - t) / (n^3 - n), per column
     sorted_x = np.sort(x, axis=0)

@@ -44,6 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from speechneurons.stats.products import times_columns
+
 
 @dataclass(frozen=True)
 class Rows:
@@ -65,7 +67,7 @@ class Rows:
     def values(self, x: np.ndarray) -> np.ndarray:
         """[rows, units] from x [clips, units]."""
         x = np.asarray(x, dtype=np.float64)
-        return x if self.weights is None else self.weights @ x
+        return x if self.weights is None else times_columns(self.weights, x)
 
 
 def _dummies(codes: np.ndarray, drop_first: bool) -> np.ndarray:
@@ -191,7 +193,8 @@ class SpeakerTest:
     df_num, df_den: the degrees of freedom of p (0 when untestable, and then
     f, p and p_perm are NaN); n_speakers: speakers the test used;
     left_out: speakers left out (within: lacking a level; between: none);
-    name: which test.
+    name: which test; df_den_each: Welch's denominator df of each unit (between-speaker factors;
+    df_den is their median), None for the other tests.
     """
 
     f: np.ndarray
@@ -202,6 +205,12 @@ class SpeakerTest:
     n_speakers: int
     left_out: int
     name: str
+    df_den_each: np.ndarray | None = None
+
+
+def median_df(each: np.ndarray) -> int:
+    """The denominator df a Welch test reports for many units: the median of theirs (0: none)."""
+    return int(np.nanmedian(each)) if np.isfinite(each).any() else 0
 
 
 def _untestable(units: int, n_speakers: int, left_out: int, name: str) -> SpeakerTest:
@@ -265,7 +274,7 @@ def _flip_pvalues(z: np.ndarray, observed: np.ndarray, permutations: int, seed: 
     tolerance = 1e-9 * np.maximum(np.abs(observed), 1e-12)
     exceed = np.zeros(z.shape[2], dtype=np.int64)
     for start in range(0, len(flips), block):
-        sums = (flips[start:start + block] @ flat).reshape(-1, *z.shape[1:])
+        sums = times_columns(flips[start:start + block], flat).reshape(-1, *z.shape[1:])
         exceed += ((sums**2).sum(axis=1) >= observed - tolerance).sum(axis=0)
     return exceed / len(flips) if exact else (1 + exceed) / (1 + len(flips))
 
@@ -309,8 +318,8 @@ def welch_f(values: np.ndarray, indicator: np.ndarray) -> tuple[np.ndarray, np.n
     (each row in one level; every level with two rows or more) -> ([perms, units], [perms, units])."""
     counts = indicator.sum(axis=2)[:, :, None]  # [perms, k, 1]
     k = indicator.shape[1]
-    means = (indicator @ values) / counts
-    var = ((indicator @ values**2) - counts * means**2) / (counts - 1)
+    means = times_columns(indicator, values) / counts
+    var = (times_columns(indicator, values**2) - counts * means**2) / (counts - 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         w = counts / var
         total = w.sum(axis=1, keepdims=True)
@@ -348,8 +357,7 @@ def between_speaker_test(values: np.ndarray, rows: Rows, permutations: int = 100
         exceed += (null >= f - tolerance).sum(axis=0)
         done += count
     p_perm = np.where(np.isfinite(f), (1 + exceed) / (1 + permutations), np.nan)
-    return SpeakerTest(f, stats.f.sf(f, k - 1, df2), p_perm, k - 1, int(np.nanmedian(df2)) if
-                       np.isfinite(df2).any() else 0, n, 0, WELCH)
+    return SpeakerTest(f, stats.f.sf(f, k - 1, df2), p_perm, k - 1, median_df(df2), n, 0, WELCH, df2)
 
 
 def speaker_general_test(values: np.ndarray, rows: Rows, within: bool, permutations: int = 1000,
