@@ -1,15 +1,33 @@
-"""The activation cache, read: pooled statistics per (clip, unit) as a [clips, units] matrix.
+"""The activation cache, read: pooled statistics per (clip, unit) as [clips, units] blocks.
 
 Plain numpy and pandas (no torch), so that the statistics, probes and figure
 jobs that only read the cache start fast; :mod:`speechneurons.activations`
 computes it.
+
+Every statistic is per unit, so no job needs the whole [clips, units] matrix
+at once. :class:`ActivationCache` streams the shards row group by row group
+(memory bounded by a row group, whatever a shard holds) and gives
+
+- :meth:`ActivationCache.matrix`: the matrix of some columns (the units a
+  figure or a bootstrap needs), in memory;
+- :meth:`ActivationCache.blocks`: every column in blocks of units sized to
+  ``compute.memory_gib``: in memory when the matrix fits, else spilled once to
+  one file per block in a temporary folder and read back a block at a time.
+
+Both give the same float32 values in the same clip_id order, so a statistic
+computed block by block equals the one computed on the whole matrix bit for
+bit (tested).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,15 +36,74 @@ import pandas as pd
 STATISTICS = ("mean", "std", "max")
 #: the dtype pandas reads a parquet string column as (what the unit tables have always carried)
 STRING = pd.Series(["hidden"]).dtype
+#: rows of a shard read at once (a few tens of MB whatever the shard's size)
+BATCH_ROWS = 1 << 20
+#: GiB a job that reads the cache holds beside its blocks: Python with numpy, pandas, scipy and
+#: pyarrow, and the clip table (measured: 0.35-0.4 GiB; bench/selectivity_speed.py)
+RESERVED_GIB = 0.5
+
+
+def unit_bounds(n_units: int, width: int | None) -> list[tuple[int, int]]:
+    """[start, stop) of each block of ``width`` units (None: one block).
+
+    No block is one unit wide unless there is one unit: numpy sums a
+    one-column array in another order than a wider one, and blocks must give
+    the bits of the whole matrix.
+    """
+    if width is None or width >= n_units:
+        return [(0, n_units)]
+    width = max(int(width), 2)
+    bounds = [(start, min(start + width, n_units)) for start in range(0, n_units, width)]
+    if bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], n_units)]
+    return bounds
+
+
+def block_width(n_clips: int, bytes_per_value: float, memory_gib: float) -> int:
+    """Units per block so that a job holding ``bytes_per_value`` bytes per (clip, unit) of a
+    block stays within ``memory_gib`` (at least two)."""
+    return max(2, int(memory_gib * 2**30 / (max(n_clips, 1) * bytes_per_value)))
+
+
+class UnitBlocks(Protocol):
+    """Activations [clips, units] that a statistic reads a block of units at a time."""
+
+    clip_ids: list[str]
+    units: pd.DataFrame  # site, layer, neuron: one row per column
+
+    @property
+    def bounds(self) -> list[tuple[int, int]]:
+        """[start, stop) of each block."""
+
+    def block(self, i: int) -> np.ndarray:
+        """[clips, stop - start] float32, C-contiguous: block i."""
+
+    def columns(self, index: Sequence[int]) -> np.ndarray:
+        """[clips, len(index)] float32: the given columns, in that order."""
 
 
 @dataclass
 class ActivationMatrix:
-    """Pooled activations as a matrix: values[clip i, unit j]."""
+    """Pooled activations as a matrix: values[clip i, unit j]; also :class:`UnitBlocks` (blocks of
+    ``width`` units; None: one block, the matrix itself)."""
 
     clip_ids: list[str]
     units: pd.DataFrame  # site, layer, neuron
     values: np.ndarray  # [clips, units] float32
+    width: int | None = None
+
+    @property
+    def bounds(self) -> list[tuple[int, int]]:
+        return unit_bounds(self.values.shape[1], self.width)
+
+    def block(self, i: int) -> np.ndarray:
+        start, stop = self.bounds[i]
+        if (start, stop) == (0, self.values.shape[1]):
+            return self.values
+        return np.ascontiguousarray(self.values[:, start:stop])
+
+    def columns(self, index: Sequence[int]) -> np.ndarray:
+        return self.values[:, np.asarray(index, dtype=np.int64)]
 
     def column(self, site: str, layer: int, neuron: int) -> int:
         """The column of one unit (KeyError naming it when the cache lacks it)."""
@@ -50,103 +127,255 @@ class ActivationMatrix:
         })
 
 
+class SpilledBlocks:
+    """:class:`UnitBlocks` on disk: block i is one file of [clips, width_i] float32 rows in
+    clip_id order, written in one pass over the shards; reading a block reads that file."""
+
+    def __init__(self, clip_ids: list[str], units: pd.DataFrame, bounds: list[tuple[int, int]],
+                 folder: Path) -> None:
+        self.clip_ids, self.units, self.folder = clip_ids, units, folder
+        self._bounds = bounds
+
+    @property
+    def bounds(self) -> list[tuple[int, int]]:
+        return self._bounds
+
+    def path(self, i: int) -> Path:
+        return self.folder / f"block{i:05d}.f32"
+
+    def block(self, i: int) -> np.ndarray:
+        start, stop = self._bounds[i]
+        values = np.fromfile(self.path(i), dtype=np.float32)
+        if values.size != len(self.clip_ids) * (stop - start):
+            raise ValueError(f"{self.path(i)}: {values.size} values, expected "
+                             f"{len(self.clip_ids)} clips x {stop - start} units (was it changed?)")
+        return values.reshape(len(self.clip_ids), stop - start)
+
+    def columns(self, index: Sequence[int]) -> np.ndarray:
+        index = np.asarray(index, dtype=np.int64)
+        out = np.empty((len(self.clip_ids), len(index)), dtype=np.float32)
+        starts = np.array([start for start, _ in self._bounds])
+        which = np.searchsorted(starts, index, side="right") - 1
+        for i in np.unique(which):
+            at = np.flatnonzero(which == i)
+            out[:, at] = self.block(int(i))[:, index[at] - self._bounds[i][0]]
+        return out
+
+
+class ActivationCache:
+    """The activation shards of a study, opened for reading one statistic of some sites.
+
+    Opening reads the clip ids (a dictionary-coded column) and the units of
+    the first clip in clip_id order; every clip must carry the same units in
+    the same order (as the cache writes them), and a shard that breaks this
+    raises ValueError naming it and the clip. Rows of a clip need not be
+    together in a shard.
+    """
+
+    def __init__(self, paths: Sequence[str | Path], statistic: str = "mean",
+                 sites: Sequence[str] | None = None) -> None:
+        if statistic not in STATISTICS:
+            raise ValueError(f"stats.activation: {statistic!r} is not one of {list(STATISTICS)}")
+        self.paths = [Path(p) for p in paths]
+        self.statistic = statistic
+        counts: dict[str, int] = {}
+        self._shard_of: dict[str, int] = {}
+        for k, path in enumerate(self.paths):
+            for name, count in _clip_counts(path).items():
+                if name in counts:
+                    raise ValueError(f"{path}: clip {name} is also in {self.paths[self._shard_of[name]]}")
+                counts[name], self._shard_of[name] = count, k
+        self.clip_ids = sorted(counts)
+        if not self.clip_ids:
+            raise ValueError(f"no activations in {list(map(str, self.paths))}")
+        first = self.clip_ids[0]
+        self._layout = _clip_units(self.paths[self._shard_of[first]], first, counts[first])
+        width = len(self._layout)
+        for name in self.clip_ids:
+            if counts[name] != width:
+                raise ValueError(f"{self.paths[self._shard_of[name]]}: clip {name} has other units than the first clip")
+        self._counts = counts
+        wanted = np.ones(width, dtype=bool) if sites is None else self._layout["site"].isin(list(sites)).to_numpy()
+        if not wanted.any():
+            raise ValueError(f"no activations of sites {list(sites or [])} in {list(map(str, self.paths))}")
+        self._wanted = np.flatnonzero(wanted)  # columns of the layout this cache reads
+        self.units = self._layout.iloc[self._wanted].reset_index(drop=True)
+
+    def matrix(self, columns: Sequence[int] | None = None) -> ActivationMatrix:
+        """[clips, units] (or only ``columns``, indices into :attr:`units`) in memory."""
+        index = np.arange(len(self.units)) if columns is None else np.asarray(columns, dtype=np.int64)
+        values = np.empty((len(self.clip_ids), len(index)), dtype=np.float32)
+
+        def sink(rows: np.ndarray, block: np.ndarray) -> None:
+            values[rows] = block
+
+        self._stream(index, sink)
+        return ActivationMatrix(list(self.clip_ids), self.units.iloc[index].reset_index(drop=True), values)
+
+    @contextmanager
+    def blocks(self, bytes_per_value: float, memory_gib: float, reserved_gib: float = RESERVED_GIB,
+               folder: str | Path | None = None) -> Iterator[UnitBlocks]:
+        """Every unit, in blocks sized so that a job holding ``bytes_per_value`` bytes per (clip,
+        unit) of a block, beside ``reserved_gib`` for everything else (the interpreter, its
+        libraries, the job's result tables), stays within ``memory_gib``: the matrix in memory
+        when all of it fits (one block), else blocks spilled to a temporary folder (in
+        ``folder``, else $TMPDIR), deleted on leaving."""
+        if memory_gib <= reserved_gib:
+            raise ValueError(f"compute.memory_gib = {memory_gib:g} leaves nothing for blocks of activations beside "
+                             f"the {reserved_gib:.2f} GiB this job holds otherwise; raise compute.memory_gib")
+        width = block_width(len(self.clip_ids), bytes_per_value, memory_gib - reserved_gib)
+        if width >= len(self.units):
+            yield self.matrix()
+            return
+        bounds = unit_bounds(len(self.units), width)
+        spill = Path(tempfile.mkdtemp(prefix="activation-blocks-", dir=folder))
+        try:
+            spilled = SpilledBlocks(list(self.clip_ids), self.units, bounds, spill)
+            handles = [os.open(spilled.path(i), os.O_WRONLY | os.O_CREAT, 0o600) for i in range(len(bounds))]
+            try:
+                for handle, (start, stop) in zip(handles, bounds):
+                    os.ftruncate(handle, len(self.clip_ids) * (stop - start) * 4)
+
+                def sink(rows: np.ndarray, block: np.ndarray) -> None:
+                    for handle, (start, stop) in zip(handles, bounds):
+                        part = np.ascontiguousarray(block[:, start:stop])
+                        for row, values in zip(rows, part):
+                            os.pwrite(handle, values.tobytes(), int(row) * (stop - start) * 4)
+
+                self._stream(np.arange(len(self.units)), sink)
+            finally:
+                for handle in handles:
+                    os.close(handle)
+            yield spilled
+        finally:
+            shutil.rmtree(spill, ignore_errors=True)
+
+    def _stream(self, index: np.ndarray, sink) -> None:
+        """Read every shard once, calling sink(rows [k], values [k, len(index)]) with the rows (in
+        clip_id order) of clips whose units are all read."""
+        import pyarrow.parquet as pq
+
+        width = len(self._layout)
+        row_of = {name: i for i, name in enumerate(self.clip_ids)}
+        column_of = np.full(width, -1, dtype=np.int64)
+        column_of[self._wanted[index]] = np.arange(len(index))
+        layer = self._layout["layer"].to_numpy()
+        neuron = self._layout["neuron"].to_numpy()
+        site_names = list(pd.unique(self._layout["site"]))
+        site = pd.Categorical(self._layout["site"], categories=site_names).codes
+        for path in self.paths:
+            partial: dict[int, np.ndarray] = {}
+            filled = np.zeros(len(self.clip_ids), dtype=np.int64)
+            # without pre-buffering: with it, the reader keeps every row group it has read until
+            # the file is closed (apache/arrow#37139), and memory grows with the shard
+            reader = pq.ParquetFile(path, read_dictionary=["clip_id", "site"], pre_buffer=False)
+            for batch in reader.iter_batches(batch_size=BATCH_ROWS, columns=[
+                    "clip_id", "site", "layer", "neuron", self.statistic]):
+                if batch.num_rows == 0:
+                    continue
+                clip = batch.column("clip_id")
+                lookup = np.array([row_of[str(n)] for n in clip.dictionary.to_pylist()], dtype=np.int64)
+                rows = lookup[clip.indices.to_numpy(zero_copy_only=False)]
+                # each row's position among its clip's rows, counting from what earlier batches filled
+                order = np.argsort(rows, kind="stable")
+                sorted_rows = rows[order]
+                starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
+                lengths = np.diff(np.r_[starts, len(rows)])
+                rank = np.arange(len(rows)) - np.repeat(starts, lengths)
+                position = np.empty(len(rows), dtype=np.int64)
+                position[order] = filled[sorted_rows] + rank
+                site_lookup = np.array([site_names.index(s) if s in site_names else -1
+                                        for s in batch.column("site").dictionary.to_pylist()])
+                bad = position >= width
+                inside = np.minimum(position, width - 1)
+                bad |= site_lookup[batch.column("site").indices.to_numpy(zero_copy_only=False)] != site[inside]
+                bad |= batch.column("layer").to_numpy() != layer[inside]
+                bad |= batch.column("neuron").to_numpy() != neuron[inside]
+                if bad.any():
+                    name = self.clip_ids[int(rows[np.flatnonzero(bad)[0]])]
+                    raise ValueError(f"{path}: clip {name} has other units than the first clip")
+                values = batch.column(self.statistic).to_numpy(zero_copy_only=False)
+                columns = column_of[position]
+                done = []
+                for start, length in zip(starts, lengths):
+                    row = int(sorted_rows[start])
+                    these = order[start:start + length]
+                    buffer = partial.get(row)
+                    if buffer is None:
+                        buffer = partial[row] = np.empty(len(index), dtype=np.float32)
+                    keep = these[columns[these] >= 0]
+                    buffer[columns[keep]] = values[keep]
+                    filled[row] += length
+                    if filled[row] == width:
+                        done.append(row)
+                if done:
+                    sink(np.array(done), np.stack([partial.pop(row) for row in done]))
+            if partial:
+                raise ValueError(f"{path}: changed while it was read (clip {self.clip_ids[min(partial)]} "
+                                 "lost rows)")
+
+
+def unit_columns(units: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
+    """[len(rows)] the column of each row's (site, layer, neuron) among ``units`` (KeyError naming
+    the first unit the cache lacks)."""
+    def key(frame: pd.DataFrame) -> pd.MultiIndex:
+        return pd.MultiIndex.from_arrays([frame["site"].astype(str).to_numpy(), frame["layer"].to_numpy(np.int64),
+                                          frame["neuron"].to_numpy(np.int64)])
+
+    index = key(units).get_indexer(key(rows))
+    if (index < 0).any():
+        site, layer, neuron = key(rows)[int(np.flatnonzero(index < 0)[0])]
+        raise KeyError(f"unit ({site}, {layer}, {neuron}) is not in the activation cache")
+    return index
+
+
+def units_matrix(paths: Sequence[str | Path], statistic: str, units: pd.DataFrame) -> ActivationMatrix:
+    """The [clips, units] matrix of just these units (site, layer, neuron; duplicates once), read
+    in one pass: what a figure, page or table of a few units needs."""
+    cache = ActivationCache(paths, statistic, sites=sorted(units["site"].astype(str).unique()) or None)
+    wanted = units[["site", "layer", "neuron"]].drop_duplicates()
+    return cache.matrix(np.sort(unit_columns(cache.units, wanted)))
+
+
 def activation_matrix(paths: Sequence[str | Path], statistic: str = "mean",
                       sites: Sequence[str] | None = None) -> ActivationMatrix:
-    """Read activation shards into [clips, units] for one pooled statistic.
+    """Every unit of ``sites`` (None: all) as one [clips, units] matrix in clip_id order, whatever
+    the shards: :meth:`ActivationCache.matrix`. For a few units, open an :class:`ActivationCache`
+    and ask for their columns; for all of a large cache, :meth:`ActivationCache.blocks`."""
+    return ActivationCache(paths, statistic, sites).matrix()
 
-    Rows are in clip_id order, whatever the shards, so that statistics do not
-    depend (even in the last bit) on how clips were dealt to jobs. Every clip
-    must carry the same units in the same order (as the cache writes them); a
-    shard that breaks this raises ValueError naming it.
-    """
-    if statistic not in STATISTICS:
-        raise ValueError(f"stats.activation: {statistic!r} is not one of {list(STATISTICS)}")
-    # first the clip ids of every shard (a dictionary column: cheap), so that each shard's values
-    # go straight to their rows of one matrix in clip_id order (no stacked copy)
-    ids = [_clip_ids(path, sites) for path in paths]
-    every = [c for shard in ids for c in shard]
-    if not every:
-        raise ValueError(f"no activations in {list(map(str, paths))}")
-    order = np.argsort(every, kind="stable")
-    row_of = np.empty(len(every), dtype=np.int64)
-    row_of[order] = np.arange(len(every))
-    values, units, done = None, None, 0
-    for path, shard_ids in zip(paths, ids):
-        if not shard_ids:
+
+def _clip_counts(path: Path) -> dict[str, int]:
+    """Rows per clip id in one shard (the dictionary-coded column, read row group by row group)."""
+    import pyarrow.parquet as pq
+
+    counts: dict[str, int] = {}
+    reader = pq.ParquetFile(path, read_dictionary=["clip_id"], pre_buffer=False)
+    for batch in reader.iter_batches(batch_size=BATCH_ROWS, columns=["clip_id"]):
+        clip = batch.column("clip_id")
+        if len(clip) == 0:
             continue
-        read_ids, shard_units, block = _read_shard(path, statistic, sites)
-        if read_ids != shard_ids:  # both in clip_id order
-            raise ValueError(f"{path}: changed while it was read")
-        if units is None:
-            units = shard_units
-            values = np.empty((len(every), len(units)), dtype=np.float32)
-        elif not shard_units.equals(units):
-            raise ValueError(f"{path}: clip {read_ids[0]} has other units than the first clip")
-        values[row_of[done:done + len(read_ids)]] = block
-        done += len(read_ids)
-    return ActivationMatrix(clip_ids=[every[i] for i in order], units=units, values=values)
+        names = clip.dictionary.to_pylist()
+        for code, count in enumerate(np.bincount(clip.indices.to_numpy(zero_copy_only=False),
+                                                 minlength=len(names))):
+            if count:
+                counts[str(names[code])] = counts.get(str(names[code]), 0) + int(count)
+    return counts
 
 
-def _clip_ids(path: str | Path, sites: Sequence[str] | None) -> list[str]:
-    """The clip ids of one shard (of its rows of ``sites``), in clip_id order."""
+def _clip_units(path: Path, clip_id: str, count: int) -> pd.DataFrame:
+    """site, layer, neuron of one clip's ``count`` rows of a shard, in file order."""
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path, columns=["clip_id", "site"], read_dictionary=["clip_id", "site"])
-    table = table.unify_dictionaries().combine_chunks()
-    if table.num_rows == 0:
-        return []
-    clip = table["clip_id"].chunk(0)
-    codes = clip.indices.to_numpy(zero_copy_only=False)
-    if sites is not None:
-        site = table["site"].chunk(0)
-        codes = codes[np.isin(np.asarray(site.dictionary.to_pylist(), dtype=object), list(sites))[
-            site.indices.to_numpy(zero_copy_only=False)]]
-    names = np.asarray(clip.dictionary.to_pylist(), dtype=object)
-    return sorted(str(n) for n in names[np.unique(codes)])
-
-
-def _read_shard(path: str | Path, statistic: str, sites: Sequence[str] | None
-                ) -> tuple[list[str], pd.DataFrame | None, np.ndarray | None]:
-    """(clip ids in clip_id order, the units of each clip, values [clips, units] float32) of one
-    shard; (.., None, None) when it holds no row of ``sites``.
-
-    The columns are read with pyarrow (clip ids and sites as dictionary codes) and the values
-    reshaped, rather than grouped clip by clip in pandas: a few bytes per value instead of tens.
-    A clip's rows keep their order in the file. ValueError names the shard and the first clip
-    whose units differ from the shard's first clip's.
-    """
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path, columns=["clip_id", "site", "layer", "neuron", statistic],
-                          read_dictionary=["clip_id", "site"]).unify_dictionaries().combine_chunks()
-    site_names = np.asarray(table["site"].chunk(0).dictionary.to_pylist(), dtype=object) if table.num_rows else None
-    if table.num_rows and sites is not None:
-        keep = np.isin(site_names, list(sites))[table["site"].chunk(0).indices.to_numpy(zero_copy_only=False)]
-        table = table.filter(keep).combine_chunks()
-    if table.num_rows == 0:
-        return [], None, None
-    clip = table["clip_id"].chunk(0)
-    names = np.asarray(clip.dictionary.to_pylist(), dtype=object)
-    present = np.unique(clip.indices.to_numpy(zero_copy_only=False))
-    present = present[np.argsort(names[present].astype(str), kind="stable")]  # clip_id order
-    rank = np.full(len(names), -1)
-    rank[present] = np.arange(len(present))
-    clip_rank = rank[clip.indices.to_numpy(zero_copy_only=False)]
-    rows = np.argsort(clip_rank, kind="stable")  # each clip's rows together, in file order
-    ids = [str(n) for n in names[present]]
-    counts = np.bincount(clip_rank, minlength=len(present))
-    width = int(counts[0])
-    columns = {"site": table["site"].chunk(0).indices.to_numpy(zero_copy_only=False),
-               "layer": table["layer"].to_numpy(), "neuron": table["neuron"].to_numpy()}
-    differs = counts != width
-    if not differs.any():
-        for column in columns.values():
-            block = column[rows].reshape(len(ids), width)
-            differs |= (block != block[:1]).any(axis=1)
-    if differs.any():
-        raise ValueError(f"{path}: clip {ids[int(np.flatnonzero(differs)[0])]} has other units than the first clip")
-    first = rows[:width]
-    units = pd.DataFrame({"site": pd.Series(site_names[columns["site"][first]]).astype(STRING),
-                          "layer": columns["layer"][first], "neuron": columns["neuron"][first]})
-    values = table[statistic].to_numpy()[rows].astype(np.float32).reshape(len(ids), width)
-    return ids, units, values
+    parts = []
+    for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS, columns=["clip_id", "site", "layer", "neuron"]):
+        mine = batch.filter(pc.equal(batch.column("clip_id"), clip_id))
+        if mine.num_rows:
+            parts.append(mine.to_pandas()[["site", "layer", "neuron"]])
+            count -= mine.num_rows
+        if count <= 0:
+            break
+    units = pd.concat(parts, ignore_index=True)
+    return pd.DataFrame({"site": units["site"].astype(str).astype(STRING), "layer": units["layer"].to_numpy(),
+                         "neuron": units["neuron"].to_numpy()})
