@@ -55,6 +55,9 @@ _root_errors = _corpus.check_root(DATASET["root"])
 if _root_errors:
     raise ValueError("config: " + "\n".join(_root_errors))
 COMPUTE = config["compute"]
+# what a job that reads the whole activation cache may hold (blocks of units sized to it); a
+# resource, not a param: it changes how a table is computed, never what it holds
+CACHE_MEM_MB = int(COMPUTE["memory_gib"] * 1024)
 ABLATION = config["ablation"]
 FIGURES = config["figures"]
 ACTIVATIONS_CFG = config["activations"]

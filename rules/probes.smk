@@ -20,6 +20,8 @@ rule probes:
     conda:
         "../envs/speechneurons.yaml"
     threads: COMPUTE["threads"]
+    resources:
+        mem_mb=CACHE_MEM_MB,
     params:
         corpus=CORPUS,
         sites=PROBES_CFG["sites"],

@@ -96,6 +96,8 @@ rule reliability_bootstrap:
         f"{LOGS}/reliability/bootstrap.log",
     conda:
         "../envs/speechneurons.yaml"
+    resources:
+        mem_mb=CACHE_MEM_MB,
     params:
         corpus=CORPUS,
         statistic=STATS["activation"],

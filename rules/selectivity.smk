@@ -10,6 +10,8 @@ rule selectivity:
     conda:
         "../envs/speechneurons.yaml"
     threads: COMPUTE["threads"]
+    resources:
+        mem_mb=CACHE_MEM_MB,
     params:
         corpus=CORPUS,
         stats=section(
@@ -37,6 +39,8 @@ rule select_units:
         f"{LOGS}/select_units.log",
     conda:
         "../envs/speechneurons.yaml"
+    resources:
+        mem_mb=CACHE_MEM_MB,
     params:
         corpus=CORPUS,
         selection=section(

@@ -3,12 +3,12 @@
 import pandas as pd
 
 from speechneurons import provenance
-from speechneurons.cache import activation_matrix
+from speechneurons.cache import ActivationCache
 from speechneurons.datasets import corpus_spec
 from speechneurons.figures import plot_probes, save_figure
 from speechneurons.logs import log_to_file
 from speechneurons.threads import pin_threads
-from speechneurons.probes import ProbeSettings, layer_probes
+from speechneurons.probes import ProbeSettings, layer_probes, probe_blocks
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
@@ -16,8 +16,11 @@ pin_threads(sm.threads)
 p = sm.params
 spec = corpus_spec(p.corpus)
 settings = ProbeSettings.from_config(p.probes)
-matrix = activation_matrix(sm.input.activations, "mean", sites=p.sites)
-table, notes = layer_probes(matrix, pd.read_parquet(sm.input.clips), spec, settings)
+clips = pd.read_parquet(sm.input.clips)
+cache = ActivationCache(sm.input.activations, "mean", sites=p.sites)
+# a layer at a time, from blocks that fit the job's memory (compute.memory_gib)
+with probe_blocks(cache, clips, sm.resources.mem_mb / 1024) as source:
+    table, notes = layer_probes(source, clips, spec, settings)
 record = provenance.build(sm.rule, p, provenance.upstream_model(sm.input.activations),
                           wildcards=sm.wildcards, notes=notes)
 provenance.write_table(table, sm.output.table, record)

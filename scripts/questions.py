@@ -4,7 +4,7 @@ import pandas as pd
 
 from speechneurons import provenance
 from speechneurons.ablation.store import iter_curves
-from speechneurons.cache import activation_matrix
+from speechneurons.cache import units_matrix
 from speechneurons.datasets import corpus_spec
 from speechneurons.logs import log_to_file
 from speechneurons.threads import pin_threads
@@ -16,7 +16,7 @@ pin_threads(sm.threads)
 
 clip_units = pd.read_parquet(sm.input.clip_units)
 units = clip_units[["site", "layer", "neuron"]].drop_duplicates()
-matrix = activation_matrix(sm.input.activations, sm.params.statistic, sites=units["site"].unique())
+matrix = units_matrix(sm.input.activations, sm.params.statistic, units)
 spec = corpus_spec(sm.params.corpus)
 tables, notes, unanswered = answer_questions(
     clips=pd.read_parquet(sm.input.clips),

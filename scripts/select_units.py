@@ -4,12 +4,13 @@ import logging
 
 import pandas as pd
 
-from speechneurons.cache import activation_matrix
+from speechneurons.cache import ActivationCache
 from speechneurons import provenance
 from speechneurons.datasets import corpus_spec
 from speechneurons.logs import log_to_file
 from speechneurons.threads import pin_threads
-from speechneurons.stats.selection import SelectionSettings, select_units
+from speechneurons.stats.selection import BYTES_PER_VALUE, SelectionSettings, select_units
+from speechneurons.stats.selectivity import reserved_gib
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
@@ -18,9 +19,12 @@ p = sm.params
 
 settings = SelectionSettings.from_config(p.selection, fdr_alpha=p.stats["fdr_alpha"],
                                          permutations=p.stats["permutations"])
-chosen, notes = select_units(activation_matrix(sm.input.activations, p.stats["activation"]),
-                             pd.read_parquet(sm.input.clips), pd.read_parquet(sm.input.selectivity),
-                             corpus_spec(p.corpus), settings)
+cache = ActivationCache(sm.input.activations, p.stats["activation"])
+spec = corpus_spec(p.corpus)
+# blocks of units that fit the job's memory (compute.memory_gib), spilled to $TMPDIR when the cache does not
+with cache.blocks(BYTES_PER_VALUE, sm.resources.mem_mb / 1024, reserved_gib(len(cache.units), len(spec.factor_names))) as source:
+    chosen, notes = select_units(source, pd.read_parquet(sm.input.clips), pd.read_parquet(sm.input.selectivity),
+                                 spec, settings)
 for note in notes:
     logging.getLogger("select_units").warning(note)
 record = provenance.build(sm.rule, p, provenance.upstream_model(sm.input.activations), wildcards=sm.wildcards,

@@ -2,12 +2,12 @@
 
 import pandas as pd
 
-from speechneurons.cache import activation_matrix
 from speechneurons import provenance
+from speechneurons.cache import ActivationCache
 from speechneurons.datasets import corpus_spec
 from speechneurons.logs import log_to_file
 from speechneurons.threads import pin_threads
-from speechneurons.stats.selectivity import StatsSettings, selectivity
+from speechneurons.stats.selectivity import BYTES_PER_VALUE, StatsSettings, reserved_gib, selectivity
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
@@ -15,10 +15,12 @@ pin_threads(sm.threads)
 p = sm.params
 
 stats = dict(p.stats)
-matrix = activation_matrix(sm.input.activations, stats.pop("activation"))
+cache = ActivationCache(sm.input.activations, stats.pop("activation"))
 settings = StatsSettings.from_config(stats)
 spec = corpus_spec(p.corpus)
-table, replication, notes = selectivity(matrix, pd.read_parquet(sm.input.clips), spec, settings)
+# blocks of units that fit the job's memory (compute.memory_gib), spilled to $TMPDIR when the cache does not
+with cache.blocks(BYTES_PER_VALUE, sm.resources.mem_mb / 1024, reserved_gib(len(cache.units), len(spec.factor_names))) as source:
+    table, replication, notes = selectivity(source, pd.read_parquet(sm.input.clips), spec, settings)
 record = provenance.build(sm.rule, p, provenance.upstream_model(sm.input.activations), wildcards=sm.wildcards,
                           notes=notes)
 provenance.write_table(table, sm.output.selectivity, record)

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from speechneurons import provenance
-from speechneurons.cache import activation_matrix
+from speechneurons.cache import units_matrix
 from speechneurons.datasets import corpus_spec
 from speechneurons.figures import plot_selectivity_heatmap, plot_unit_distributions, save_figure, unit_label
 from speechneurons.logs import log_to_file
@@ -22,7 +22,7 @@ selectivity = pd.read_parquet(sm.input.selectivity)
 selected = pd.read_parquet(sm.input.selected)
 save_figure(plot_selectivity_heatmap(selectivity, selected, spec), sm.output.heatmap, metadata)
 
-matrix = activation_matrix(sm.input.activations, sm.params.statistic)
+matrix = units_matrix(sm.input.activations, sm.params.statistic, selected)
 values = best_unit_values(selected, matrix, pd.read_parquet(sm.input.clips), unit_label, spec)
 figure = plot_unit_distributions(values, spec, f"pooled {sm.params.statistic} activation per clip")
 save_figure(figure, sm.output.distributions, metadata)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from speechneurons.ablation.store import read_attributions
-from speechneurons.cache import ActivationMatrix, activation_matrix
+from speechneurons.cache import ActivationMatrix, units_matrix
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.figures import unit_label
 from speechneurons.listen import ClipSection, clip_sections
@@ -144,7 +144,7 @@ def unit_browser(clips: pd.DataFrame, selected: pd.DataFrame, selectivity: pd.Da
     units = browser_units(selected, spec, browser["units"])
     articles = []
     if len(units):  # no top unit (a target factor with one level): the page says so
-        matrix = activation_matrix(activations, "mean", sites=units["site"].unique())
+        matrix = units_matrix(activations, "mean", units)
         meta = clips.loc[matrix.clip_ids]
         chosen = {tuple(u): top_clips(matrix, *u, browser["clips_per_unit"])
                   for u in units[UNIT].itertuples(index=False)}

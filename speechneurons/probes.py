@@ -38,7 +38,7 @@ from scipy.linalg import cho_factor, cho_solve
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import StratifiedKFold
 
-from speechneurons.cache import ActivationMatrix
+from speechneurons.cache import RESERVED_GIB, ActivationCache, UnitBlocks
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.stats.fdr import bh
 from speechneurons.stats.intervals import bounded_interval
@@ -445,17 +445,35 @@ def speaker_probe(x: np.ndarray, speakers: np.ndarray, settings: ProbeSettings, 
             "ci_high": high, "median_alpha": float(np.median(alphas)), "permutations": 0}
 
 
-def layer_probes(matrix: ActivationMatrix, clips: pd.DataFrame, spec: CorpusSpec,
+def reserved_gib(n_clips: int, n_speakers: int, widest_layer: int) -> float:
+    """GiB a probes job holds beside the cache's blocks: the interpreter and libraries, and one
+    layer's probes (its float64 clips, a few copies, and a Gram matrix per speaker when the
+    layer is narrower than the clips)."""
+    layer = 4 * n_clips * widest_layer * 8
+    grams = (n_speakers + 2) * widest_layer**2 * 8 if widest_layer < n_clips else 0
+    return RESERVED_GIB + (layer + grams) / 2**30
+
+
+def probe_blocks(cache: ActivationCache, clips: pd.DataFrame, memory_gib: float):
+    """:meth:`ActivationCache.blocks` for :func:`layer_probes`: blocks of the cache that fit
+    ``memory_gib`` beside one layer's probes (:func:`reserved_gib`)."""
+    widest = int(cache.units.groupby(["site", "layer"]).size().max())
+    speakers = int(clips.loc[clips["clip_id"].isin(cache.clip_ids), SPEAKER].nunique())
+    return cache.blocks(4, memory_gib, reserved_gib(len(cache.clip_ids), speakers, widest))
+
+
+def layer_probes(source: UnitBlocks, clips: pd.DataFrame, spec: CorpusSpec,
                  settings: ProbeSettings = ProbeSettings(), progress: bool = True
                  ) -> tuple[pd.DataFrame, list[str]]:
     """(one row per (site, layer, factor) plus the speaker control: :data:`PROBE_COLUMNS`; notes).
 
-    A factor with one level in the clips, or with fewer than two speakers
-    to hold out, is not probed, and ``notes`` says so.
+    ``source``: the activations, a layer's columns read at a time. A factor
+    with one level in the clips, or with fewer than two speakers to hold
+    out, is not probed, and ``notes`` says so.
     """
     from tqdm.auto import tqdm
 
-    meta = clips.set_index("clip_id").loc[matrix.clip_ids].reset_index()
+    meta = clips.set_index("clip_id").loc[source.clip_ids].reset_index()
     speakers = meta[SPEAKER].astype(str).to_numpy()
     rows, notes, factors = [], [], []
     for factor in spec.factor_names:
@@ -468,10 +486,10 @@ def layer_probes(matrix: ActivationMatrix, clips: pd.DataFrame, spec: CorpusSpec
                          "with a known level; held-out-speaker folds need two of each)")
             continue
         factors.append((factor, known, labels, n_levels, spec.factor(factor).varies == "within"))
-    groups = list(matrix.units.groupby(["site", "layer"], sort=True).groups.items())
+    groups = list(source.units.groupby(["site", "layer"], sort=True).groups.items())
     for offset, ((site, layer), index) in enumerate(tqdm(groups, desc="probes", unit="layer",
                                                            disable=not progress)):
-        x = matrix.values[:, index.to_numpy()].astype(np.float64)
+        x = source.columns(index.to_numpy()).astype(np.float64)
         every = SpeakerGrams.of(x, speakers) if uses_speaker_grams(x) else None
         seed = settings.seed + 1000 * offset
         # within-speaker factors known for every clip share their folds and fits

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import pandas as pd
 
@@ -106,3 +106,24 @@ def describe(root: Path, options: dict) -> Iterator[tuple[str, dict | str]]:
         return {**row, "sex": sex if sex in ("male", "female") else None, "age": person.get("age")}
 
     return by_name(root, parse)
+
+
+def full_design(actors: Iterable[int] = SPEAKERS) -> pd.DataFrame:
+    """The metadata of every clip CREMA-D's design has for ``actors``, without audio.
+
+    Per actor 82 clips: 11 sentences x 6 emotions at level XX, and IEO as
+    neutral XX plus five emotions at LO, MD and HI (91 actors: 7,462 rows;
+    the release lacks 20 of them). Odd actors are male, even female (the
+    real split is 48 / 43). For planning and synthetic data of the study's
+    shape in benchmarks.
+    """
+    rows = []
+    for actor in actors:
+        for sentence in SENTENCES:
+            for code, emotion in EMOTIONS.items():
+                levels = ("XX",) if sentence != "IEO" or code == "NEU" else ("LO", "MD", "HI")
+                for level in levels:
+                    rows.append({"clip_id": f"{actor}_{sentence}_{code}_{level}", "speaker": actor,
+                                 "emotion": emotion, "sex": "male" if actor % 2 else "female",
+                                 "level": level, "sentence": sentence})
+    return pd.DataFrame(rows)

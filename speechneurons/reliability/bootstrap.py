@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from speechneurons.cache import ActivationMatrix
+from speechneurons.cache import RESERVED_GIB, ActivationCache, UnitBlocks, unit_columns
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.stats.intervals import t_interval
 from speechneurons.settings import FromConfig
@@ -58,7 +58,7 @@ UNIT_COLUMNS = ["site", "layer", "neuron", "fold", "chosen_on", "kept", "resampl
                 "effect_low", "effect_high", "n_speakers_tested"]
 
 
-def held_out_effects(matrix: ActivationMatrix, meta: pd.DataFrame, selected: pd.DataFrame,
+def held_out_effects(source: UnitBlocks, meta: pd.DataFrame, selected: pd.DataFrame,
                      spec: CorpusSpec) -> list[dict]:
     """Per cross_fit row: the paired level contrast of the unit's activation on its held-out
     speakers, mean, d_z and 95 % t-interval (see the module docstring)."""
@@ -67,9 +67,12 @@ def held_out_effects(matrix: ActivationMatrix, meta: pd.DataFrame, selected: pd.
     target = spec.target
     rows = []
     speakers = meta[SPEAKER].astype(str).to_numpy()
-    for row in selected[selected["reason"] == "cross_fit"].itertuples(index=False):
+    chosen = selected[selected["reason"] == "cross_fit"]
+    index = unit_columns(source.units, chosen)
+    x = source.columns(index) if len(index) else None
+    for i, row in enumerate(chosen.itertuples(index=False)):
         held = np.isin(speakers, list(row.held_out))
-        values = matrix.values[held, matrix.column(row.site, row.layer, row.neuron)].astype(np.float64)
+        values = x[held, i].astype(np.float64)
         level = getattr(row, target)
         contrast = (paired_level_contrast(values, meta[held].reset_index(drop=True), spec, level)
                     if spec.factor(target).varies == "within" else np.array([]))
@@ -84,7 +87,14 @@ def held_out_effects(matrix: ActivationMatrix, meta: pd.DataFrame, selected: pd.
     return rows
 
 
-def speaker_bootstrap(matrix: ActivationMatrix, clips: pd.DataFrame, selected: pd.DataFrame,
+def bootstrap_blocks(cache: ActivationCache, memory_gib: float):
+    """:meth:`ActivationCache.blocks` for :func:`speaker_bootstrap`: blocks that fit ``memory_gib``
+    beside one layer's resampling (its float64 clips and a few copies)."""
+    widest = int(cache.units.groupby(["site", "layer"]).size().max())
+    return cache.blocks(4, memory_gib, RESERVED_GIB + 4 * len(cache.clip_ids) * widest * 8 / 2**30)
+
+
+def speaker_bootstrap(source: UnitBlocks, clips: pd.DataFrame, selected: pd.DataFrame,
                       spec: CorpusSpec, settings: BootstrapSettings, progress: bool = True
                       ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """(per selected unit, per (site, layer, level), notes).
@@ -102,45 +112,50 @@ def speaker_bootstrap(matrix: ActivationMatrix, clips: pd.DataFrame, selected: p
     notes = []
     unit_cols = UNIT_COLUMNS[:3] + [target] + UNIT_COLUMNS[3:]
     layer_cols = ["site", "layer", target, "top_k", "mean_jaccard", "jaccard_low", "jaccard_high", "resamples"]
-    meta = clips.set_index("clip_id").loc[matrix.clip_ids].reset_index()
-    effects = held_out_effects(matrix, meta, selected, spec)
+    meta = clips.set_index("clip_id").loc[source.clip_ids].reset_index()
+    effects = held_out_effects(source, meta, selected, spec)
     if top.empty or settings.resamples < 1:
         notes.append("bootstrap: no top_k unit was selected, nothing to resample" if top.empty
                      else "bootstrap: reliability.bootstrap.resamples is 0")
         return (pd.DataFrame(effects, columns=unit_cols), pd.DataFrame(columns=layer_cols), notes)
-    units = matrix.units.reset_index(drop=True)
+    units = source.units.reset_index(drop=True)
     levels = [lv for lv in spec.levels(target) if lv in set(top[target])]
     groups = list(top.groupby(["site", "layer"], sort=True))
     columns = {key: units.index[(units["site"] == key[0]) & (units["layer"] == key[1])].to_numpy()
                for key, _ in groups}
-    wanted = np.concatenate(list(columns.values()))
-    position = {c: i for i, c in enumerate(wanted)}
     study = {(key, lv): set(chosen.loc[chosen[target] == lv, "neuron"]) for key, chosen in groups for lv in levels}
     kept = {(key, lv): np.zeros(len(columns[key])) for key, _ in groups for lv in levels}
     jaccard: dict = {k: [] for k in study}
+    # the resamples, drawn once for every layer: (speakers drawn, levels present, too few speakers)
     rng = np.random.default_rng(settings.seed)
-    # per speaker, the parts of the ranking score, once: a resample is then one gather of them
-    parts = SpeakerParts.of(matrix.values[:, wanted], meta, spec, levels)
-    held = (pd.crosstab(meta[SPEAKER], meta[target]) > 0).loc[parts.speakers].to_numpy()  # [speakers, levels]
-    clip_speaker = np.searchsorted(parts.speakers, meta[SPEAKER].to_numpy())
-    for _ in tqdm(range(settings.resamples), desc="speaker bootstrap", unit="resample", disable=not progress):
-        drawn = np.searchsorted(parts.speakers, resample_speakers(meta, spec, rng))
-        present = [lv for i, lv in enumerate(levels) if parts.holds[i, drawn].any()]
-        if held[drawn].any(axis=0).sum() < 2 or not present:
-            continue
-        scores, counts = parts.resampled(drawn)
-        few = [lv for lv in present if counts[levels.index(lv)] < MIN_SPEAKERS]
-        if few:  # ranking_scores' fallback, on the resample's clips
-            rows = np.concatenate([np.flatnonzero(clip_speaker == d) for d in drawn])
-            inside = meta[target].to_numpy()[rows]
-            x = matrix.values[np.ix_(rows, wanted)]
-            for lv in few:
-                scores[levels.index(lv)] = clip_difference(x, inside == lv)
-        for key, _ in groups:
-            neurons = units.loc[columns[key], "neuron"].to_numpy()
-            local = np.array([position[c] for c in columns[key]])
+    speaker_names = np.unique(meta[SPEAKER].to_numpy())
+    holds = (pd.crosstab(meta[SPEAKER], meta[target]) > 0)
+    held = holds.loc[speaker_names].to_numpy()  # [speakers, levels of the clips]
+    level_held = {lv: holds[lv].loc[speaker_names].to_numpy() if lv in holds.columns else
+                  np.zeros(len(speaker_names), dtype=bool) for lv in levels}
+    resamples = []
+    for _ in range(settings.resamples):
+        drawn = np.searchsorted(speaker_names, resample_speakers(meta, spec, rng))
+        present = [lv for lv in levels if level_held[lv][drawn].any()]
+        resamples.append((drawn, present if held[drawn].any(axis=0).sum() >= 2 else []))
+    clip_speaker = np.searchsorted(speaker_names, meta[SPEAKER].to_numpy())
+    # a layer at a time: per speaker, the parts of the ranking score, once; a resample is then one gather
+    for key, _ in tqdm(groups, desc="speaker bootstrap", unit="layer", disable=not progress):
+        x = source.columns(columns[key])
+        parts = SpeakerParts.of(x, meta, spec, levels)
+        neurons = units.loc[columns[key], "neuron"].to_numpy()
+        for drawn, present in resamples:
+            if not present:
+                continue
+            scores, counts = parts.resampled(drawn)
+            few = [lv for lv in present if counts[levels.index(lv)] < MIN_SPEAKERS]
+            if few:  # ranking_scores' fallback, on the resample's clips
+                rows = np.concatenate([np.flatnonzero(clip_speaker == d) for d in drawn])
+                inside = meta[target].to_numpy()[rows]
+                for lv in few:
+                    scores[levels.index(lv)] = clip_difference(x[rows], inside == lv)
             for lv in present:
-                score = np.nan_to_num(scores[levels.index(lv), local], nan=-np.inf)
+                score = np.nan_to_num(scores[levels.index(lv)], nan=-np.inf)
                 if not np.isfinite(score).any():
                     continue
                 best = np.argsort(-score, kind="stable")[: settings.top_k]

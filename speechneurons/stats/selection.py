@@ -39,11 +39,12 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
-from speechneurons.cache import ActivationMatrix
+from speechneurons.cache import UnitBlocks
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.stats.fdr import bh
-from speechneurons.stats.repeated import level_contrasts
+from speechneurons.stats.repeated import level_contrasts, median_df
 from speechneurons.stats.selectivity import speaker_rows, speaker_test
 from speechneurons.settings import FromConfig
 
@@ -54,6 +55,9 @@ SPEAKER_D = "speaker-level d (mean / SD over speakers of level minus other level
 CLIP_D = "clip-level (level mean - rest mean) / SD of all clips (fallback for a thin design)"
 #: speakers holding a level and another that a speaker-level d needs (an SD over two is no estimate)
 MIN_SPEAKERS = 3
+#: bytes a select_units job holds per (clip, unit) of the block it ranks (the block, the float64
+#: copies of every speaker's and each fold's clips, their cells; bench/selectivity_speed.py sizes it)
+BYTES_PER_VALUE = 60
 
 
 def selection_columns(spec: CorpusSpec) -> list[str]:
@@ -221,34 +225,32 @@ class SpeakerParts:
         return scores, counts
 
 
-def _target_test(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, settings: SelectionSettings
-                 ) -> pd.DataFrame | None:
-    """The target factor's q_speaker, q_perm and selective for every unit on these clips; None
-    when the design leaves no speaker-general test."""
-    general, _ = speaker_test(x, meta, spec, spec.target, settings.permutations, settings.seed)
-    if general["df_speaker_den"] < 1:
+def target_evidence(p_speaker: np.ndarray, p_perm: np.ndarray, df_den: int, settings: SelectionSettings
+                    ) -> pd.DataFrame | None:
+    """The target factor's q_speaker, q_perm (BH over every unit) and selective from its
+    speaker-general p-values; None when the design leaves no test (``df_den`` < 1)."""
+    if df_den < 1:
         return None
-    q_speaker, q_perm = bh(general["p_speaker"]), bh(general["p_perm"])
+    q_speaker, q_perm = bh(p_speaker), bh(p_perm)
     return pd.DataFrame({"q_speaker": q_speaker, "q_perm": q_perm,
-                         "selective": (q_speaker < settings.fdr_alpha) & (general["p_perm"] < settings.fdr_alpha)})
+                         "selective": (q_speaker < settings.fdr_alpha) & (p_perm < settings.fdr_alpha)})
 
 
-def rank_units(x: np.ndarray, meta: pd.DataFrame, units: pd.DataFrame, spec: CorpusSpec,
-               settings: SelectionSettings, evidence: pd.DataFrame | None, label: str
+def rank_units(levels: list, scores: np.ndarray | None, speakers: np.ndarray | None, units: pd.DataFrame,
+               spec: CorpusSpec, settings: SelectionSettings, evidence: pd.DataFrame | None, label: str
                ) -> tuple[list[dict], list[str]]:
-    """The top units per (site, layer) and target level on these clips (x [clips, units]).
+    """The top units per (site, layer) and target level, by :func:`ranking_scores` (scores
+    [levels, units] and speakers [levels] of these clips; None when fewer than two levels).
 
     ``evidence``: the target factor's CARRIED columns for every unit (None:
     the design leaves no test, so the selective filter is dropped). Returns
     (rows without fold / held_out, notes).
     """
     target = spec.target
-    levels = [lv for lv in spec.levels(target) if lv in set(meta[target])]
     notes: list[str] = []
     if len(levels) < 2:
         return [], [f"selection ({label}): no units, the clips hold {len(levels)} level(s) of {target} "
                     "and a unit's preference needs two"]
-    scores, speakers = ranking_scores(x, meta, spec, levels)
     fallback = [lv for lv, n in zip(levels, speakers) if n < MIN_SPEAKERS]
     if fallback:
         notes.append(f"selection ({label}): {', '.join(map(str, fallback))}: fewer than {MIN_SPEAKERS} "
@@ -282,7 +284,47 @@ def rank_units(x: np.ndarray, meta: pd.DataFrame, units: pd.DataFrame, spec: Cor
     return rows, notes
 
 
-def select_units(matrix: ActivationMatrix, clips: pd.DataFrame, selectivity: pd.DataFrame,
+@dataclass
+class _Ranking:
+    """What one set of clips (every speaker, or a fold's training speakers) ranks units by,
+    gathered block by block: per block, :func:`ranking_scores` and the target's speaker-general p."""
+
+    meta: pd.DataFrame
+    rows: np.ndarray  # [clips] bool: the clips of the source it uses
+    levels: list
+    test: bool  # compute the speaker-general test (for the selective filter)
+    scores: list = field(default_factory=list)
+    speakers: np.ndarray | None = None
+    p_speaker: list = field(default_factory=list)
+    p_perm: list = field(default_factory=list)
+    df_each: list = field(default_factory=list)
+    df_den: int = 0
+
+    def add(self, block: np.ndarray, spec: CorpusSpec, settings: SelectionSettings) -> None:
+        x = block[self.rows]
+        if len(self.levels) >= 2:
+            scores, self.speakers = ranking_scores(x, self.meta, spec, self.levels)
+            self.scores.append(scores)
+        if self.test:
+            general, _ = speaker_test(x, self.meta, spec, spec.target, settings.permutations, settings.seed)
+            self.p_speaker.append(general["p_speaker"])
+            self.p_perm.append(general["p_perm"])
+            self.df_den = int(general["df_speaker_den"])
+            if general["df_den_each"] is not None:
+                self.df_each.append(general["df_den_each"])
+
+    def evidence(self, settings: SelectionSettings) -> pd.DataFrame | None:
+        """:func:`target_evidence` over every unit (None when not tested)."""
+        if not self.test:
+            return None
+        df_den = median_df(np.concatenate(self.df_each)) if self.df_each else self.df_den
+        return target_evidence(np.concatenate(self.p_speaker), np.concatenate(self.p_perm), df_den, settings)
+
+    def all_scores(self) -> np.ndarray | None:
+        return np.concatenate(self.scores, axis=1) if self.scores else None
+
+
+def select_units(source: UnitBlocks, clips: pd.DataFrame, selectivity: pd.DataFrame,
                  spec: CorpusSpec, settings: SelectionSettings) -> tuple[pd.DataFrame, list[str]]:
     """(one row per (unit, reason[, fold]) with :func:`selection_columns` + CARRIED; notes).
 
@@ -292,39 +334,52 @@ def select_units(matrix: ActivationMatrix, clips: pd.DataFrame, selectivity: pd.
     ``selection.explicit`` as given. random_control: per (site, layer) that
     has a chosen unit, ``random_controls`` other units of that layer drawn
     with ``seed`` (score NaN). ``fold`` is -1 on every row but cross_fit.
+    ``source`` is read one block of units at a time (the rows equal those of
+    the whole matrix bit for bit).
     """
     target = spec.target
     columns = selection_columns(spec)
-    meta = clips.set_index("clip_id").loc[matrix.clip_ids].reset_index()
-    units = matrix.units.reset_index(drop=True)
+    meta = clips.set_index("clip_id").loc[source.clip_ids].reset_index()
+    units = source.units.reset_index(drop=True)
     notes: list[str] = []
     rows: list[dict] = []
     if settings.top_k > 0:
+        def levels_of(part: pd.DataFrame) -> list:
+            return [lv for lv in spec.levels(target) if lv in set(part[target])]
+
+        everyone = _Ranking(meta, np.ones(len(meta), dtype=bool), levels_of(meta), test=False)
+        folds = speaker_folds(meta, spec, settings.folds, settings.seed)
+        fold_rankings = []
+        if len(set(folds.values())) >= 2:
+            fold_of = meta[SPEAKER].map(folds).to_numpy()
+            for fold in range(max(folds.values()) + 1):
+                train = fold_of != fold
+                part = meta[train].reset_index(drop=True)
+                fold_rankings.append(_Ranking(part, train, levels_of(part), test=settings.require_selective))
+        for i in tqdm(range(len(source.bounds)), desc="selection", unit="block", disable=len(source.bounds) == 1):
+            block = source.block(i)
+            for ranking in [everyone, *fold_rankings]:
+                ranking.add(block, spec, settings)
+            del block
         study = selectivity[selectivity["factor"] == target]
         evidence = None
         if len(study) and study["df_speaker_den"].iloc[0] >= 1:
             evidence = units.merge(study[["site", "layer", "neuron", *CARRIED]].astype(
                 {"layer": "int32", "neuron": "int32"}), on=["site", "layer", "neuron"], how="left")
             evidence["selective"] = evidence["selective"].fillna(False).astype(bool)
-        chosen, why = rank_units(matrix.values, meta, units, spec, settings, evidence, "all speakers")
+        chosen, why = rank_units(everyone.levels, everyone.all_scores(), everyone.speakers, units, spec,
+                                 settings, evidence, "all speakers")
         rows += [{**r, "reason": "top_k", "fold": -1, "held_out": []} for r in chosen]
         notes += why
-        folds = speaker_folds(meta, spec, settings.folds, settings.seed)
-        if len(set(folds.values())) < 2:
+        if not fold_rankings:
             notes.append(f"selection: no cross_fit rows, selection.folds = {settings.folds} and "
                          f"{len(folds)} speaker(s) leave fewer than two folds")
-        else:
-            fold_of = meta[SPEAKER].map(folds).to_numpy()
-            for fold in range(max(folds.values()) + 1):
-                train = fold_of != fold
-                part = meta[train].reset_index(drop=True)
-                held_out = sorted(str(s) for s, f in folds.items() if f == fold)
-                evidence = _target_test(matrix.values[train], part, spec, settings) \
-                    if settings.require_selective else None
-                chosen, why = rank_units(matrix.values[train], part, units, spec, settings, evidence,
-                                         f"fold {fold}")
-                rows += [{**r, "reason": "cross_fit", "fold": fold, "held_out": held_out} for r in chosen]
-                notes += why
+        for fold, ranking in enumerate(fold_rankings):
+            held_out = sorted(str(s) for s, f in folds.items() if f == fold)
+            chosen, why = rank_units(ranking.levels, ranking.all_scores(), ranking.speakers, units, spec,
+                                     settings, ranking.evidence(settings), f"fold {fold}")
+            rows += [{**r, "reason": "cross_fit", "fold": fold, "held_out": held_out} for r in chosen]
+            notes += why
     known = set(map(tuple, units[["site", "layer", "neuron"]].itertuples(index=False)))
     for i, item in enumerate(settings.explicit):
         key = (str(item.get("site", "hidden")), int(item["layer"]), int(item["neuron"]))
