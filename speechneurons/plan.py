@@ -5,8 +5,9 @@ Snakemake does), counts the clips (``--clips`` / ``--mean-seconds``; else the au
 ``dataset.root``; else the corpus's full design for RAVDESS) and prints, per model and stage,
 the forward passes the stage runs and its hours on this kind of CPU and on one GPU, from
 per-pass costs measured by the benchmarks (:data:`MEASURED`). A stage whose single job would
-run longer than ``--limit-hours``, or whose statistics would hold more than ``--memory-gib`` in
-memory, is flagged.
+run longer than ``--limit-hours``, or whose jobs would hold more than ``--memory-gib`` in
+memory (``compute.memory_gib``: the statistics read the cache in blocks that fit it), is
+flagged; a stage that reads the cache in several blocks says how many and what it spills.
 
 The cost model. A forward pass of WavLM Base (94.4 M parameters) costs a measured number of
 seconds per second of audio; another model costs that times its parameter count over 94.4 M
@@ -60,8 +61,6 @@ MEASURED = {
 #: the engine's CPU cost per pass and audio second when activations_cpu and knockout_cpu were measured
 #: (bench/results/full-cpu.json: the same machine, a faster day)
 ENGINE_CPU_THEN = 47.459 / (175 * 3.47)
-#: bytes of memory per (clip, unit) value the selectivity stage holds (issue 22's measurement)
-SELECTIVITY_BYTES_PER_VALUE = 55
 #: RAVDESS speech: 1,440 clips; mean duration of the bundled clips
 RAVDESS_CLIPS, RAVDESS_MEAN_SECONDS = 1440, 3.69
 
@@ -185,6 +184,7 @@ def _hours(seconds: float) -> float:
 def plan_stages(config: dict, corpus: Corpus, limit_hours: float, memory_gib: float) -> list[Stage]:
     """Every costed stage of every model of ``config``."""
     from speechneurons.datasets import load_corpus
+    from speechneurons.stats.selectivity import BYTES_PER_VALUE, reserved_gib
     from speechneurons.study import study_models
 
     spec = load_corpus(config["dataset"]["name"]).spec if config["dataset"]["name"] != "manifest" else None
@@ -244,9 +244,16 @@ def plan_stages(config: dict, corpus: Corpus, limit_hours: float, memory_gib: fl
             add("reliability: bootstrap", 0, config["reliability"]["bootstrap"]["resamples"]
                 * MEASURED["bootstrap_cpu"][0] * values, None, 1, "CPU statistics, per resample")
         values = n * units / (1440 * 46848)
-        memory = n * units * SELECTIVITY_BYTES_PER_VALUE / 2**30
+        budget = float(config["compute"]["memory_gib"])
+        reserved = reserved_gib(units, len(spec.factor_names) if spec is not None else 4)
+        whole = reserved + n * units * BYTES_PER_VALUE / 2**30
+        why = f"CPU statistics over {n} clips x {units} units"
+        if whole > budget > reserved:
+            blocks = math.ceil((whole - reserved) / (budget - reserved))
+            why += (f", in about {blocks} blocks of units within compute.memory_gib = {budget:g} "
+                    f"(spilling {n * units * 4 / 2**30:.1f} GiB to $TMPDIR)")
         add("selectivity", 0, MEASURED["selectivity_cpu"][0] * values * config["stats"]["permutations"] / 1000,
-            None, 1, f"CPU statistics over {n} clips x {units} units", memory)
+            None, 1, why, max(min(whole, budget), reserved))
         if config["probes"]["enabled"]:
             probed = sum(layers + 1 if s == "hidden" else layers for s in config["probes"]["sites"])
             width = max(hidden if s == "hidden" else ffn for s in config["probes"]["sites"])
