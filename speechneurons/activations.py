@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -55,13 +55,17 @@ def pooled_activations(
     sites: Sequence[str] = ("hidden",),
     keep_frames: bool = False,
     progress: bool = True,
+    sink: Callable[[pd.DataFrame], None] | None = None,
 ) -> ActivationShard:
     """One row per (clip, unit) with mean, std and max over frames.
 
     Clips run one at a time, so no padding ever reaches the model (WavLM
     Base's group-norm front end would otherwise see the padding). A clip that
     raises is recorded in ``failed`` and the others go on
-    (:class:`speechneurons.failures.ClipFailures`).
+    (:class:`speechneurons.failures.ClipFailures`). With ``sink``, each
+    clip's rows go to it as they are computed (a writer:
+    :func:`speechneurons.provenance.table_writer`) and ``pooled`` is left
+    empty, so that memory does not grow with the shard.
     """
     wanted = cache_sites(model, sites)
     units = pd.concat([
@@ -78,7 +82,7 @@ def pooled_activations(
             captured = model.read(wave[None].to(model.device), wanted)
         values = torch.cat([captured[s][0] for s in wanted], dim=1)  # [frames, units]
         stats = pool_frames(values)
-        parts.append(pd.DataFrame({
+        (parts.append if sink is None else sink)(pd.DataFrame({
             "clip_id": clip.clip_id,
             "site": units["site"].to_numpy(),
             "layer": units["layer"].to_numpy(),

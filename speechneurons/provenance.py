@@ -15,6 +15,8 @@ import hashlib
 import json
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -132,6 +134,49 @@ def write_table(frame: pd.DataFrame, path: str | Path, provenance: dict) -> None
     metadata[KEY] = json.dumps(provenance, sort_keys=True).encode()
     with atomic_output(path) as partial:
         pq.write_table(table.replace_schema_metadata(metadata), str(partial))
+
+
+#: rows a streamed table buffers before writing them as one row group
+ROW_GROUP_ROWS = 1 << 20
+
+
+@contextmanager
+def table_writer(path: str | Path, provenance: dict, empty: pd.DataFrame) -> Iterator[Callable[[pd.DataFrame], None]]:
+    """A function that appends a DataFrame to the parquet table at ``path`` (every frame with
+    ``empty``'s columns and dtypes), so that a table larger than memory is written a few row
+    groups at a time; ``provenance`` in the schema metadata as :func:`write_table`, and written
+    whole or not at all. With no frame appended, ``empty`` is written."""
+    writer: pq.ParquetWriter | None = None
+    pending: list[pa.Table] = []
+    rows = 0
+
+    def flush(partial: Path) -> None:
+        nonlocal writer, pending, rows
+        if not pending:
+            return
+        table = pa.concat_tables(pending)
+        if writer is None:
+            metadata = {**(table.schema.metadata or {}), KEY: json.dumps(provenance, sort_keys=True).encode()}
+            writer = pq.ParquetWriter(str(partial), table.schema.with_metadata(metadata))
+        writer.write_table(table)
+        pending, rows = [], 0
+
+    with atomic_output(path) as partial:
+        def append(frame: pd.DataFrame) -> None:
+            nonlocal rows
+            pending.append(pa.Table.from_pandas(frame, preserve_index=False))
+            rows += len(frame)
+            if rows >= ROW_GROUP_ROWS:
+                flush(partial)
+
+        try:
+            yield append
+            flush(partial)
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            write_table(empty, partial, provenance)
 
 
 def read_provenance(path: str | Path) -> dict:

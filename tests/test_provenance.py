@@ -34,3 +34,36 @@ def test_an_uncached_hub_model_has_no_checksum(monkeypatch, tmp_path):
     record = provenance.model_record("someone/not-cached", "main")
     assert record == {"name_or_path": "someone/not-cached", "revision": "main",
                       "weight_file": None, "weight_sha256": None}
+
+
+def test_a_streamed_table_equals_the_whole_one_and_is_whole_or_absent(tmp_path, monkeypatch):
+    monkeypatch.setattr(provenance, "ROW_GROUP_ROWS", 5)
+    record = provenance.build("activations", {"shard": 1})
+    frames = [pd.DataFrame({"clip_id": f"c{i}", "value": np.arange(3, dtype=np.float32) + i}) for i in range(4)]
+    empty = pd.DataFrame({"clip_id": pd.Series([], dtype=object), "value": pd.Series([], dtype=np.float32)})
+    with provenance.table_writer(tmp_path / "t.parquet", record, empty) as write:
+        for frame in frames:
+            write(frame)
+        assert not (tmp_path / "t.parquet").exists()  # nothing under the name until the end
+    import pyarrow.parquet as pq
+
+    assert pq.ParquetFile(tmp_path / "t.parquet").metadata.num_row_groups == 2  # 6 rows, then 6
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "t.parquet"), pd.concat(frames, ignore_index=True))
+    assert provenance.read_provenance(tmp_path / "t.parquet") == provenance.read_provenance(
+        _whole(tmp_path, frames, record))
+    with provenance.table_writer(tmp_path / "none.parquet", record, empty):
+        pass
+    assert pd.read_parquet(tmp_path / "none.parquet").empty and provenance.read_provenance(tmp_path / "none.parquet")
+    try:
+        with provenance.table_writer(tmp_path / "cut.parquet", record, empty) as write:
+            write(frames[0])
+            write(frames[1])
+            raise RuntimeError("killed")
+    except RuntimeError:
+        pass
+    assert list(tmp_path.glob("*cut*")) == []
+
+
+def _whole(folder, frames, record):
+    provenance.write_table(pd.concat(frames, ignore_index=True), folder / "whole.parquet", record)
+    return folder / "whole.parquet"
