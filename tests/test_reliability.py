@@ -154,6 +154,29 @@ def test_the_cascade_reinitialises_every_weight_once_top_layer_first(family, tmp
     assert len(ids) == len(set(ids)) == len(list(model.model.parameters()))
 
 
+@pytest.mark.parametrize("family, stable", [("wavlm", False), ("wavlm", True), ("hubert", False),
+                                            ("wav2vec2", True), ("data2vec-audio", False)])
+def test_randomisation_from_the_cached_prefix_equals_every_step_from_the_waveform(family, stable, tmp_path,
+                                                                                 demo_root):
+    """Each step starts from the trained hidden state entering its first random layer (the front
+    end and the trained layers skipped), for every family and layer-norm layout: the same rows,
+    bit for bit, as running every step from the waveform."""
+    model = load_speech_model(str(build_tiny_model(tmp_path / family, seed=0, family=family,
+                                                   stable_layer_norm=stable)))
+    clips = pd.DataFrame({"clip_id": ["03-01-01-01-01-01-01", "03-01-05-02-01-01-06"],
+                          "path": ["Actor_01/03-01-01-01-01-01-01.wav", "Actor_06/03-01-05-02-01-01-06.wav"]})
+    units = ResolvedUnits.from_table(pd.DataFrame({"site": ["hidden", "hidden", "ffn", "hidden", "ffn"],
+                                                   "layer": [0, 1, 1, 2, 2], "neuron": [3, 5, 2, 1, 7]}), model)
+    combo, settings = Combination("zero", 100, "mean"), RandomisationSettings(threshold=0.8)
+    reference = randomisation_check(model, clips, demo_root, units, combo, settings, batch=4, progress=False,
+                                    reuse_prefix=False)
+    started = randomisation_check(model, clips, demo_root, units, combo, settings, batch=4, progress=False)
+    pd.testing.assert_frame_equal(started[0], reference[0], check_exact=True)
+    pd.testing.assert_frame_equal(started[1], reference[1], check_exact=True)
+    assert set(started[0]["randomised_from"]) == {2, 1, FEATURES}
+    assert (started[0].loc[started[0]["reached"], "max_abs_change"] > 0).all()
+
+
 def test_randomisation_changes_only_units_at_or_above_the_randomised_layers(tiny_model, demo_root):
     clips = pd.DataFrame({"clip_id": ["03-01-01-01-01-01-01"],
                           "path": ["Actor_01/03-01-01-01-01-01-01.wav"]})

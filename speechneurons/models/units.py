@@ -150,3 +150,46 @@ def intervene(family: Family, model: torch.nn.Module, site: str, layer: int,
         yield
     finally:
         handle.remove()
+
+
+@contextmanager
+def start_at(family: Family, model: torch.nn.Module, layer: int, hidden: torch.Tensor,
+             template=None) -> Iterator[None]:
+    """Forward passes of ``model`` (of ``family``) that start at hidden ``layer`` from ``hidden``
+    [batch, frames, width] instead of computing it: the front end (:meth:`Family.front_end`)
+    returns zeros without running, layers 1..``layer`` return ``hidden`` without running, and
+    only the layers above compute. ``template``: what layer ``layer`` returned for one row of
+    the same clip (its extra outputs, such as WavLM's position bias, are repeated to the batch);
+    unused for layer 0, whose input ``hidden`` becomes. Units at or below ``layer`` read what
+    this gives, not the model's values: read only units above it.
+    """
+    layers = family.encoder_layers(model)
+    channels = model.config.conv_dim[-1]
+    patched: list[torch.nn.Module] = []
+
+    def check(rows: int) -> None:
+        if rows != hidden.shape[0]:
+            raise ValueError(f"a batch of {rows} started from {hidden.shape[0]} cached rows")
+
+    def features(values, *args, **kwargs):
+        check(values.shape[0])
+        return torch.zeros(values.shape[0], channels, hidden.shape[1], dtype=hidden.dtype, device=hidden.device)
+
+    for module, kind in family.front_end(model):
+        module.forward = features if kind == "features" else (lambda values, *a, **k: torch.zeros_like(values))
+        patched.append(module)
+    handle = None
+    if layer == 0:
+        handle = layers[0].register_forward_pre_hook(lambda m, args: (hidden, *args[1:]))
+    else:
+        value = family.with_layer_hidden(template, hidden)
+        for module in layers[:layer]:
+            module.forward = lambda *args, **kwargs: value
+            patched.append(module)
+    try:
+        yield
+    finally:
+        for module in patched:
+            del module.forward
+        if handle is not None:
+            handle.remove()

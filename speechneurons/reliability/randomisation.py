@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from speechneurons.ablation.engine import ResolvedUnits, attribute_segments
 from speechneurons.ablation.run import prepare_clip
 from speechneurons.models import SpeechModel
+from speechneurons.models.units import start_at
 from speechneurons.combination import Combination
 from speechneurons.reliability.common import FEATURES, UNIT, row_spearman
 from speechneurons.settings import FromConfig
@@ -74,47 +75,133 @@ def reinitialise_(parameters: list[torch.nn.Parameter], generator: torch.Generat
             p.copy_(drawn.to(p.dtype))
 
 
+def gate_rows(gates: torch.Tensor) -> torch.Tensor:
+    """[batch] which row of a clip's ablation sweep each gate row is: 0 for the original (no
+    segment off), 1 + s for segment s off (Captum's FeatureAblation turns one segment off at a
+    time)."""
+    off = gates == 0
+    if (off.sum(dim=1) > 1).any():
+        raise ValueError("a gate row turns off more than one segment: not a one-at-a-time ablation sweep")
+    return torch.where(off.any(dim=1), off.float().argmax(dim=1) + 1, 0).cpu()
+
+
+@dataclass
+class Prefix:
+    """A clip's hidden states from its trained sweep: per hidden layer j, [1 + segments, frames,
+    width] (CPU), one row per row of the sweep (:func:`gate_rows`), and what layer j returned for
+    the original's single row (``template``: WavLM's position bias rides with it)."""
+
+    hidden: dict[int, torch.Tensor]
+    template: dict[int, object]
+
+    @classmethod
+    def recorder(cls, model: SpeechModel, layers: list[int], num_segments: int, forward):
+        """(an empty Prefix, ``forward`` (gates -> unit values) that also fills it)."""
+        prefix = cls({}, {})
+
+        def recording(gates: torch.Tensor) -> torch.Tensor:
+            rows = gate_rows(gates)
+            handles = []
+            for j in layers:
+                module, where = model.family.site_module(model.model, "hidden", j)
+
+                def keep(value, j=j):
+                    hidden = model.family.unpack("hidden", j, value).detach()
+                    if j not in prefix.hidden:
+                        prefix.hidden[j] = torch.empty((1 + num_segments, *hidden.shape[1:]), dtype=hidden.dtype)
+                    prefix.hidden[j][rows] = hidden.cpu()
+                    if j > 0 and j not in prefix.template and hidden.shape[0] == 1:
+                        prefix.template[j] = value
+
+                if where == "input":
+                    handles.append(module.register_forward_pre_hook(lambda m, args, keep=keep: keep(args[0])))
+                else:
+                    handles.append(module.register_forward_hook(lambda m, a, out, keep=keep: keep(out)))
+            try:
+                return forward(gates)
+            finally:
+                for handle in handles:
+                    handle.remove()
+
+        return prefix, recording
+
+
 def randomisation_check(model: SpeechModel, clips: pd.DataFrame, dataset_root: str | Path,
                         units: ResolvedUnits, combo: Combination, settings: RandomisationSettings,
-                        ablation_seed: int = 0, batch: int = 16, progress: bool = True
-                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                        ablation_seed: int = 0, batch: int = 16, progress: bool = True,
+                        reuse_prefix: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per (step, unit, clip) rows, per-unit flags) for the sampled ``clips`` and ``units``.
 
     Rows: randomised_from, reached (the step reaches the unit's layer), rho
     and max_abs_change against the trained attributions. Flags: rho_own_layer
     (median over clips once the unit's own layer is random), rho_all (every
     weight random) and flagged = rho_all >= threshold. ``model`` is not changed.
+
+    A clip at a time: its trained sweep keeps the hidden state below every
+    evaluated step (``reuse_prefix``), and each step k's sweep starts from the
+    state entering layer k, running only the random layers and only for the
+    units they reach; an unreached unit keeps its trained attributions, which
+    a full sweep would give exactly. The cascade is drawn anew per clip from
+    ``settings.seed`` (the same weights). ``reuse_prefix=False`` runs every
+    step from the waveform (the reference: the same rows).
     """
     unit_table = units.table()
-    prepared = [prepare_clip(model, clip, dataset_root, combo, ablation_seed)
-                for clip in clips.itertuples(index=False)]
-
-    def attributions(m: SpeechModel) -> list[np.ndarray]:
-        out = []
-        for clip in prepared:
-            forward = clip.forward(m, units, combo.reduction)
-            out.append(attribute_segments(forward, len(clip.segments), m.device, batch)[1].double().cpu().numpy())
-        return out
-
-    trained = attributions(model)
-    copy_ = dataclasses.replace(model, model=copy.deepcopy(model.model))
-    generator = torch.Generator().manual_seed(settings.seed)
-    steps = cascade(copy_)
+    layer = unit_table["layer"].to_numpy()
+    order = [k for k, _ in cascade(model)]
     wanted = set(range(1, model.num_layers + 1)) if settings.layers is None else set(settings.layers)
+    evaluated = [k for k in order if k == FEATURES or k in wanted]
+    cached = sorted({k - 1 for k in evaluated if k != FEATURES}) if reuse_prefix else []
+    found: dict[tuple[int, int], np.ndarray] = {}
+    trained: list[np.ndarray] = []
+    prepared = []
+    bar = tqdm(total=len(clips) * len(evaluated), desc="randomisation cascade", unit="step", disable=not progress)
+    for c, row in enumerate(clips.itertuples(index=False)):
+        clip = prepare_clip(model, row, dataset_root, combo, ablation_seed)
+        prefix, forward = Prefix.recorder(model, cached, len(clip.segments), clip.forward(model, units, combo.reduction))
+        trained.append(attribute_segments(forward, len(clip.segments), model.device, batch)[1].double().cpu().numpy())
+        prepared.append(clip)
+        copy_ = dataclasses.replace(model, model=copy.deepcopy(model.model))
+        generator = torch.Generator().manual_seed(settings.seed)
+        for randomised_from, parameters in cascade(copy_):
+            reinitialise_(parameters, generator)
+            if randomised_from not in evaluated:
+                continue
+            # every unit from the waveform (the reference), or the reached ones from the cached state
+            reached = layer >= randomised_from if reuse_prefix else np.ones(len(layer), dtype=bool)
+            after = trained[c].copy()
+            if reached.any():
+                sub = ResolvedUnits(tuple(g for g in units.groups if not reuse_prefix or g.layer >= randomised_from))
+                forward = clip.forward(copy_, sub, combo.reduction)
+                start = randomised_from - 1
+                if randomised_from != FEATURES and start in prefix.hidden:
+                    forward = _started(copy_, forward, start, prefix)
+                after[reached] = attribute_segments(forward, len(clip.segments), copy_.device,
+                                                    batch)[1].double().cpu().numpy()
+            found[(randomised_from, c)] = after
+            bar.update()
+        del copy_, prefix
+    bar.close()
     rows = []
-    for randomised_from, parameters in tqdm(steps, desc="randomisation cascade", unit="step",
-                                            disable=not progress):
-        reinitialise_(parameters, generator)
-        if randomised_from != FEATURES and randomised_from not in wanted:
-            continue
-        for clip, before, after in zip(prepared, trained, attributions(copy_), strict=True):
+    for randomised_from in evaluated:
+        for c, clip in enumerate(prepared):
+            before, after = trained[c], found[(randomised_from, c)]
             rows.append(pd.DataFrame({
                 **combo.columns(), "randomised_from": randomised_from, **unit_table,
-                "reached": (unit_table["layer"] >= randomised_from).to_numpy(),
+                "reached": layer >= randomised_from,
                 "clip_id": clip.clip_id, "rho": row_spearman(before, after),
                 "max_abs_change": np.abs(after - before).max(axis=1)}))
     long = pd.concat(rows, ignore_index=True)
     return long, unit_flags(long, settings.threshold)
+
+
+def _started(model: SpeechModel, forward, layer: int, prefix: Prefix):
+    """``forward`` (gates -> unit values) run from the cached hidden ``layer`` of each gate row."""
+    def started(gates: torch.Tensor) -> torch.Tensor:
+        hidden = prefix.hidden[layer][gate_rows(gates)].to(model.device)
+        with start_at(model.family, model.model, layer, hidden, prefix.template.get(layer)):
+            return forward(gates)
+
+    return started
 
 
 def unit_flags(long: pd.DataFrame, threshold: float) -> pd.DataFrame:

@@ -108,6 +108,12 @@ class Family:
         self.layer_hidden(output)
         return hidden
 
+    def front_end(self, model: torch.nn.Module) -> list[tuple[torch.nn.Module, str]]:
+        """The modules below the transformer that a pass started at a cached hidden state can
+        skip, each with what it returns: ``"features"`` ([batch, conv channels, frames], the CNN
+        feature encoder) or ``"like_input"`` (the positional convolution, added to its input)."""
+        return [(model.feature_extractor, "features"), (model.encoder.pos_conv_embed, "like_input")]
+
     def unpack(self, site: str, layer: int, value) -> torch.Tensor:
         """[batch, frames, width] from the value the hook of :meth:`site_module` sees."""
         return self.layer_hidden(value) if site == "hidden" and layer > 0 else value
