@@ -1,25 +1,24 @@
-"""Benchmark: selectivity statistics at full-size shapes on synthetic data.
+"""Benchmark: the selectivity stage at full-size shapes, from parquet shards to the table, in bounded memory.
 
-1,440 clips in the RAVDESS speech design (24 actors x 60 clips: neutral at
-normal intensity only, seven emotions at both; two statements, two
-repetitions) and the units of WavLM Base Plus: 13 x 768 hidden + 12 x 3,072
-feed-forward = 46,848. Activations are noise with actor effects, plus a few
-planted emotion units. Times :func:`selectivity` with ``--permutations``
-(1,000 by default) with BLAS threads pinned to one, and writes JSON. With
-``--reference COMMIT`` it first runs the same benchmark on that commit's code
-(a temporary git worktree, in a fresh process) and reports both and their
-ratio, measured side by side on the same machine.
+Two cases, each a synthetic activation cache in the cache's layout (one row per clip and unit;
+noise with speaker intercepts, a few planted emotion units) written to a temporary folder:
 
-    python bench/selectivity_speed.py --reference efaa88c --out bench/results/selectivity-cpu.json
+- ``base-ravdess``: RAVDESS's 1,440-clip speech design x WavLM Base's 46,848 units (hidden and
+  ffn). Run twice side by side, each in a fresh process with BLAS threads pinned to one: the
+  code of ``--before`` (the whole [clips, units] matrix in memory) and this checkout's (the cache
+  read in blocks of units sized to ``--memory-gib``, as the rule runs it). Reported: seconds,
+  peak memory (VmHWM), and whether the tables are equal (every column, exactly).
+- ``large-cremad``: CREMA-D's 7,462-clip design x WavLM Large's 123,904 units, this checkout
+  only (the whole matrix would need some 47 GiB): seconds, peak memory and blocks within
+  ``--memory-gib``.
+
+    python bench/selectivity_speed.py --case base-ravdess --out bench/results/selectivity-cpu.json
+    python bench/selectivity_speed.py --case large-cremad --out bench/results/selectivity-large-cremad.json
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,79 +27,144 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from common import REPO, base_units, package_at, run_with, write_report
 
-from speechneurons.cache import ActivationMatrix  # noqa: E402
-from speechneurons.datasets.ravdess import SPEC, full_design  # noqa: E402
-from speechneurons.stats.selectivity import StatsSettings, selectivity  # noqa: E402
+BEFORE = "d3daa33"  # the last commit whose selectivity held the whole matrix
+
+RUN = """
+import json, sys, time
+import numpy as np, pandas as pd
+
+def peak():  # this process's peak memory in GiB (VmHWM; ru_maxrss would keep the parent's)
+    line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    return int(line.split()[1]) / 2**20
+
+import speechneurons
+from speechneurons import cache
+from speechneurons.datasets import corpus_spec
+from speechneurons.stats.selectivity import StatsSettings, selectivity
+work, corpus, way, permutations, memory_gib = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+paths = sorted(str(p) for p in __import__("pathlib").Path(work).glob("shard*.parquet"))
+meta = pd.read_parquet(f"{work}/meta.parquet")
+settings = StatsSettings(permutations=permutations)
+start = time.perf_counter()
+if hasattr(cache, "ActivationCache"):
+    from speechneurons.stats.selectivity import BYTES_PER_VALUE, reserved_gib
+    spec = corpus_spec({"name": corpus})
+    opened = cache.ActivationCache(paths, "mean")
+    with opened.blocks(BYTES_PER_VALUE, memory_gib, reserved_gib(len(opened.units), len(spec.factor_names))) as source:
+        blocks = len(source.bounds)
+        table, replication, _ = selectivity(source, meta, corpus_spec({"name": corpus}), settings)
+else:
+    blocks = 1
+    table, replication, _ = selectivity(cache.activation_matrix(paths, "mean"), meta, corpus_spec({"name": corpus}), settings)
+seconds = time.perf_counter() - start
+table.to_parquet(f"{work}/{way}.parquet")
+emotion = table[table["factor"] == "emotion"]
+print(json.dumps({"seconds": round(seconds, 1), "peak_gib": round(peak(), 2), "blocks": blocks,
+                  "planted_emotion_units_found": int(emotion["selective"].iloc[:10].sum()),
+                  "noise_units_called_emotion_selective": int(emotion["selective"].iloc[10:].sum()),
+                  "module": speechneurons.__file__}))
+"""
 
 
-#: runs a script with the package of its own tree, not the editable install's meta-path finder
-LAUNCH = ("import runpy, sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in "
-          "getattr(f, '__module__', '')]; sys.path.insert(0, sys.argv[1]); sys.argv = sys.argv[2:]; "
-          "runpy.run_path(sys.argv[0], run_name='__main__')")
+def large_units() -> pd.DataFrame:
+    """WavLM Large's cached units: 25 hidden layers of 1,024 and 24 feed-forward layers of 4,096."""
+    units = pd.concat([pd.DataFrame({"site": "hidden", "layer": np.repeat(np.arange(25), 1024),
+                                     "neuron": np.tile(np.arange(1024), 25)}),
+                       pd.DataFrame({"site": "ffn", "layer": np.repeat(np.arange(1, 25), 4096),
+                                     "neuron": np.tile(np.arange(4096), 24)})], ignore_index=True)
+    return units.astype({"layer": "int32", "neuron": "int32"})
 
 
-def run_reference(commit: str, permutations: int) -> dict:
-    """The benchmark of ``commit``'s tree, in a worktree and a fresh process (threads pinned)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "tree"
-        subprocess.run(["git", "worktree", "add", "--detach", str(tree), commit], cwd=REPO, check=True,
-                       capture_output=True)
-        try:
-            env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-            done = subprocess.run([sys.executable, "-c", LAUNCH, str(tree), str(tree / "bench/selectivity_speed.py"),
-                                   "--permutations", str(permutations)], env=env, check=True,
-                                  capture_output=True, text=True)
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, capture_output=True)
-    return json.loads(done.stdout[done.stdout.index("{"):])
+def write_cache(folder: Path, meta: pd.DataFrame, units: pd.DataFrame, shards: int, target: str,
+                planted_level: str) -> None:
+    """Shards in the cache's layout, clips in clip_id order dealt into ``shards`` files: pooled
+    means are noise plus a speaker intercept per unit; the first 10 units +1 at ``planted_level``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    speakers = pd.factorize(meta["speaker"])[0]
+    intercept = rng.normal(size=(speakers.max() + 1, len(units))).astype(np.float32)
+    site = pa.DictionaryArray.from_arrays(pa.array(pd.factorize(units["site"])[0].astype(np.int32)),
+                                          pa.array(pd.factorize(units["site"])[1].tolist()))
+    layer, neuron = pa.array(units["layer"].to_numpy()), pa.array(units["neuron"].to_numpy())
+    meta.to_parquet(folder / "meta.parquet")
+    for shard, rows in enumerate(np.array_split(np.arange(len(meta)), shards)):
+        writer = None
+        for start in range(0, len(rows), 8):
+            chunk = rows[start:start + 8]
+            values = rng.normal(size=(len(chunk), len(units))).astype(np.float32) + intercept[speakers[chunk]]
+            values[:, :10] += (meta[target].to_numpy()[chunk] == planted_level)[:, None].astype(np.float32)
+            n = len(chunk)
+            table = pa.table({
+                "clip_id": pa.DictionaryArray.from_arrays(pa.array(np.repeat(np.arange(n, dtype=np.int32), len(units))),
+                                                          pa.array(meta["clip_id"].to_numpy()[chunk].tolist())),
+                "site": pa.chunked_array([site] * n), "layer": pa.chunked_array([layer] * n),
+                "neuron": pa.chunked_array([neuron] * n), "mean": pa.array(values.reshape(-1)),
+                "std": pa.array(np.ones(n * len(units), dtype=np.float32)),
+                "max": pa.array(np.ones(n * len(units), dtype=np.float32))})
+            if writer is None:
+                writer = pq.ParquetWriter(folder / f"shard{shard}.parquet", table.schema)
+            writer.write_table(table)
+        writer.close()
+
+
+def compare(before: pd.DataFrame, now: pd.DataFrame) -> dict:
+    """Whether two selectivity tables are equal, and the largest difference of a float column."""
+    equal = True
+    try:
+        pd.testing.assert_frame_equal(before, now, check_exact=True)
+    except AssertionError:
+        equal = False
+    floats = [c for c in now.columns if now[c].dtype.kind == "f"]
+    a, b = before[floats].to_numpy(), now[floats].to_numpy()
+    scale = np.maximum(np.abs(a), 1e-12)
+    with np.errstate(invalid="ignore"):
+        relative = np.nanmax(np.abs(a - b) / scale)
+    same = {c: bool(before[c].equals(now[c])) for c in now.columns if now[c].dtype.kind not in "f"}
+    return {"equal_exactly": equal, "max_relative_difference_of_float_columns": float(relative),
+            "columns_not_float_equal": [c for c, ok in same.items() if not ok]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--case", choices=["base-ravdess", "large-cremad"], default="base-ravdess")
     parser.add_argument("--permutations", type=int, default=1000)
-    parser.add_argument("--reference", default=None, help="a commit to time side by side")
+    parser.add_argument("--memory-gib", type=float, default=4.0)
+    parser.add_argument("--before", default=BEFORE)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    reference = run_reference(args.reference, args.permutations) if args.reference else None
-    from threadpoolctl import threadpool_limits
+    sys.path.insert(0, str(REPO))
+    if args.case == "base-ravdess":
+        from speechneurons.datasets.ravdess import full_design
 
-    with threadpool_limits(1):
-        report = measure(args.permutations)
-    if reference is not None:
-        report = {"this": report, "reference": {"commit": args.reference, **reference},
-                  "time_ratio": round(report["seconds"] / reference["seconds"], 2)}
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+        meta, units, corpus, level = full_design(), base_units(), "ravdess", "angry"
+    else:
+        from speechneurons.datasets.cremad import full_design
 
-
-def measure(permutations: int) -> dict:
-    """Selectivity of the full-size synthetic study: its time, peak memory and planted units found."""
-    meta = full_design()
-    sizes = [("hidden", k, 768) for k in range(13)] + [("ffn", k, 3072) for k in range(1, 13)]
-    units = pd.concat([pd.DataFrame({"site": s, "layer": np.int32(k), "neuron": np.arange(n, dtype=np.int32)})
-                       for s, k, n in sizes], ignore_index=True)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(len(meta), len(units))).astype(np.float32)
-    x += rng.normal(size=(25, len(units))).astype(np.float32)[meta["actor"].to_numpy()]
-    x[:, :10] += (meta["emotion"] == "angry").to_numpy()[:, None].astype(np.float32)
-    matrix = ActivationMatrix(clip_ids=meta["clip_id"].tolist(), units=units, values=x)
-    start = time.perf_counter()
-    table, _, _ = selectivity(matrix, meta, SPEC, StatsSettings(permutations=permutations))
-    seconds = time.perf_counter() - start
-    emotion = table[table["factor"] == "emotion"]
-    return {
-        "clips": len(meta), "actors": 24, "units": len(units), "permutations": permutations,
-        "factors": sorted(table["factor"].unique().tolist()),
-        "seconds": round(seconds, 1),
-        "peak_memory_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
-        "planted_emotion_units_found": int(emotion["selective"].iloc[:10].sum()),
-        "noise_units_called_emotion_selective": int(emotion["selective"].iloc[10:].sum()),
-    }
+        meta, units, corpus, level = full_design(), large_units(), "cremad", "anger"
+    meta = meta.sort_values("clip_id").reset_index(drop=True)
+    report = {"case": args.case, "clips": len(meta), "speakers": int(meta["speaker"].nunique()),
+              "units": len(units), "permutations": args.permutations, "memory_gib": args.memory_gib}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        start = time.perf_counter()
+        write_cache(work, meta, units, 2, "emotion", level)
+        report["cache_written_seconds"] = round(time.perf_counter() - start, 1)
+        ways = [("now", REPO)]
+        if args.case == "base-ravdess":
+            ways.insert(0, ("before", package_at(args.before, work / "before")))
+            report["before"] = args.before
+        for way, package in ways:
+            report[way] = run_with(package, RUN, str(work), corpus, way, str(args.permutations),
+                                   str(args.memory_gib), threads=1, workdir=work)
+            report[way].pop("module")
+        if args.case == "base-ravdess":
+            report["tables"] = compare(pd.read_parquet(work / "before.parquet"), pd.read_parquet(work / "now.parquet"))
+            report["time_ratio_now_over_before"] = round(report["now"]["seconds"] / report["before"]["seconds"], 2)
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

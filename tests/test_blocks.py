@@ -15,6 +15,7 @@ import pytest
 from speechneurons.cache import STRING, ActivationCache, ActivationMatrix, block_width, unit_bounds
 from speechneurons.datasets.ravdess import SPEC, full_design
 from speechneurons.probes import ProbeSettings, layer_probes
+from speechneurons.reliability.bootstrap import BootstrapSettings, speaker_bootstrap
 from speechneurons.stats.selection import SelectionSettings, select_units
 from speechneurons.stats.selectivity import StatsSettings, selectivity
 
@@ -139,3 +140,20 @@ def test_probes_from_spilled_blocks_equal_the_whole_matrix(tmp_path, study):
         blocked, said = layer_probes(spilled, meta, SPEC, settings, progress=False)
     pd.testing.assert_frame_equal(blocked, whole, check_exact=True)
     assert said == notes
+
+
+def test_bootstrap_a_layer_at_a_time_equals_the_whole_matrix(tmp_path, study):
+    meta, matrix = study
+    table, _, _ = selectivity(matrix, meta, SPEC, StatsSettings(permutations=99, mixed_top_units=0))
+    selected, _ = select_units(matrix, meta, table, SPEC, SelectionSettings(top_k=2, folds=3, permutations=99))
+    settings = BootstrapSettings(resamples=20, top_k=2)
+    units, layers, notes = speaker_bootstrap(matrix, meta, selected, SPEC, settings, progress=False)
+    assert len(layers) and units["effect"].notna().any()  # resampled layers and held-out effects
+    cache = ActivationCache(write_shards(tmp_path, matrix), "mean")
+    with cache.blocks(bytes_per_value=4, memory_gib=len(meta) * 4 * 45 / 2**30, reserved_gib=0,
+                      folder=tmp_path) as spilled:
+        assert len(spilled.bounds) == 5
+        again = speaker_bootstrap(spilled, meta, selected, SPEC, settings, progress=False)
+    pd.testing.assert_frame_equal(again[0], units, check_exact=True)
+    pd.testing.assert_frame_equal(again[1], layers, check_exact=True)
+    assert again[2] == notes
