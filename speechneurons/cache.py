@@ -242,7 +242,7 @@ class ActivationCache:
                         for row, values in zip(rows, part):
                             os.pwrite(handle, values.tobytes(), int(row) * (stop - start) * 4)
 
-                self._stream(np.arange(len(self.units)), sink)
+                self._stream(np.arange(len(self.units)), sink, progress=True)
             finally:
                 for handle in handles:
                     os.close(handle)
@@ -250,10 +250,13 @@ class ActivationCache:
         finally:
             shutil.rmtree(spill, ignore_errors=True)
 
-    def _stream(self, index: np.ndarray, sink) -> None:
+    def _stream(self, index: np.ndarray, sink, progress: bool = False) -> None:
         """Read every shard once, calling sink(rows [k], values [k, len(index)]) with the rows (in
-        clip_id order) of clips whose units are all read."""
+        clip_id order) of clips whose units are all read; ``progress``: a bar over the clips."""
         import pyarrow.parquet as pq
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(self.clip_ids), desc="activation blocks to $TMPDIR", unit="clip", disable=not progress)
 
         width = len(self._layout)
         row_of = {name: i for i, name in enumerate(self.clip_ids)}
@@ -310,9 +313,11 @@ class ActivationCache:
                         done.append(row)
                 if done:
                     sink(np.array(done), np.stack([partial.pop(row) for row in done]))
+                    bar.update(len(done))
             if partial:
                 raise ValueError(f"{path}: changed while it was read (clip {self.clip_ids[min(partial)]} "
                                  "lost rows)")
+        bar.close()
 
 
 def unit_columns(units: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
