@@ -127,8 +127,14 @@ def test_no_ravdess_vocabulary_outside_its_own_file(repo):
                                                               "manifest.py")]
     generic += [*(repo / "scripts").glob("*.py"), *(repo / "rules").glob("*.smk"),
                 repo / "Snakefile", *(repo / "schemas").glob("*.yaml"), *(repo / "report").glob("*.rst")]
+    # Praat's acoustic intensity (dB) is the prosody track's measure, not RAVDESS's intensity factor
+    allowed = {"speechneurons/prosody.py": {"intensity"}}
+
+    def corpus_words(path, line):
+        return {m.lower() for m in pattern.findall(line)} - allowed.get(str(path.relative_to(repo)), set())
+
     hits = [f"{p.relative_to(repo)}:{n}: {line.strip()}" for p in generic
-            for n, line in enumerate(p.read_text().splitlines(), start=1) if pattern.search(line)]
+            for n, line in enumerate(p.read_text().splitlines(), start=1) if corpus_words(p, line)]
     assert hits == []
     # and the test can fail: the corpus's own file is full of them
     assert pattern.search((repo / "speechneurons/datasets/ravdess.py").read_text())

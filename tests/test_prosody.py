@@ -1,0 +1,66 @@
+"""The prosody track: Praat's F0, intensity, harmonicity and pauses on the model's 20 ms grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import parselmouth
+import pytest
+from parselmouth.praat import call
+
+from speechneurons.audio import load_waveform
+from speechneurons.prosody import ProsodySettings, prosody_track
+
+RATE = 16_000
+
+
+def tone(hz: float, seconds: float, amplitude: float = 0.5) -> np.ndarray:
+    return amplitude * np.sin(2 * np.pi * hz * np.arange(int(RATE * seconds)) / RATE)
+
+
+def test_tones_of_known_frequency_and_level_then_silence():
+    wave = np.concatenate([tone(150, 0.6), tone(300, 0.6), np.zeros(RATE // 2)])
+    track = prosody_track(wave, RATE)
+    assert len(track) == 85 and track["end_s"].iloc[-1] == pytest.approx(1.7)
+    centre = (track["start_s"] + track["end_s"]) / 2
+    low = track[(centre > 0.1) & (centre < 0.5)]
+    high = track[(centre > 0.7) & (centre < 1.1)]
+    silent = track[centre > 1.3]
+    assert np.allclose(low["f0_hz"], 150, atol=0.05) and np.allclose(high["f0_hz"], 300, atol=0.05)
+    # a sine of amplitude 0.5 has RMS 0.354: 20 log10(0.354 / 2e-5) = 84.95 dB
+    assert np.allclose(pd_values(low["intensity_db"]), 84.95, atol=0.02)
+    assert (low["hnr_db"] > 40).all() and low["voiced"].all() and not low["pause"].any()
+    assert not silent["voiced"].any() and silent["pause"].all() and silent["f0_hz"].isna().all()
+    assert silent["hnr_db"].isna().all()  # Praat's -200 dB (no periodicity) is missing, not a number
+
+
+def pd_values(column):
+    return column.to_numpy(dtype=float)
+
+
+def test_the_track_is_praats_own_commands_at_each_frame_centre(demo_root):
+    """Praat's scripting commands with every argument at its documented standard value give the
+    same numbers (to 1e-12): the track is Praat's analysis, read on the model's grid."""
+    wave = load_waveform(demo_root / "Actor_01/03-01-01-01-01-01-01.wav", RATE)
+    track = prosody_track(wave, RATE)
+    sound = parselmouth.Sound(wave.astype(np.float64), sampling_frequency=RATE)
+    pitch = call(sound, "To Pitch (ac)...", 0.01, 75, 15, "no", 0.03, 0.45, 0.01, 0.35, 0.14, 600)
+    intensity = call(sound, "To Intensity...", 75, 0.01, "yes")
+    harmonicity = call(sound, "To Harmonicity (cc)...", 0.01, 75, 0.1, 1.0)
+    centres = (track["start_s"] + 0.01).to_numpy()
+    f0 = np.array([call(pitch, "Get value at time", t, "Hertz", "linear") for t in centres])
+    level = np.array([call(intensity, "Get value at time", t, "cubic") for t in centres])
+    hnr = np.array([call(harmonicity, "Get value at time", t, "cubic") for t in centres])
+    hnr[hnr <= -199] = np.nan
+    # equal to the last bits or so (the scripting path converts units on its own); NaN where Praat has none
+    np.testing.assert_allclose(track["f0_hz"].to_numpy(), f0, rtol=1e-12)
+    np.testing.assert_allclose(track["intensity_db"].to_numpy(), level, rtol=1e-12)
+    np.testing.assert_allclose(track["hnr_db"].to_numpy(), hnr, rtol=1e-12)
+    # a spoken sentence: voiced for a good part, with pauses before and after it
+    assert 0.2 < track["voiced"].mean() < 0.8 and track["pause"].iloc[:5].all()
+    voiced = track.loc[track["voiced"], "f0_hz"]
+    assert 75 <= voiced.min() and voiced.max() <= 600
+
+
+def test_a_floor_above_the_ceiling_names_both():
+    with pytest.raises(ValueError, match=r"pitch_floor \(300 Hz\) must be above 0 and below pitch_ceiling \(200 Hz\)"):
+        ProsodySettings(pitch_floor=300, pitch_ceiling=200)
