@@ -97,3 +97,52 @@ def _sampled(analysis, times: np.ndarray) -> np.ndarray:
     NaN outside its frames)."""
     values = [analysis.get_value(t) for t in times]
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+#: Columns of :func:`segment_prosody`.
+SEGMENT_PROSODY_COLUMNS = ["f0_st", "f0_slope_st_per_s", "voiced_share", "intensity_db", "hnr_db", "pause_share"]
+
+
+def semitones(hz: np.ndarray, reference_hz: float) -> np.ndarray:
+    """12 log2(hz / reference_hz): pitch on the scale listeners hear, relative to a speaker."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 12.0 * np.log2(np.asarray(hz, dtype=np.float64) / reference_hz)
+
+
+def speaker_reference_hz(tracks: pd.DataFrame) -> pd.Series:
+    """Per speaker, the median F0 of the voiced frames of all their clips (``tracks``: prosody
+    tracks with a ``speaker`` column); NaN for a speaker with no voiced frame."""
+    voiced = tracks[tracks["voiced"]]
+    return voiced.groupby("speaker")["f0_hz"].median().reindex(tracks["speaker"].unique())
+
+
+def segment_prosody(track: pd.DataFrame, starts: np.ndarray, ends: np.ndarray, reference_hz: float
+                    ) -> pd.DataFrame:
+    """One row per segment [starts[i], ends[i]) seconds of a clip's ``track``
+    (:func:`prosody_track`), from the frames whose centre falls in it: :data:`SEGMENT_PROSODY_COLUMNS`.
+
+    f0_st: mean F0 of the voiced frames in semitones relative to ``reference_hz`` (the speaker's
+    median: :func:`speaker_reference_hz`); f0_slope_st_per_s: the least-squares slope of those
+    semitones over time (three voiced frames at least); voiced_share and pause_share: shares of
+    the segment's frames; intensity_db: mean over frames with a value; hnr_db: mean over voiced
+    frames with a value. NaN where a segment has no frame for a measure.
+    """
+    centre = ((track["start_s"] + track["end_s"]) / 2).to_numpy()
+    f0 = semitones(track["f0_hz"].to_numpy(), reference_hz)
+    voiced = track["voiced"].to_numpy()
+    rows = []
+    for start, end in zip(np.asarray(starts, dtype=np.float64), np.asarray(ends, dtype=np.float64)):
+        inside = (centre >= start) & (centre < end)
+        sung = inside & voiced & np.isfinite(f0)
+        level = track["intensity_db"].to_numpy()[inside]
+        hnr = track["hnr_db"].to_numpy()[sung]
+        slope = np.polyfit(centre[sung], f0[sung], 1)[0] if sung.sum() >= 3 else np.nan
+        rows.append({
+            "f0_st": f0[sung].mean() if sung.any() else np.nan,
+            "f0_slope_st_per_s": slope,
+            "voiced_share": voiced[inside].mean() if inside.any() else np.nan,
+            "intensity_db": np.nanmean(level) if np.isfinite(level).any() else np.nan,
+            "hnr_db": np.nanmean(hnr) if np.isfinite(hnr).any() else np.nan,
+            "pause_share": track["pause"].to_numpy()[inside].mean() if inside.any() else np.nan,
+        })
+    return pd.DataFrame(rows, columns=SEGMENT_PROSODY_COLUMNS)

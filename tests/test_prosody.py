@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import parselmouth
 import pytest
 from parselmouth.praat import call
 
 from speechneurons.audio import load_waveform
-from speechneurons.prosody import ProsodySettings, prosody_track
+from speechneurons.prosody import (SEGMENT_PROSODY_COLUMNS, ProsodySettings, prosody_track, segment_prosody,
+                                     speaker_reference_hz)
 
 RATE = 16_000
 
@@ -64,3 +66,28 @@ def test_the_track_is_praats_own_commands_at_each_frame_centre(demo_root):
 def test_a_floor_above_the_ceiling_names_both():
     with pytest.raises(ValueError, match=r"pitch_floor \(300 Hz\) must be above 0 and below pitch_ceiling \(200 Hz\)"):
         ProsodySettings(pitch_floor=300, pitch_ceiling=200)
+
+
+def test_segment_summaries_of_a_gliding_voice_against_its_speaker():
+    """A voice gliding up an octave per second from 100 Hz, with an unvoiced pause in the middle:
+    per 100 ms segment, the mean in semitones relative to the speaker's median, a slope of 12
+    semitones per second, and the shares of voiced and paused frames."""
+    frames = np.arange(50)
+    start = frames * 0.02
+    hz = 100 * 2 ** (start + 0.01)  # at each frame's centre
+    voiced = (frames < 20) | (frames >= 25)
+    track = pd.DataFrame({"frame": frames, "start_s": start, "end_s": start + 0.02,
+                          "f0_hz": np.where(voiced, hz, np.nan), "voiced": voiced,
+                          "intensity_db": np.where(voiced, 70.0, 30.0), "hnr_db": np.where(voiced, 15.0, np.nan),
+                          "pause": ~voiced})
+    tracks = pd.concat([track.assign(speaker="a"), track.assign(speaker="b").iloc[:10]])
+    reference = speaker_reference_hz(tracks)
+    assert reference["a"] == pytest.approx(np.median(hz[voiced])) and reference["b"] == pytest.approx(np.median(hz[:10]))
+    edges = np.arange(0, 1.0001, 0.1)
+    segments = segment_prosody(track, edges[:-1], edges[1:], reference_hz=100.0)
+    assert list(segments.columns) == SEGMENT_PROSODY_COLUMNS and len(segments) == 10
+    np.testing.assert_allclose(segments.loc[0, "f0_st"], 12 * np.mean(start[:5] + 0.01))
+    np.testing.assert_allclose(segments["f0_slope_st_per_s"].drop(index=4), 12.0)
+    assert np.isnan(segments.loc[4, "f0_st"]) and segments.loc[4, "pause_share"] == 1.0  # frames 20-24
+    assert segments.loc[0, "voiced_share"] == 1.0 and segments.loc[0, "intensity_db"] == 70.0
+    assert np.isnan(segments.loc[4, "hnr_db"]) and segments.loc[9, "hnr_db"] == 15.0
