@@ -194,7 +194,6 @@ class ActivationCache:
         for name in self.clip_ids:
             if counts[name] != width:
                 raise ValueError(f"{self.paths[self._shard_of[name]]}: clip {name} has other units than the first clip")
-        self._counts = counts
         wanted = np.ones(width, dtype=bool) if sites is None else self._layout["site"].isin(list(sites)).to_numpy()
         if not wanted.any():
             raise ValueError(f"no activations of sites {list(sites or [])} in {list(map(str, self.paths))}")

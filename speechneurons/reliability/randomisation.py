@@ -153,13 +153,13 @@ def randomisation_check(model: SpeechModel, clips: pd.DataFrame, dataset_root: s
     cached = sorted({k - 1 for k in evaluated if k != FEATURES}) if reuse_prefix else []
     found: dict[tuple[int, int], np.ndarray] = {}
     trained: list[np.ndarray] = []
-    prepared = []
+    clip_ids: list[str] = []
     bar = tqdm(total=len(clips) * len(evaluated), desc="randomisation cascade", unit="step", disable=not progress)
     for c, row in enumerate(clips.itertuples(index=False)):
         clip = prepare_clip(model, row, dataset_root, combo, ablation_seed)
         prefix, forward = Prefix.recorder(model, cached, len(clip.segments), clip.forward(model, units, combo.reduction))
         trained.append(attribute_segments(forward, len(clip.segments), model.device, batch)[1].double().cpu().numpy())
-        prepared.append(clip)
+        clip_ids.append(clip.clip_id)
         copy_ = dataclasses.replace(model, model=copy.deepcopy(model.model))
         generator = torch.Generator().manual_seed(settings.seed)
         for randomised_from, parameters in cascade(copy_):
@@ -183,12 +183,12 @@ def randomisation_check(model: SpeechModel, clips: pd.DataFrame, dataset_root: s
     bar.close()
     rows = []
     for randomised_from in evaluated:
-        for c, clip in enumerate(prepared):
+        for c, clip_id in enumerate(clip_ids):
             before, after = trained[c], found[(randomised_from, c)]
             rows.append(pd.DataFrame({
                 **combo.columns(), "randomised_from": randomised_from, **unit_table,
                 "reached": layer >= randomised_from,
-                "clip_id": clip.clip_id, "rho": row_spearman(before, after),
+                "clip_id": clip_id, "rho": row_spearman(before, after),
                 "max_abs_change": np.abs(after - before).max(axis=1)}))
     long = pd.concat(rows, ignore_index=True)
     return long, unit_flags(long, settings.threshold)
