@@ -1,5 +1,5 @@
 # speechneurons: which parts of a speech clip drive which neurons of WavLM.
-# index_shard[shard] -> activations[shard]; index (gathers the shards) -> selectivity -> select_units
+# index_shard[shard] -> activations[shard], prosody[shard]; index (gathers the shards) -> selectivity -> select_units
 #       -> ablation[combination, shard] -> aggregate -> figures
 #       -> probes; knockout_activations[shard] -> knockout; unit_browser[combination]
 #       -> reliability_{agreement,deletion,randomisation,bootstrap} -> reliability_report
@@ -32,6 +32,7 @@ include: "rules/common.smk"
 include: "rules/model.smk"
 include: "rules/index.smk"
 include: "rules/activations.smk"
+include: "rules/prosody.smk"
 include: "rules/selectivity.smk"
 include: "rules/ablation.smk"
 include: "rules/aggregate.smk"

@@ -165,6 +165,8 @@ def noted_tables():
     for question in QUESTION_TABLES:
         for path in combos(QUESTION.replace("{question}", question)):
             tables[path.removeprefix(f"{RUN}/tables/").removesuffix(".parquet")] = path
+    for path in [*combos(PROSODY_UNITS), *combos(PROSODY_LAYERS)]:
+        tables[path.removeprefix(f"{RUN}/tables/").removesuffix(".parquet")] = path
     return tables
 
 
@@ -179,6 +181,8 @@ def all_outputs():
     return [
         *expand(INDEX_SHARD_CLIPS, shard=SHARDS),
         *expand(INDEX_SHARD_REJECTED, shard=SHARDS),
+        *expand(PROSODY_TRACKS, shard=SHARDS),
+        *expand(PROSODY_FAILED, shard=SHARDS),
         INDEX_CLIPS,
         INDEX_REJECTED,
         *[m["name_or_path"] for m in TINY.values()],
@@ -212,6 +216,10 @@ def all_outputs():
                     for path in combos(QUESTION.replace("{question}", q))
                 ],
                 *combos(FIG_TEMPORAL),
+                *combos(PROSODY_UNITS),
+                *combos(PROSODY_LAYERS),
+                *combos(FIG_PROSODY),
+                *combos(PROSODY_PAGE),
                 *combos(FIG_GROUPS),
                 *combos(FIG_GRADED),
                 *combos(LISTENING),

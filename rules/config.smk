@@ -18,6 +18,7 @@ from speechneurons.config import (
 )
 from speechneurons.datasets import load_corpus
 from speechneurons.datasets.index import IndexFilters
+from speechneurons.prosody import ProsodySettings, pitch_range_errors
 from speechneurons.study import model_key, study_models
 from speechneurons.tiny_shape import TINY_SHAPE
 
@@ -67,6 +68,15 @@ PROBES_CFG = config["probes"]
 KNOCKOUT_CFG = config["knockout"]
 BROWSER_CFG = config["browser"]
 RELIABILITY_CFG = config["reliability"]
+PROSODY_CFG = config["prosody"]
+# Praat's pitch ranges: a floor above its ceiling, or a range for a group level the corpus lacks
+_pitch_errors = pitch_range_errors(
+    ProsodySettings.from_config(PROSODY_CFG),
+    SPEC.group,
+    SPEC.levels(SPEC.group) if SPEC.group else [],
+)
+if _pitch_errors:
+    raise ValueError("config: " + "\n".join(_pitch_errors))
 
 # The study's models by name (`models`, else `model`); each writes under results/model~<name>/.
 MODELS = study_models(config)

@@ -8,6 +8,7 @@ rule problems:
         clips=INDEX_CLIPS,
         failed=[
             *expand(ACTIVATIONS_FAILED, shard=SHARDS, allow_missing=True),
+            *expand(PROSODY_FAILED, shard=SHARDS),
             *combos(ABLATION_FAILED, shard=SHARDS),
         ],
         noted=list(noted_tables().values()),

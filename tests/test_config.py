@@ -34,12 +34,14 @@ def test_every_object_of_the_schema_is_closed(repo):
     whole = schema(repo)
     found = list(objects(whole))
     assert len(found) >= 10
-    # closed, or a map whose keys the corpus checks (filters: its factors; manifest factors: columns)
+    # closed, or a map whose keys the corpus checks (filters: its factors; manifest factors: columns;
+    # prosody.pitch_range: levels of its group factor)
     open_maps = [node for node in found if node.get("additionalProperties") is not False]
     assert all(isinstance(node.get("additionalProperties"), dict) for node in open_maps)
-    assert len(open_maps) == 2
+    assert len(open_maps) == 3
     sections = whole["properties"]["dataset"]["properties"]
-    assert {id(sections["filters"]), id(sections["manifest"]["properties"]["factors"])} == set(
+    pitch_range = whole["properties"]["prosody"]["properties"]["pitch_range"]
+    assert {id(sections["filters"]), id(sections["manifest"]["properties"]["factors"]), id(pitch_range)} == set(
         map(id, open_maps))
 
 
@@ -172,6 +174,12 @@ def test_the_study_models_are_named_and_checked_in_the_config_s_words():
      "ablation.neurons: 64 is past the ffn site's 64 units (0..63)"),
     ({"ablation": {"baselines": ["fn-missing_baseline.quiet"]}},
      "no module missing_baseline on the Python path"),
+    ({"prosody": {"pitch_range": {"femal": [100, 500]}}},
+     "prosody.pitch_range.femal: not a level of gender (its levels: male, female)"),
+    ({"prosody": {"pitch_range": {"male": [300, 75]}}},
+     "prosody.pitch_range.male: [300, 75]; give [floor, ceiling] in Hz with 0 < floor < ceiling"),
+    ({"prosody": {"pitch_floor": 700}},
+     "prosody: pitch_floor (700 Hz) must be above 0 and below pitch_ceiling (600 Hz)"),
     ({"dataset": {"root": "data/<img src=x onerror=alert(1)>"}},
      "dataset.root: 'data/<img src=x onerror=alert(1)>' holds < or >"),
 ])
@@ -230,7 +238,7 @@ def test_code_hashes_follow_every_imported_module(repo, tmp_path):
     assert {name for name, used in pages.items() if templates / "player.html" in used} == {
         "listening", "unit_browser"}
     assert {name for name, used in pages.items() if templates / "base.html" in used} == {
-        "listening", "unit_browser", "problems", "reliability_report"}
+        "listening", "unit_browser", "problems", "reliability_report", "prosody_figures"}
     for template in sorted(templates.glob("*.html")):
         assert changed_by(template, b"\n{# changed #}\n") == {
             name for name, used in pages.items() if template in used}, template

@@ -9,8 +9,8 @@ import pytest
 from parselmouth.praat import call
 
 from speechneurons.audio import load_waveform
-from speechneurons.prosody import (SEGMENT_PROSODY_COLUMNS, ProsodySettings, prosody_track, segment_prosody,
-                                     speaker_reference_hz)
+from speechneurons.prosody import (SEGMENT_PROSODY_COLUMNS, ProsodySettings, clip_events, pitch_accents,
+                                     pitch_range_errors, prosody_track, segment_prosody, speaker_reference_hz)
 
 RATE = 16_000
 
@@ -91,3 +91,45 @@ def test_segment_summaries_of_a_gliding_voice_against_its_speaker():
     assert np.isnan(segments.loc[4, "f0_st"]) and segments.loc[4, "pause_share"] == 1.0  # frames 20-24
     assert segments.loc[0, "voiced_share"] == 1.0 and segments.loc[0, "intensity_db"] == 70.0
     assert np.isnan(segments.loc[4, "hnr_db"]) and segments.loc[9, "hnr_db"] == 15.0
+
+
+def test_pitch_ranges_per_group_and_their_errors():
+    settings = ProsodySettings(pitch_range={"female": [100, 500], "male": [75, 300]})
+    assert settings.pitch_bounds("female") == (100, 500) and settings.pitch_bounds("male") == (75, 300)
+    assert settings.pitch_bounds("other") == (75, 600) and settings.pitch_bounds(None) == (75, 600)
+    with pytest.raises(ValueError, match=r"prosody.pitch_range.male: \[300, 75\]; give \[floor, ceiling\]"):
+        ProsodySettings(pitch_range={"male": [300, 75]})
+    assert pitch_range_errors(settings, "gender", ["female", "male"]) == []
+    assert pitch_range_errors(ProsodySettings(pitch_range={"femal": [100, 500]}), "sex", ["female", "male"]) == [
+        "prosody.pitch_range.femal: not a level of sex (its levels: female, male)"]
+    assert "no between-speaker group factor" in pitch_range_errors(settings, None, [])[0]
+
+
+def test_each_group_gets_its_own_pitch_range():
+    """A 90 Hz voice with a strong second harmonic: in the male range (and the default) Praat finds
+    90 Hz; a female range whose floor is above 90 Hz makes it report the octave above, an octave
+    error that a range chosen for the speaker avoids."""
+    t = np.arange(RATE) / RATE
+    wave = 0.2 * np.sin(2 * np.pi * 90 * t) + 0.4 * np.sin(2 * np.pi * 180 * t)
+    settings = ProsodySettings(pitch_range={"male": [75, 300], "female": [120, 500]})
+    median = {group: np.nanmedian(prosody_track(wave, RATE, settings, group)["f0_hz"])
+              for group in (None, "male", "female")}
+    assert median[None] == pytest.approx(90, abs=0.5) and median["male"] == pytest.approx(90, abs=0.5)
+    assert median["female"] == pytest.approx(180, abs=2)
+
+
+def test_pitch_accents_are_prominent_f0_peaks_within_voiced_runs():
+    frames = np.arange(60)
+    f0 = 100 * 2 ** ((3 * np.exp(-((frames - 15) / 3.0) ** 2) + 0.8 * np.exp(-((frames - 45) / 3.0) ** 2)) / 12)
+    voiced = np.ones(60, dtype=bool)
+    voiced[30:33] = False
+    f0[~voiced] = np.nan
+    accent = pitch_accents(f0, voiced, accent_st=1.5)
+    assert np.flatnonzero(accent).tolist() == [15]  # the 0.8-semitone bump is not prominent enough
+    assert np.flatnonzero(pitch_accents(f0, voiced, accent_st=0.5)).tolist() == [15, 45]
+    track = pd.DataFrame({"start_s": frames * 0.02, "end_s": (frames + 1) * 0.02, "voiced": voiced,
+                          "accent": accent})
+    track.loc[:4, "voiced"] = False
+    events = clip_events(track)
+    assert (events.voicing_onset_s, events.voicing_offset_s) == pytest.approx((0.1, 1.2))
+    assert events.accents_s.tolist() == pytest.approx([0.31])
