@@ -10,6 +10,7 @@ effect beside the tests this issue replaced (the code of commit
 
     python bench/calibration.py            # the full table (11 minutes here)
     python bench/calibration.py --quick    # a smaller run, to try it
+    python bench/calibration.py --only prosody   # rerun one check into the existing JSON
 """
 
 from __future__ import annotations
@@ -140,6 +141,19 @@ def markdown(result: dict) -> str:
     lines.append(f"Temporal profiles: the 95 % band over speakers covers the true share of 1/20 in "
                  f"{q3['band_covers_true_share']:.3f} of {q3['bands']} (level, bin) bands (SE {q3['se']:.3f}; "
                  "speaker-specific shapes over time).")
+    if "question_3_prosody" in result:
+        null, power = result["question_3_prosody"]["null"], result["question_3_prosody"]["power"]
+        size = result["question_3_prosody"]["sizes"]
+        lines.append(f"Prosody (prosody_units): under the null of {size['null_runs']} runs x {size['units']} units x 6 "
+                     "measures (speaker intercepts and speaker x measure slopes SD 0.3, 4-14 clips per speaker, "
+                     "AR(1) noise growing with loudness, F0 and intensity correlated 0.5) p is at or below 0.05 in "
+                     f"{_r(null['p']['0.05'])} and 0.001 in {_r(null['p']['0.001'])} of the tests, partial_p in "
+                     f"{_r(null['partial_p']['0.05'])} and {_r(null['partial_p']['0.001'])}; "
+                     f"(run, measure) families with any q < 0.05: {_s(null['families_with_any_q_below_05'])}. "
+                     f"A planted F0 slope of {size['planted_size']} (in noise SD, every speaker) is found "
+                     f"(q < 0.05) in {_s(power['planted_found_f0'])}, with intensity held fixed in "
+                     f"{_s(power['planted_found_f0_partial'])}; its intensity test in "
+                     f"{_s(power['planted_found_intensity'])}.")
     lines.append(f"Knock-out under the null, selected minus matched random units (specificity_difference): "
                  f"{ko['specificity_difference_mean']:+.4f} (SE {ko['se']:.4f}, {ko['runs']} runs).")
     for factor in ("emotion", "gender"):
@@ -148,14 +162,37 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def prosody_checks(seconds: dict, quick: bool) -> dict:
+    """The prosody test's null (many runs of 20 units) and its power for a planted F0 slope."""
+    sizes = {"null_runs": 20 if quick else 200, "units": 20, "power_runs": 5 if quick else 25, "planted": 4,
+             "planted_size": 0.4}
+    start = time.perf_counter()
+    null = cal.prosody_null(sizes["null_runs"], sizes["units"], seed=101)
+    power = cal.prosody_null(sizes["power_runs"], sizes["units"], planted=sizes["planted"],
+                             size=sizes["planted_size"], seed=202)
+    seconds["question_3_prosody"] = round(time.perf_counter() - start, 1)
+    print(f"question_3_prosody: {seconds['question_3_prosody']} s", file=sys.stderr, flush=True)
+    return {"sizes": sizes, "null": null, "power": power}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs and units")
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/calibration.json")
     parser.add_argument("--table", type=Path, default=None, help="only print the table of this JSON")
+    parser.add_argument("--only", choices=["prosody"], default=None,
+                        help="run this check alone and merge it into the JSON at --out")
     args = parser.parse_args()
     if args.table:
         print(markdown(json.loads(args.table.read_text())))
+        return
+    if args.only == "prosody":
+        result = json.loads(args.out.read_text())
+        with threadpool_limits(1):
+            result["question_3_prosody"] = prosody_checks(result.setdefault("seconds", {}), args.quick)
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        args.out.with_suffix(".md").write_text(markdown(result))
+        print(markdown(result))
         return
     size = (dict(units=500, runs=4, null_runs=10, perms=999, probe_layers=10, pipeline_runs=4)
             if args.quick else
@@ -190,6 +227,7 @@ def main() -> None:
                                     for kind in ("slopes_0.3", "heteroscedastic")}
         result["knockout"] = timed("knockout", cal.knockout_null, "slopes_0.3", 16, size["pipeline_runs"])
         result["question_3"] = timed("question_3", cal.temporal_null, 3 * size["pipeline_runs"])
+        result["question_3_prosody"] = prosody_checks(result["seconds"], args.quick)
         result["question_4"] = timed("question_4", cal.group_contrast_null, size["pipeline_runs"], 200)
         result["question_5"] = timed("question_5", cal.graded_null, "slopes_0.6", size["pipeline_runs"] // 2, 200)
         result["probes"] = {

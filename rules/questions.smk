@@ -57,6 +57,7 @@ rule questions:
         attributions=expand(ATTRIBUTIONS, shard=SHARDS, allow_missing=True),
         segments=expand(SEGMENTS, shard=SHARDS, allow_missing=True),
         activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+        prosody=expand(PROSODY_TRACKS, shard=SHARDS),
     output:
         **{q: QUESTION.replace("{question}", q) for q in QUESTION_TABLES},
     log:
@@ -116,6 +117,7 @@ rule listening:
         clip_units=CLIP_UNITS,
         attributions=expand(ATTRIBUTIONS, shard=SHARDS, allow_missing=True),
         segments=expand(SEGMENTS, shard=SHARDS, allow_missing=True),
+        prosody=expand(PROSODY_TRACKS, shard=SHARDS),
     output:
         report(
             LISTENING,
@@ -166,3 +168,56 @@ rule models_by_layer:
         code=code_version("models_by_layer"),
     script:
         "../scripts/models_by_layer.py"
+
+
+rule unit_prosody:
+    input:
+        clips=INDEX_CLIPS,
+        selected=SELECTED_UNITS,
+        clip_units=CLIP_UNITS,
+        attributions=expand(ATTRIBUTIONS, shard=SHARDS, allow_missing=True),
+        segments=expand(SEGMENTS, shard=SHARDS, allow_missing=True),
+        prosody=expand(PROSODY_TRACKS, shard=SHARDS),
+    output:
+        prosody_units=PROSODY_UNITS,
+        prosody_layers=PROSODY_LAYERS,
+    log:
+        f"{LOGS}/unit_prosody/{COMBO}.log",
+    conda:
+        "../envs/speechneurons.yaml"
+    params:
+        corpus=CORPUS,
+        fdr_alpha=STATS["fdr_alpha"],
+        code=code_version("unit_prosody"),
+    script:
+        "../scripts/unit_prosody.py"
+
+
+rule prosody_figures:
+    input:
+        units=PROSODY_UNITS,
+        layers=PROSODY_LAYERS,
+    output:
+        figure=report(
+            FIG_PROSODY,
+            caption="../report/prosody.rst",
+            category="3 Temporal patterns",
+            subcategory=combo_label(),
+        ),
+        figure_pdf=pdf(FIG_PROSODY),
+        page=report(
+            PROSODY_PAGE,
+            caption="../report/prosody_page.rst",
+            category="3 Temporal patterns",
+            subcategory=combo_label(),
+        ),
+    log:
+        f"{LOGS}/prosody_figures/{COMBO}.log",
+    conda:
+        "../envs/speechneurons.yaml"
+    params:
+        corpus=CORPUS,
+        fdr_alpha=STATS["fdr_alpha"],
+        code=code_version("prosody_figures"),
+    script:
+        "../scripts/prosody_figures.py"

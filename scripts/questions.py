@@ -7,6 +7,7 @@ from speechneurons.ablation.store import iter_curves
 from speechneurons.cache import units_matrix
 from speechneurons.datasets import corpus_spec
 from speechneurons.logs import log_to_file
+from speechneurons.prosody import ProsodyTracks
 from speechneurons.threads import pin_threads
 from speechneurons.questions import answer_questions
 
@@ -25,6 +26,7 @@ tables, notes, unanswered = answer_questions(
     curves=iter_curves(sm.input.attributions, sm.input.segments),
     activations=matrix.long(units),
     spec=spec,
+    prosody=ProsodyTracks.read(sm.input.prosody),
 )
 upstream = provenance.upstream_model([sm.input.clip_units])
 for name, table in tables.items():

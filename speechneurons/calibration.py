@@ -289,6 +289,7 @@ def temporal_null(runs: int, seed: int = 0, actors: int = 24) -> dict:
     the coverage of 1/20 by the 95 % band of ``temporal_profiles`` (normalised alignment), and
     the loudness table's p when the loud share is the loud time share plus speaker and clip
     noise of mean 0."""
+    from speechneurons.prosody import ProsodyTracks
     from speechneurons.questions import temporal_profiles, loudness_table
 
     covered, p = [], []
@@ -306,7 +307,7 @@ def temporal_null(runs: int, seed: int = 0, actors: int = 24) -> dict:
                 level = np.repeat(shape[row.actor], 150 // 20 + 1)[:150]
                 yield row.clip_id, units, np.exp(level + rng.normal(0, 0.5, size=(2, 150))), segments
 
-        table = temporal_profiles(curves(), meta, SPEC)
+        table = temporal_profiles(curves(), meta, SPEC, ProsodyTracks.empty())
         normal = table[(table["alignment"] == "normalised") & (table["site"] == "all")]
         covered.append(((normal["ci_low"] <= 0.05) & (normal["ci_high"] >= 0.05)).to_numpy())
         share = 0.5 + rng.normal(0, 0.1, len(meta))
@@ -399,3 +400,80 @@ def clip_shuffle_relabel(labels: np.ndarray, speakers: np.ndarray, within: bool,
     names, first = np.unique(speakers, return_index=True)
     shuffled = dict(zip(names, labels[first][rng.permutation(len(names))]))
     return np.array([shuffled[s] for s in speakers], dtype=labels.dtype)
+
+
+def prosody_null(runs: int, units: int = 20, planted: int = 0, size: float = 0.25, seed: int = 0,
+                 actors: int = 24, segments: int = 35) -> dict:
+    """The prosody test (:mod:`speechneurons.unit_prosody`) under a realistic null, and its power.
+
+    Per run, ``actors`` speakers record 4 to 14 clips each (unbalanced) of
+    ``segments`` segments. Per segment, six measures (AR(1) over time,
+    rho 0.8; intensity correlated 0.5 with F0; F0, its slope and HNR
+    missing in a third of the segments, in runs, as unvoiced stretches are).
+    Each unit's attribution is a speaker intercept (SD 1), speaker x
+    measure slopes on every measure (SD 0.3, mean 0), and clip noise that is
+    AR(1) (rho 0.5) with an SD growing with the segment's loudness
+    (exp(0.3 x intensity z)). The first ``planted`` units add ``size`` x the
+    F0 measure (in every speaker, on top of the slopes). Returns the rates at
+    0.05 and 0.001 of the null units' p (marginal and partial), the share of
+    (run, measure) families of null units with any BH q < 0.05, and the share
+    of planted units found for F0 (q < 0.05) and, with intensity held fixed,
+    still found (partial q < 0.05) while their intensity q is mostly not.
+    """
+    from speechneurons.prosody import MEASURES
+    from speechneurons.unit_prosody import CONTROL, clip_correlations, fisher_z, unit_table
+
+    control = MEASURES.index(CONTROL)
+    f0 = MEASURES.index("f0_st")
+    p, partial_p, families, found, found_partial, intensity_found = [], [], [], [], [], []
+
+    def ar(rng, n, rho, shape):
+        out = np.empty((*shape, n))
+        out[..., 0] = rng.normal(size=shape)
+        for t in range(1, n):
+            out[..., t] = rho * out[..., t - 1] + np.sqrt(1 - rho ** 2) * rng.normal(size=shape)
+        return out
+
+    for run in range(runs):
+        rng = np.random.default_rng(seed + 7919 * run)
+        counts = rng.integers(4, 15, size=actors)
+        speaker = np.repeat(np.arange(actors), counts)
+        intercept = rng.normal(size=(actors, units))
+        slopes = rng.normal(0, 0.3, size=(actors, units, len(MEASURES)))
+        slopes[:, :planted, f0] += size
+        rows = []
+        for clip, who in enumerate(speaker):
+            base = ar(rng, segments, 0.8, (len(MEASURES),))  # [measures, segments]
+            base[control] = 0.5 * base[f0] + np.sqrt(0.75) * base[control]
+            unvoiced = ar(rng, segments, 0.8, ()) < -0.43  # about a third, in runs
+            measures = base.T.copy()
+            measures[unvoiced, f0] = np.nan
+            measures[unvoiced, MEASURES.index("f0_slope_st_per_s")] = np.nan
+            measures[unvoiced, MEASURES.index("hnr_db")] = np.nan
+            noise = ar(rng, segments, 0.5, (units,)) * np.exp(0.3 * base[control])[None]
+            curve = intercept[who][:, None] + np.einsum("um,ms->us", slopes[who], np.nan_to_num(base)) + noise
+            rho, part = clip_correlations(curve, measures, control)
+            rows.append(pd.DataFrame({"clip_id": str(clip), "speaker": str(who), "fold": -1, "site": "hidden",
+                                      "layer": 1, "neuron": np.repeat(np.arange(units), len(MEASURES)),
+                                      "measure": np.tile(MEASURES, units), "z": fisher_z(rho).ravel(),
+                                      "partial_z": fisher_z(part).ravel()}))
+        z = pd.concat(rows, ignore_index=True)
+        tested = z[["clip_id", "speaker", "fold", "site", "layer", "neuron"]].drop_duplicates()
+        z = z.drop(columns=["speaker", "fold"])
+        labels = tested[["fold", "site", "layer", "neuron"]].drop_duplicates().assign(chosen_for="explicit")
+        null_rows = unit_table(z[z["neuron"] >= planted], tested[tested["neuron"] >= planted], labels, 0.05)
+        p.append(null_rows["p"].to_numpy())
+        partial_p.append(null_rows["partial_p"].dropna().to_numpy())
+        families.extend((null_rows.groupby("measure")["q"].min() < 0.05).tolist())
+        if planted:
+            table = unit_table(z, tested, labels, 0.05)
+            mine = table[table["neuron"] < planted].set_index(["neuron", "measure"])
+            found.extend((mine.xs("f0_st", level="measure")["q"] < 0.05).tolist())
+            found_partial.extend((mine.xs("f0_st", level="measure")["partial_q"] < 0.05).tolist())
+            intensity_found.extend((mine.xs(CONTROL, level="measure")["q"] < 0.05).tolist())
+    out = {"p": rates(np.concatenate(p)), "partial_p": rates(np.concatenate(partial_p)),
+           "families_with_any_q_below_05": share(families)}
+    if planted:
+        out.update({"planted_found_f0": share(found), "planted_found_f0_partial": share(found_partial),
+                    "planted_found_intensity": share(intensity_found)})
+    return out

@@ -5,9 +5,12 @@
 2. Target encoding: the cross-fitted units per level of the target factor,
    their attribution and activation contrasts on the speakers that did not
    choose them.
-3. Temporal patterns: attribution profiles over normalised clip time and
-   relative to sound onset and offset (the first and last loud segment), per target level, with 95 % bands
-   over speakers; and the share of attribution in loud versus quiet segments.
+3. Temporal patterns: attribution profiles over normalised clip time,
+   relative to voicing onset and offset (Praat's first and last voiced
+   frame) and around pitch accents (local F0 maxima), per target level, with
+   95 % bands over speakers; the share of attribution in loud versus quiet
+   segments; and which acoustic measures each unit's attribution follows
+   (:mod:`speechneurons.unit_prosody`).
 4. Group differences: per unit, contrasts of the between-speaker group
    factor's two levels (second - first) in attribution and activation, with
    the speaker as the unit of replication.
@@ -21,13 +24,14 @@ and q-values are Benjamini-Hochberg across the units of one table.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
+from speechneurons.prosody import ClipEvents, ProsodyTracks
 from speechneurons.schemas import UNIT, current_names, unit_rows
 from speechneurons.time_grid import overlap_weights
 from speechneurons.stats.oneway import cohens_d
@@ -39,9 +43,12 @@ from speechneurons.stats.selectivity import speaker_rows, speaker_test
 ALIGNMENTS = {
     # alignment -> (bin edges in its own unit, what the unit is)
     "normalised": (np.linspace(0.0, 1.0, 21), "fraction of the clip"),
-    "onset": (np.round(np.arange(-0.5, 1.5001, 0.1), 3), "seconds from sound onset (first loud segment)"),
-    "offset": (np.round(np.arange(-1.5, 0.5001, 0.1), 3), "seconds from sound offset (last loud segment)"),
+    "onset": (np.round(np.arange(-0.5, 1.5001, 0.1), 3), "seconds from voicing onset (first voiced frame)"),
+    "offset": (np.round(np.arange(-1.5, 0.5001, 0.1), 3), "seconds from voicing offset (last voiced frame)"),
+    "accent": (np.round(np.arange(-0.5, 0.5001, 0.05), 3), "seconds from a pitch accent (local F0 maximum)"),
 }
+#: A clip's curve of one (clip, units, [units, segments] attributions, segments), as the store yields it.
+Curve = tuple[str, pd.DataFrame, np.ndarray, pd.DataFrame]
 
 
 def _d(values: np.ndarray, in_group: np.ndarray) -> float:
@@ -209,24 +216,19 @@ def target_encoding(selected: pd.DataFrame, clip_units: pd.DataFrame, spec: Corp
 
 # 3 ----------------------------------------------------------------------------
 
-def sound_bounds(segments: pd.DataFrame) -> tuple[float, float]:
-    """Sound onset and offset of one clip: the start of its first loud segment and the end of its
-    last (NaN if none). Loud is an energy decision (``ablation.loudness_threshold_db``), not
-    voicing: a loud unvoiced consonant counts."""
-    loud = segments[segments["loud"]]
-    if loud.empty:
-        return np.nan, np.nan
-    return float(loud["start_s"].min()), float(loud["end_s"].max())
-
-
-def clip_profiles(curve: np.ndarray, segments: pd.DataFrame) -> dict[str, np.ndarray]:
+def clip_profiles(curve: np.ndarray, segments: pd.DataFrame, events: ClipEvents | None
+                  ) -> dict[str, np.ndarray]:
     """[units, segments] attributions -> per alignment, the share of |attribution| per bin.
 
     Each unit's absolute curve is normalised to sum 1 over the clip, then
     averaged over units; each segment's share is spread over the bins it
     overlaps, in proportion to the overlap, so profiles from 20 ms and
-    1,000 ms segments are on one time grid. A profile says where in time
-    the clip's attribution lies ([bins], NaN where no segment reaches a bin).
+    1,000 ms segments are on one time grid. ``events``: the clip's voicing
+    onset, offset and pitch accents (:class:`~speechneurons.prosody.ClipEvents`;
+    None or NaN: the clip has no voiced frame, and only its normalised
+    profile is drawn); the accent profile is the mean over the clip's
+    accents of the shares around each. A profile says where in time the
+    clip's attribution lies ([bins], NaN where no segment reaches a bin).
     """
     magnitude = np.abs(curve.astype(np.float64))
     totals = magnitude.sum(axis=1, keepdims=True)
@@ -234,24 +236,43 @@ def clip_profiles(curve: np.ndarray, segments: pd.DataFrame) -> dict[str, np.nda
     per_segment = share[(totals[:, 0] > 0)].mean(axis=0) if (totals > 0).any() else np.zeros(curve.shape[1])
     starts, ends = segments["start_s"].to_numpy(float), segments["end_s"].to_numpy(float)
     duration = float(ends.max())
-    onset, offset = sound_bounds(segments)
-    spans = {"normalised": (starts / duration, ends / duration), "onset": (starts - onset, ends - onset),
-             "offset": (starts - offset, ends - offset)}
+    onset, offset = (events.voicing_onset_s, events.voicing_offset_s) if events else (np.nan, np.nan)
+    accents = events.accents_s if events else np.array([])
+    spans = {"normalised": [(starts / duration, ends / duration)], "onset": [(starts - onset, ends - onset)],
+             "offset": [(starts - offset, ends - offset)],
+             "accent": [(starts - t, ends - t) for t in accents] or [(starts * np.nan, ends * np.nan)]}
     out = {}
     for alignment, (edges, _) in ALIGNMENTS.items():
-        weights = overlap_weights(*spans[alignment], edges)  # NaN spans (no speech) weigh nothing
-        weights = np.nan_to_num(weights, nan=0.0)
-        profile = per_segment @ weights
-        out[alignment] = np.where(weights.sum(axis=0) > 0, profile, np.nan)
+        profiles, reached = [], []
+        for span in spans[alignment]:
+            weights = np.nan_to_num(overlap_weights(*span, edges), nan=0.0)  # NaN spans weigh nothing
+            profiles.append(per_segment @ weights)
+            reached.append(weights.sum(axis=0) > 0)
+        reached_any = np.any(reached, axis=0)
+        counts = np.sum(reached, axis=0)
+        total = np.sum(np.where(reached, profiles, 0.0), axis=0)
+        out[alignment] = np.where(reached_any, total / np.maximum(counts, 1), np.nan)
     return out
 
 
-def temporal_profiles(curves: Iterable[tuple[str, pd.DataFrame, np.ndarray, pd.DataFrame]],
-                      clips: pd.DataFrame, spec: CorpusSpec) -> pd.DataFrame:
+def tested_curves(curves: Iterable[Curve], tested: pd.DataFrame) -> Iterator[Curve]:
+    """``curves`` with each clip's units cut to the ones it may test (``tested``:
+    :func:`tested_pairs`); a clip with none is left out."""
+    allowed = tested.groupby("clip_id")[UNIT].apply(lambda u: set(map(tuple, u.to_numpy()))).to_dict()
+    for clip_id, units, curve, segments in curves:
+        keep = [tuple(u) in allowed.get(clip_id, set()) for u in units[UNIT].itertuples(index=False)]
+        if any(keep):
+            yield clip_id, units[keep].reset_index(drop=True), curve[np.flatnonzero(keep)], segments
+
+
+def temporal_profiles(curves: Iterable[Curve], clips: pd.DataFrame, spec: CorpusSpec,
+                      prosody: ProsodyTracks) -> pd.DataFrame:
     """Per (site, layer, target level, alignment, bin): mean share of attribution with a 95 % band.
 
     ``curves`` yields (clip_id, units table, [units, segments] array, that
-    clip's segments). Profiles are computed per (site, layer) of the ablated
+    clip's segments); ``prosody`` gives each clip's voicing onset, offset and
+    pitch accents (a clip without a track has only its normalised profile).
+    Profiles are computed per (site, layer) of the ablated
     units and for all of them together (site ``all``, layer -1); clips are
     averaged per speaker first, and the band is a logit interval over speakers (it stays in [0, 1]).
     """
@@ -259,11 +280,12 @@ def temporal_profiles(curves: Iterable[tuple[str, pd.DataFrame, np.ndarray, pd.D
     meta = clips.set_index("clip_id")
     records = []
     for clip_id, units, curve, segments in curves:
+        events = prosody.events(clip_id)
         groups = [("all", -1, np.arange(len(units)))]
         groups += [(s, int(k), idx.to_numpy()) for (s, k), idx in
                    units.reset_index(drop=True).groupby(["site", "layer"]).groups.items()]
         for site, layer, index in groups:
-            for alignment, profile in clip_profiles(curve[index], segments).items():
+            for alignment, profile in clip_profiles(curve[index], segments, events).items():
                 records.append((clip_id, site, layer, alignment, profile))
     rows = []
     frame = pd.DataFrame(records, columns=["clip_id", "site", "layer", "alignment", "profile"])
@@ -470,31 +492,25 @@ def graded_measures(clip_units: pd.DataFrame, activations: pd.DataFrame, spec: C
 
 
 def answer_questions(clips: pd.DataFrame, selected: pd.DataFrame,
-                     clip_units: pd.DataFrame, curves: Iterable, activations: pd.DataFrame,
-                     spec: CorpusSpec) -> tuple[dict[str, pd.DataFrame], dict[str, list[str]], dict[str, str]]:
+                     clip_units: pd.DataFrame, curves: Iterable[Curve], activations: pd.DataFrame,
+                     spec: CorpusSpec, prosody: ProsodyTracks
+                     ) -> tuple[dict[str, pd.DataFrame], dict[str, list[str]], dict[str, str]]:
     """The tables of questions 2-5 for one ablation parameter combination; per table the notes
     on what the corpus or the clips cannot answer (each table carries its own); and per table
     that is empty because its question cannot be answered, why (its figure says so instead).
 
     Every test uses only (clip, unit) pairs whose clip's speaker did not
     choose the unit (:func:`tested_pairs`); temporal profiles and loudness
-    pool each clip's tested units.
+    pool each clip's tested units; ``prosody`` places the profiles around
+    each clip's voicing onset, offset and pitch accents.
     """
     tested = tested_pairs(current_names(clip_units), selected)
-    allowed = tested.groupby("clip_id")[UNIT].apply(lambda u: set(map(tuple, u.to_numpy()))).to_dict()
-
-    def tested_curves():
-        for clip_id, units, curve, segments in curves:
-            keep = [tuple(u) in allowed.get(clip_id, set()) for u in units[UNIT].itertuples(index=False)]
-            if any(keep):
-                yield clip_id, units[keep].reset_index(drop=True), curve[np.flatnonzero(keep)], segments
-
     pooled = tested.drop_duplicates(["clip_id", *UNIT])
     groups, groups_unanswered = group_contrasts(tested, activations, spec)
     graded, graded_unanswered = graded_effects(graded_measures(tested, activations, spec), spec)
     tables = {
         "target_encoding": target_encoding(selected, clip_units, spec, activations, clips),
-        "temporal_profiles": temporal_profiles(tested_curves(), clips, spec),
+        "temporal_profiles": temporal_profiles(tested_curves(curves, tested), clips, spec, prosody),
         "loudness": loudness_table(pooled, spec),
         "group_contrasts": groups,
         "graded_effects": graded,
@@ -506,4 +522,9 @@ def answer_questions(clips: pd.DataFrame, selected: pd.DataFrame,
         for name in tables:
             notes[name].append("questions 2-5: no cross_fit unit was selected, so the units chosen on "
                                "every speaker are in no test (only explicit units and random controls are)")
+    missing = sorted(set(clips["clip_id"]) - {c for c in clips["clip_id"] if c in prosody})
+    if missing:
+        notes["temporal_profiles"].append(
+            f"{len(missing)} clip(s) have no prosody track (see failed clips), so only their normalised "
+            f"profile counts: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
     return tables, notes, unanswered

@@ -41,9 +41,21 @@ def test_model_jobs_depend_on_no_statistics_aggregation_or_pages(script):
                                     "question_figures", "selectivity_figures", "questions", "probes",
                                     "knockout", "selectivity", "select_units", "layer_specialisation",
                                     "models_by_layer", "reliability_agreement", "reliability_bootstrap",
-                                    "reliability_report", "index", "index_shard"])
+                                    "reliability_report", "index", "index_shard", "prosody", "unit_prosody",
+                                    "prosody_figures"])
 def test_jobs_that_read_files_depend_on_no_model_code(script):
     assert [m for m in closure(script) if m.startswith(MODEL_STACK)] == []
+
+
+def test_the_prosody_jobs_depend_on_what_they_do():
+    """Praat's stage reads audio and writes a table: no statistics, questions or pages; its figure
+    draws and renders: no statistics; no model job depends on prosody."""
+    assert not [m for m in closure("prosody") if m.startswith(("stats/", "questions.py", "figures.py", "pages.py",
+                                                               "cache.py", "ablation/"))]
+    assert not [m for m in closure("prosody_figures") if m.startswith(("stats/", "questions.py", "unit_prosody.py"))]
+    assert "unit_prosody.py" in closure("unit_prosody") and "stats/fdr.py" in closure("unit_prosody")
+    for script in ("activations", "ablation", "knockout_activations"):
+        assert not [m for m in closure(script) if "prosody" in m]
 
 
 def test_the_model_jobs_closures_are_small():

@@ -9,6 +9,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 from speechneurons import questions
+from speechneurons.prosody import ClipEvents, ProsodyTracks
 from speechneurons.datasets.ravdess import SPEC, full_design
 from speechneurons.time_grid import overlap_weights
 
@@ -123,20 +124,43 @@ def test_a_pure_intensity_effect_is_not_a_neutral_effect():
     assert not {"eta2", "q_speaker", "p_perm"} & set(table.columns)  # nothing from the choosing speakers
 
 
-def test_temporal_profiles_peak_after_onset():
+def voiced_tracks(clips, frames=150, voiced=(0.5, 2.5), accents=()):
+    """Prosody tracks in which each clip is voiced from voiced[0] to voiced[1] s, with pitch accents
+    at the frames whose centres are ``accents``; loud everywhere (the energy flag says nothing)."""
+    starts = np.arange(frames) * 0.02
+    is_voiced = (starts >= voiced[0]) & (starts < voiced[1])
+    accent = np.isin(np.round(starts + 0.01, 3), np.round(accents, 3))
+    track = pd.DataFrame({"frame": np.arange(frames), "start_s": starts, "end_s": starts + 0.02,
+                          "f0_hz": np.where(is_voiced, 150.0, np.nan), "voiced": is_voiced,
+                          "intensity_db": 70.0, "hnr_db": np.where(is_voiced, 20.0, np.nan),
+                          "pause": False, "accent": accent})
+    return ProsodyTracks(pd.concat([track.assign(clip_id=c, speaker=str(s))
+                                    for c, s in zip(clips["clip_id"], clips["speaker"])], ignore_index=True))
+
+
+def test_temporal_profiles_peak_after_voicing_onset_and_at_accents():
+    """Onset and offset are Praat's voicing, not the energy flag: every segment is loud here, voicing
+    starts at 0.5 s, and the attribution just after it peaks 0.1-0.2 s after onset; around the
+    pitch accents at 0.61 and 2.01 s, at the accent."""
     clips = clip_table().head(16)  # actors 1 and 2... and their clips
     segments = pd.DataFrame({"segment": np.arange(150), "start_s": np.arange(150) * 0.02,
-                             "end_s": (np.arange(150) + 1) * 0.02})
-    segments["loud"] = (segments["start_s"] >= 0.5) & (segments["start_s"] < 2.5)
+                             "end_s": (np.arange(150) + 1) * 0.02, "loud": True})
     units = pd.DataFrame({"site": ["hidden", "ffn"], "layer": [3, 3], "neuron": [0, 7]})
     curve = np.zeros((2, 150))
     curve[:, 30:35] = 1.0  # 0.60-0.70 s: just after onset at 0.5 s
+    curve[:, 100] = 0.5  # 2.00-2.02 s: the second accent
     curve[1, 140] = -0.2
     stream = ((c, units, curve, segments) for c in clips["clip_id"])
-    table = questions.temporal_profiles(stream, clips, SPEC)
+    table = questions.temporal_profiles(stream, clips, SPEC, voiced_tracks(clips, accents=(0.61, 2.01)))
     everything = table[(table["site"] == "all") & (table["emotion"] == clips["emotion"].iloc[0])]
     onset = everything[everything["alignment"] == "onset"].set_index("bin_start")
     assert onset["mean_share"].idxmax() == pytest.approx(0.1)  # the 0.1-0.2 s bin after onset
+    offset = everything[everything["alignment"] == "offset"].set_index("bin_start")
+    assert offset["mean_share"].idxmax() == pytest.approx(-0.5)  # 2.0 s is 0.5 s before offset at 2.5 s
+    accent = everything[everything["alignment"] == "accent"].set_index("bin_start")
+    # the 50 ms after the first accent hold most of 0.60-0.70 s; the second accent sees only its own segment
+    assert accent["mean_share"].idxmax() == pytest.approx(0.0)
+    assert accent["bin_unit"].iloc[0] == "seconds from a pitch accent (local F0 maximum)"
     normalised = everything[everything["alignment"] == "normalised"]
     assert normalised["mean_share"].sum() == pytest.approx(1.0)
     assert normalised.loc[normalised["mean_share"].idxmax(), "bin_start"] == pytest.approx(0.2)
@@ -160,7 +184,7 @@ def test_profile_bands_of_two_speakers_stay_between_0_and_1():
         return values if actor == 1 else np.ones((1, 100))
 
     stream = ((c, units, curve(a), segments) for c, a in zip(clips["clip_id"], clips["actor"]))
-    table = questions.temporal_profiles(stream, clips, SPEC)
+    table = questions.temporal_profiles(stream, clips, SPEC, voiced_tracks(clips, frames=100))
     banded = table.dropna(subset=["ci_low"])
     assert len(banded) and (banded["n_speakers"] == 2).all()
     assert (banded["ci_low"] >= 0).all() and (banded["ci_high"] <= 1).all()
@@ -243,7 +267,7 @@ def test_profiles_of_short_and_long_segments_share_one_time_grid():
         segments = pd.DataFrame({"segment": np.arange(len(starts)), "start_s": starts,
                                  "end_s": starts + length, "loud": True})
         curve = np.full((2, len(starts)), length)  # attribution proportional to the span: even in time
-        profiles[length] = questions.clip_profiles(curve, segments)
+        profiles[length] = questions.clip_profiles(curve, segments, ClipEvents(0.0, 3.0, np.array([])))
     short, long = profiles[0.02]["normalised"], profiles[1.0]["normalised"]
     assert not np.isnan(long).any() and long == pytest.approx(np.full(20, 0.05))
     assert short == pytest.approx(long)
