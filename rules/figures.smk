@@ -5,6 +5,7 @@ rule figures:
         selected=SELECTED_UNITS,
         attributions=expand(ATTRIBUTIONS, shard=SHARDS, allow_missing=True),
         segments=expand(SEGMENTS, shard=SHARDS, allow_missing=True),
+        prosody=expand(PROSODY_TRACKS, shard=SHARDS),
     output:
         clip=report(
             FIG_CLIP,

@@ -111,6 +111,7 @@ rule unit_browser:
         activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
         attributions=expand(ATTRIBUTIONS, shard=SHARDS, allow_missing=True),
         segments=expand(SEGMENTS, shard=SHARDS, allow_missing=True),
+        prosody=expand(PROSODY_TRACKS, shard=SHARDS),
     output:
         report(
             UNIT_BROWSER,

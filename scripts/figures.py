@@ -11,6 +11,7 @@ from speechneurons.datasets import corpus_spec
 from speechneurons.figures import (choose_example, clip_figure_units, plot_example_clip, plot_level_comparison,
                                    save_figure, unit_label)
 from speechneurons.logs import log_to_file
+from speechneurons.prosody import ProsodyTracks
 from speechneurons.threads import pin_threads
 from speechneurons.schemas import unit_rows
 
@@ -29,7 +30,9 @@ clip = pd.read_parquet(sm.input.clips).set_index("clip_id").loc[clip_id]
 units = clip_figure_units(pd.read_parquet(sm.input.selected), site, layer, neuron, spec.target, clip[spec.target])
 attributions = read_attributions(sm.input.attributions, sm.input.segments, [clip_id], units)
 wave = load_waveform(Path(p.root) / clip["path"])
-save_figure(plot_example_clip(clip_id, clip, units, attributions, wave, MODEL_SAMPLE_RATE, spec), sm.output.clip,
-            metadata)
+prosody = ProsodyTracks.read(sm.input.prosody)
+track = prosody.track(clip_id) if clip_id in prosody else None
+save_figure(plot_example_clip(clip_id, clip, units, attributions, wave, MODEL_SAMPLE_RATE, spec, track),
+            sm.output.clip, metadata)
 levels = plot_level_comparison(unit_rows(clip_units, site, layer, neuron), spec, unit_label(site, layer, neuron))
 save_figure(levels, sm.output.levels, metadata)

@@ -7,6 +7,7 @@ import pandas as pd
 from speechneurons.browser import unit_browser
 from speechneurons.datasets import corpus_spec
 from speechneurons.logs import log_to_file
+from speechneurons.prosody import ProsodyTracks
 from speechneurons.threads import pin_threads
 
 sm = snakemake  # noqa: F821
@@ -27,5 +28,6 @@ page = unit_browser(
     spec=corpus_spec(sm.params.corpus),
     root=sm.params.root,
     combination=", ".join(f"{k} {v}" for k, v in sm.wildcards.items()),
+    prosody=ProsodyTracks.read(sm.input.prosody),
 )
 Path(sm.output[0]).write_text(page)

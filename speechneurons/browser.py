@@ -25,6 +25,7 @@ from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.figures import unit_label
 from speechneurons.listen import ClipSection, clip_sections
 from speechneurons.pages import render
+from speechneurons.prosody import ProsodyTracks
 from speechneurons.schemas import UNIT, unit_rows
 from speechneurons.stats.intervals import t_interval
 
@@ -134,12 +135,13 @@ def browser_page(title: str, description: str, articles: list[UnitArticle]) -> s
 def unit_browser(clips: pd.DataFrame, selected: pd.DataFrame, selectivity: pd.DataFrame,
                  probes: pd.DataFrame, knockout: pd.DataFrame, activations: list[str],
                  attributions: list[str], segments: list[str], browser: dict, spec: CorpusSpec,
-                 root: str | Path, combination: str) -> str:
+                 root: str | Path, combination: str, prosody: ProsodyTracks) -> str:
     """The unit browser of one combination: ``browser.units`` top units, each with its factor
     panels, numbers and ``browser.clips_per_unit`` most active clips.
 
     clips: the index, by clip_id; probes, knockout: empty where the config does not run them;
-    activations: the cache's shards; attributions, segments: the combination's shards.
+    activations: the cache's shards; attributions, segments: the combination's shards; prosody:
+    the clips' tracks (voicing and F0 under each curve).
     """
     units = browser_units(selected, spec, browser["units"])
     articles = []
@@ -154,7 +156,7 @@ def unit_browser(clips: pd.DataFrame, selected: pd.DataFrame, selectivity: pd.Da
         key = (unit["site"], int(unit["layer"]), int(unit["neuron"]))
         label = unit_label(*key)
         panels = factor_panels(matrix.values[:, matrix.column(*key)], meta, spec, f"{label}: activation by factor")
-        sections = clip_sections(clips, chosen[key], unit_rows(curves, *key), root, spec)
+        sections = clip_sections(clips, chosen[key], unit_rows(curves, *key), root, spec, prosody)
         articles.append(unit_article(label, unit_numbers(unit, spec, selectivity, probes, knockout), panels,
                                      sections))
     return browser_page(

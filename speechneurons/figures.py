@@ -154,13 +154,33 @@ def clip_figure_units(selected: pd.DataFrame, site: str, layer: int, neuron: int
     return units.drop_duplicates().head(most).astype({"layer": "int32", "neuron": "int32"})
 
 
+def voicing_and_f0(ax: plt.Axes, track: pd.DataFrame | None) -> plt.Axes | None:
+    """Shade ``ax`` where Praat found voicing and draw F0 (Hz) on a twin axis at the right; the
+    twin, or None without a ``track`` (a clip whose prosody failed)."""
+    if track is None or track.empty:
+        return None
+    starts, ends = track["start_s"].to_numpy(float), track["end_s"].to_numpy(float)
+    voiced = track["voiced"].to_numpy(bool)
+    for first, last in zip(np.flatnonzero(voiced & ~np.r_[False, voiced[:-1]]),
+                           np.flatnonzero(voiced & ~np.r_[voiced[1:], False])):
+        ax.axvspan(starts[first], ends[last], color="tab:green", alpha=0.08, lw=0)
+    twin = ax.twinx()
+    twin.plot((starts + ends) / 2, track["f0_hz"].to_numpy(float), color="tab:green", lw=1.2)
+    twin.set_ylabel("F0 (Hz)", color="tab:green", fontsize=8)
+    twin.tick_params(axis="y", colors="tab:green", labelsize=7)
+    return twin
+
+
 def plot_clip_attribution(
-    waveform: np.ndarray, sample_rate: int, curves: dict[str, pd.DataFrame], title: str
+    waveform: np.ndarray, sample_rate: int, curves: dict[str, pd.DataFrame], title: str,
+    track: pd.DataFrame | None = None,
 ) -> plt.Figure:
     """The original guide's per-clip plot, improved: waveform, spectrogram and attribution curves.
 
     ``curves`` maps a unit label to its per-segment curve (start_s, end_s,
     attribution) on this clip; one panel per unit, all on one time axis.
+    With the clip's prosody ``track``, each curve panel is shaded where Praat
+    found voicing and carries the F0 contour (Hz, right axis).
     """
     n = len(curves)
     fig, axes = plt.subplots(2 + n, 1, figsize=(10, 3.2 + 1.6 * n), sharex=True,
@@ -174,6 +194,7 @@ def plot_clip_attribution(
     axes[1].set_ylim(0, 8000)
     axes[1].set_ylabel("Hz")
     for ax, (label, curve) in zip(axes[2:], curves.items()):
+        voicing_and_f0(ax, track)
         _bars(ax, curve)
         ax.set_ylabel("attribution\n(\u0394 activation)", fontsize=8)
         ax.set_title(label, fontsize=9, loc="left")
@@ -201,12 +222,14 @@ def plot_clip_panels(items: list[tuple[str, np.ndarray, pd.DataFrame]], sample_r
 
 
 def plot_example_clip(clip_id: str, clip: pd.Series, units: pd.DataFrame, attributions: pd.DataFrame,
-                      waveform: np.ndarray, sample_rate: int, spec: CorpusSpec) -> plt.Figure:
+                      waveform: np.ndarray, sample_rate: int, spec: CorpusSpec,
+                      track: pd.DataFrame | None = None) -> plt.Figure:
     """The per-clip figure: ``waveform`` with the attribution curve of each of ``units`` (site,
-    layer, neuron) from the long ``attributions`` of the clip."""
+    layer, neuron) from the long ``attributions`` of the clip, over its voicing and F0 (``track``)."""
     curves = {unit_label(*u): unit_rows(attributions, *u).sort_values("segment")
               for u in units[UNIT].itertuples(index=False)}
-    return plot_clip_attribution(waveform, sample_rate, curves, f"{clip_id} ({clip_caption(clip, spec)})")
+    return plot_clip_attribution(waveform, sample_rate, curves, f"{clip_id} ({clip_caption(clip, spec)})",
+                                 track)
 
 
 def plot_level_comparison(clip_units: pd.DataFrame, spec: CorpusSpec, title: str) -> plt.Figure:
@@ -298,14 +321,17 @@ def plot_unit_distributions(values: pd.DataFrame, spec: CorpusSpec, title: str) 
 
 
 def plot_temporal_profiles(profiles: pd.DataFrame, spec: CorpusSpec) -> plt.Figure:
-    """Share of attribution over time per target level, three alignments, 95 % logit bands over
-    speakers (they stay in [0, 1]: :func:`speechneurons.stats.intervals.bounded_interval`)."""
+    """Share of attribution over time per target level, four alignments (clip length, voicing onset
+    and offset, pitch accents), 95 % logit bands over speakers (they stay in [0, 1]:
+    :func:`speechneurons.stats.intervals.bounded_interval`)."""
     data = profiles[(profiles["site"] == "all")]
     if data.empty:
         return not_drawn("temporal profiles", "no attribution curve to profile")
     target = spec.target
-    alignments = ["normalised", "onset", "offset"]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4), sharey=True)
+    alignments = ["normalised", "onset", "offset", "accent"]
+    titles = {"normalised": "clip length", "onset": "voicing onset", "offset": "voicing offset",
+              "accent": "pitch accents"}
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4), sharey=True)
     levels = spec.levels(target)
     palette = dict(zip(levels, sns.color_palette("tab10" if len(levels) <= 10 else "husl", len(levels))))
     for ax, alignment in zip(axes, alignments):
@@ -321,12 +347,12 @@ def plot_temporal_profiles(profiles: pd.DataFrame, spec: CorpusSpec) -> plt.Figu
         if alignment != "normalised":
             ax.axvline(0, color="0.5", lw=0.6, ls="--")
         ax.set_xlabel(part["bin_unit"].iloc[0] if len(part) else alignment)
-        ax.set_title(f"aligned to {'clip length' if alignment == 'normalised' else 'speech ' + alignment}")
+        ax.set_title(f"aligned to {titles[alignment]}")
     axes[0].set_ylabel("share of |attribution| per bin")
     drawn = data["ci_high"].where(data["n_speakers"] >= BANDED_SPEAKERS)
     top = np.nanmax([0.05, *data["mean_share"], *drawn])
     axes[0].set_ylim(0, min(1.0, float(top) * 1.05))
-    axes[-1].legend(fontsize=8, frameon=False)
+    axes[0].legend(fontsize=8, frameon=False)
     thin = bool((data["n_speakers"] < BANDED_SPEAKERS).any())
     if thin:
         fig.text(0.5, 0.01, f"95 % bands drawn where a bin holds at least {BANDED_SPEAKERS} speakers of "

@@ -21,7 +21,8 @@ import soundfile as sf
 from speechneurons.ablation.store import read_attributions
 from speechneurons.audio import MODEL_SAMPLE_RATE, load_waveform
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
-from speechneurons.figures import _bars, choose_example, clip_caption, unit_label
+from speechneurons.figures import _bars, choose_example, clip_caption, unit_label, voicing_and_f0
+from speechneurons.prosody import ProsodyTracks
 from speechneurons.pages import render
 from speechneurons.schemas import unit_rows
 
@@ -51,13 +52,18 @@ def _wav_base64(waveform: np.ndarray, sample_rate: int) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def clip_section(title: str, waveform: np.ndarray, sample_rate: int, curve: pd.DataFrame) -> ClipSection:
-    """One clip: audio player above its attribution curve (per-segment bars), with a cursor."""
+def clip_section(title: str, waveform: np.ndarray, sample_rate: int, curve: pd.DataFrame,
+                 track: pd.DataFrame | None = None) -> ClipSection:
+    """One clip: audio player above its attribution curve (per-segment bars), with a cursor; with
+    the clip's prosody ``track``, shaded where voiced and with its F0 contour (right axis)."""
     duration = len(waveform) / sample_rate
     fig, ax = plt.subplots(figsize=(10, 2.6))
     t = np.arange(len(waveform)) / sample_rate
     scale = float(np.abs(curve["attribution"]).max()) or 1.0
     ax.plot(t, waveform / (np.abs(waveform).max() or 1) * scale, lw=0.4, color="0.8")
+    twin = voicing_and_f0(ax, track)
+    if twin is not None:
+        twin.set_xlim(0, duration)
     _bars(ax, curve)
     ax.set_xlim(0, duration)
     ax.set_xlabel("time (s)")
@@ -73,8 +79,9 @@ def clip_section(title: str, waveform: np.ndarray, sample_rate: int, curve: pd.D
 
 
 def clip_sections(clips: pd.DataFrame, clip_ids: Iterable[str], curves: pd.DataFrame, root: str | Path,
-                  spec: CorpusSpec) -> list[ClipSection]:
-    """One section per clip of ``clip_ids``: its audio (read from ``root``) above its attribution curve.
+                  spec: CorpusSpec, prosody: ProsodyTracks) -> list[ClipSection]:
+    """One section per clip of ``clip_ids``: its audio (read from ``root``) above its attribution
+    curve, over its voicing and F0 (``prosody``; none for a clip without a track).
 
     clips: the index, by clip_id; curves: long attributions of one unit (clip_id, segment,
     start_s, end_s, attribution).
@@ -84,7 +91,9 @@ def clip_sections(clips: pd.DataFrame, clip_ids: Iterable[str], curves: pd.DataF
         clip = clips.loc[clip_id]
         title = f"{clip_id}: {clip_caption(clip, spec)} ({SPEAKER} {clip[SPEAKER]})"
         curve = curves[curves["clip_id"] == clip_id].sort_values("segment")
-        sections.append(clip_section(title, load_waveform(Path(root) / clip["path"]), MODEL_SAMPLE_RATE, curve))
+        track = prosody.track(clip_id) if clip_id in prosody else None
+        sections.append(clip_section(title, load_waveform(Path(root) / clip["path"]), MODEL_SAMPLE_RATE, curve,
+                                     track))
     return sections
 
 
@@ -95,11 +104,12 @@ def listening_page(title: str, description: str, sections: list[ClipSection]) ->
 
 def example_listening_page(clips: pd.DataFrame, clip_units: pd.DataFrame, attributions: list[str],
                            segments: list[str], figures: dict, spec: CorpusSpec, root: str | Path,
-                           combination: str) -> str:
+                           combination: str, prosody: ProsodyTracks) -> str:
     """The listening page of one combination: the example unit (``figures.site/layer/neuron``,
     else the strongest) on ``figures.listen_per_level`` clips per target level.
 
-    clips: the index, by clip_id; attributions, segments: the combination's shards.
+    clips: the index, by clip_id; attributions, segments: the combination's shards; prosody:
+    the clips' tracks (voicing and F0 under each curve).
     """
     _, site, layer, neuron = choose_example(clip_units, figures["clip_id"], figures["layer"],
                                             figures["neuron"], figures["site"])
@@ -108,7 +118,7 @@ def example_listening_page(clips: pd.DataFrame, clip_units: pd.DataFrame, attrib
     curves = read_attributions(attributions, segments, chosen["clip_id"], unit)
     label = unit_label(site, layer, neuron)
     return listening_page(f"Listen: {label}", f"Attribution of {label} ({combination}).",
-                          clip_sections(clips, chosen["clip_id"], curves, root, spec))
+                          clip_sections(clips, chosen["clip_id"], curves, root, spec, prosody))
 
 
 def listening_clips(clip_units: pd.DataFrame, site: str, layer: int, neuron: int,

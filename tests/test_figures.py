@@ -151,3 +151,31 @@ def test_profile_bands_of_two_speakers_are_left_out_and_the_figure_says_so():
     assert "neutral (n=2 speakers)" in texts(fig) and "at least 3 speakers" in texts(fig)
     assert fig.axes[0].get_ylim()[1] == pytest.approx(0.21)  # the drawn bands, not the 0.9 of two
     plt.close(fig)
+
+
+def test_the_clip_figure_and_listening_plot_draw_voicing_and_f0_under_the_curve():
+    """With a prosody track, each curve panel is shaded over the voiced stretches (here two) and
+    carries the F0 contour on a right-hand axis; without one (a failed track), neither."""
+    from speechneurons.figures import plot_clip_attribution
+    from speechneurons.listen import clip_section
+
+    frames = np.arange(50)
+    voiced = (frames >= 5) & (frames < 20) | (frames >= 30) & (frames < 45)
+    track = pd.DataFrame({"start_s": frames * 0.02, "end_s": (frames + 1) * 0.02, "voiced": voiced,
+                          "f0_hz": np.where(voiced, 120.0 + frames, np.nan)})
+    curve = pd.DataFrame({"segment": range(10), "start_s": np.arange(10) * 0.1, "end_s": np.arange(1, 11) * 0.1,
+                          "attribution": np.linspace(-1, 1, 10)})
+    wave = np.random.default_rng(0).normal(0, 0.1, 16_000)
+    fig = plot_clip_attribution(wave, 16_000, {"hidden 1 #2": curve}, "clip", track)
+    twins = [ax for ax in fig.axes if ax.get_ylabel() == "F0 (Hz)"]
+    assert len(twins) == 1
+    f0_line = twins[0].get_lines()[0]
+    assert np.nanmax(f0_line.get_ydata()) == pytest.approx(164.0)
+    shaded = [p for p in fig.axes[2].patches if p.get_alpha() == pytest.approx(0.08)]
+    assert len(shaded) == 2
+    plt.close(fig)
+    bare = plot_clip_attribution(wave, 16_000, {"hidden 1 #2": curve}, "clip")
+    assert not [ax for ax in bare.axes if ax.get_ylabel() == "F0 (Hz)"]
+    plt.close(bare)
+    section = clip_section("clip", wave, 16_000, curve, track)
+    assert section.duration == pytest.approx(1.0) and len(section.image) > 1000

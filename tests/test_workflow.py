@@ -166,7 +166,7 @@ def test_ablation_and_aggregate_tables(demo_run):
 def test_figures_and_report(demo_run):
     work, _, _, _ = demo_run
     figures = [f"{RUN}/figures/{COMBO}/{name}" for name in (
-        "clip_attribution.png", "level_comparison.png", "temporal_profiles.png",
+        "clip_attribution.png", "level_comparison.png", "temporal_profiles.png", "prosody.png",
         "group_contrasts.png", "graded_effects.png")]
     figures += [f"{RUN}/figures/selectivity_heatmap.png", f"{RUN}/figures/unit_distributions.png",
                 f"{RUN}/figures/probes_by_layer.png", f"{RUN}/figures/knockout.png"]
@@ -187,7 +187,10 @@ def test_figures_and_report(demo_run):
                                                                             "statement"}
     knockout = pd.read_parquet(work / f"{RUN}/tables/knockout.parquet")
     assert set(knockout["level"]) <= {"neutral", "happy", "sad", "angry"} and len(knockout)
+    prosody = (work / f"{RUN}/figures/{COMBO}/prosody.html").read_text()
+    assert "<h2>Units that follow F0 (semitones re speaker)</h2>" in prosody
     html = (work / "results/report.html").read_text()
+    assert "prosody.html" in html
     # categories in the corpus's words (RAVDESS: emotion, gender, intensity)
     for category in ["1 Layer specialisation", "2 Emotion encoding", "3 Temporal patterns",
                      "4 Gender differences", "5 Intensity effects", "Listening to the evidence"]:
@@ -239,6 +242,10 @@ def test_question_tables(demo_run):
                                        "bin_end", "mean_share", "ci_low", "ci_high", "n_speakers"],
         f"{COMBO}/loudness": ["site", "layer", "emotion", "mean_loud_share", "mean_loud_time_share",
                              "enrichment", "p", "q"],
+        f"{COMBO}/prosody_units": ["fold", "site", "layer", "neuron", "chosen_for", "measure", "n_speakers",
+                                   "mean_rho", "ci_low", "ci_high", "p", "q", "partial_rho", "partial_q", "follows"],
+        f"{COMBO}/prosody_layers": ["site", "layer", "chosen_for", "measure", "n_units", "n_following",
+                                    "mean_rho", "ci_low", "ci_high", "p", "q", "partial_q"],
         f"{COMBO}/group_contrasts": ["fold", "site", "layer", "neuron", "contrast", "attribution_diff", "attribution_d",
                                       "attribution_p", "attribution_q", "activation_d", "activation_q"],
         f"{COMBO}/graded_effects": ["measure", "contrast", "site", "layer", "neuron", "n_pairs", "mean_diff",
@@ -256,6 +263,18 @@ def test_question_tables(demo_run):
     everything = temporal[(temporal["site"] == "all") & (temporal["alignment"] == "normalised")]
     # shares of attribution over normalised time sum to 1 for every emotion
     assert everything.groupby("emotion")["mean_share"].sum().round(6).eq(1).all()
+    # voicing onset, offset and pitch accents from Praat's tracks: every clip of the demo has them
+    assert set(temporal["alignment"]) == {"normalised", "onset", "offset", "accent"}
+    tracks = pd.concat([pd.read_parquet(p) for p in (work / "results/prosody").glob("shard-*.parquet")])
+    per_clip = tracks.groupby("clip_id").agg(voiced=("voiced", "mean"), accents=("accent", "sum"))
+    assert len(per_clip) == 8 and per_clip["voiced"].between(0.2, 0.6).all() and per_clip["accents"].sum() > 8
+    # every tested unit of the selection against the six measures, on the speakers that did not choose it
+    units = pd.read_parquet(work / f"{RUN}/tables/{COMBO}/prosody_units.parquet")
+    tested = chosen[chosen["reason"].isin(["cross_fit", "explicit", "random_control"])]
+    assert len(units[["fold", "site", "layer", "neuron"]].drop_duplicates()) == len(
+        tested.drop_duplicates(["fold", "site", "layer", "neuron"]))
+    assert units["mean_rho"].between(-1, 1).all() and units["q"].between(0, 1).all()
+    assert (units.loc[units["fold"] >= 0, "n_speakers"] == 3).all()  # 2 folds of the 6 actors
 
 
 def test_rerun_schedules_nothing_and_seed_spelling_works(demo_run, repo):
@@ -294,12 +313,21 @@ def test_an_edit_of_aggregation_or_a_page_reruns_no_model_job(demo_run, repo, tm
                             "reliability_randomisation", "index_shard", "index", "selectivity"}
 
 
+def test_a_prosody_key_reruns_the_tracks_and_their_readers_and_no_model_job(demo_run, repo):
+    work, _, _, _ = demo_run
+    name = write_override(work, "prosody.yaml", {"prosody": {"accent_st": 2.0}})
+    plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
+    readers = ("questions", "question_figures", "unit_prosody", "prosody_figures", "figures", "listening",
+               "unit_browser")
+    assert plan == {"prosody": 2, **dict.fromkeys(readers, COMBOS), "problems": 1, "all": 1}
+
+
 def test_a_new_segment_length_runs_only_its_own_jobs(demo_run, repo):
     work, _, _, _ = demo_run
     name = write_override(work, "segments.yaml", {"ablation": {"segment_ms": [20, 100, 40]}})
     plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
     per_combo = {"ablation": 2, "aggregate": 1, "figures": 1, "questions": 1, "question_figures": 1,
-                 "listening": 1, "unit_browser": 1}
+                 "listening": 1, "unit_browser": 1, "unit_prosody": 1, "prosody_figures": 1}
     # 40 ms under both baselines; problems gathers every combination's failed clips and notes, and the
     # agreement and deletion checks compare every combination, so they follow too
     assert plan == {**{k: 2 * v for k, v in per_combo.items()}, "problems": 1, "reliability_agreement": 1,
@@ -319,7 +347,7 @@ COLUMN_DOCS = {
     **dict.fromkeys(["selectivity", "replication", "selected_units"], "selectivity.md"),
     **dict.fromkeys(["probes", "knockout", "knockout_folds"], "probes-knockout-browser.md"),
     **dict.fromkeys(["layer_specialisation", "target_encoding", "temporal_profiles", "loudness",
-                     "group_contrasts", "graded_effects"], "questions.md"),
+                     "prosody_units", "prosody_layers", "group_contrasts", "graded_effects"], "questions.md"),
 }
 
 
@@ -613,7 +641,7 @@ def test_a_second_model_runs_only_its_own_jobs_and_is_compared_by_layer(demo_run
     (work / "two-models.yaml").write_text(yaml.safe_dump(models))
     plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=("override.yaml", "two-models.yaml")))
     per_combo = {"ablation": 2, "aggregate": 1, "figures": 1, "questions": 1, "question_figures": 1,
-                 "listening": 1, "unit_browser": 1}
+                 "listening": 1, "unit_browser": 1, "unit_prosody": 1, "prosody_figures": 1}
     one_model = {"tiny_model": 1, "activations": 2, "selectivity": 1, "select_units": 1,
                  "layer_specialisation": 1, "selectivity_figures": 1, "problems": 1, "probes": 1,
                  "knockout_activations": 2, "knockout": 1, **{k: COMBOS * v for k, v in per_combo.items()},
