@@ -16,7 +16,8 @@ overstates large models slightly). The ablation stage runs 1 + segments passes p
 combination (the engine is within 1.06x (CPU) and 1.18x (GPU) of that floor); the activation
 stage one pass per clip and model; the knock-out the measured seconds per clip of its bench
 (32 sets over 13 layers) scaled by sets and layers (both CPU figures by the engine's speed on
-the day against the day they were measured); the reliability checks their measured
+the day against the day they were measured); Praat's prosody track its measured seconds per
+second of audio, once for every model; the reliability checks their measured
 costs scaled by clips, combinations and steps; the CPU statistics their measured seconds
 scaled by clips x units (selectivity, bootstrap) or by layers (probes). Each number says what
 it rests on (``basis``).
@@ -57,6 +58,9 @@ MEASURED = {
     "selectivity_cpu": (70.6, "bench/results/selectivity-cpu.json"),
     # seconds per bootstrap resample at 46,848 units (1,440 clips)
     "bootstrap_cpu": (0.323, "bench/results/bootstrap-cpu.json"),
+    # seconds of Praat's prosody track per second of audio (one thread; 3.1 % of the activation
+    # stage's time per clip at 2 threads in the same run)
+    "prosody_cpu": (0.0121 * 8 / 29.50, "bench/results/prosody-cost-cpu.json"),
 }
 #: the engine's CPU cost per pass and audio second when activations_cpu and knockout_cpu were measured
 #: (bench/results/full-cpu.json: the same machine, a faster day)
@@ -277,6 +281,9 @@ def plan_stages(config: dict, corpus: Corpus, limit_hours: float, memory_gib: fl
             width = max(hidden if s == "hidden" else ffn for s in config["probes"]["sites"])
             add("probes", 0, probed * MEASURED["probes_cpu"][0] * (n / 1440) * (width / 768) ** 2
                 * (1 + config["probes"]["permutations"]) / 21, None, 1, f"CPU statistics, {probed} layers")
+    # Praat's track reads the audio once for every model of the study
+    stages.append(Stage("(every model)", "prosody (Praat)", 0, _hours(audio * MEASURED["prosody_cpu"][0]), None,
+                        shards, "Praat's F0, intensity and pauses of every clip once, on the CPU", ""))
     return stages
 
 

@@ -16,8 +16,15 @@ every supported model: 20 ms), sampled at the frame's centre:
 - ``intensity_db``: Praat's intensity (``To Intensity...``, dB re 2e-5, as
   if the samples were pascal), smoothed over about 3.2 / ``pitch_floor``
   seconds; a digital recording's level, not a calibrated one.
-- ``hnr_db``: harmonics-to-noise ratio (``To Harmonicity (cc)...``); NaN
-  where Praat finds no periodicity (its -200 dB).
+- ``hnr_db``: harmonics-to-noise ratio, Boersma's (1993) 10 log10(r / (1 -
+  r)) of the normalised autocorrelation peak r of the pitch candidate
+  Praat chose: the F0 analysis's own periodicity, at no extra cost (Praat's
+  ``To Harmonicity (ac)...`` computes the same quantity from a second,
+  4.5-period Gaussian-window analysis: 119 ms for a 3.5 s clip here, the
+  whole track 11 ms; ``(cc)``, a 1-period window, 58 ms). Tested: within 0.5 dB of the true
+  ratio of a harmonic voice in white noise from 5 to 30 dB, and of both of
+  Praat's harmonicity commands (at 0 dB all three read 0.7-1 dB high: the
+  voicing decision keeps the clearer frames). NaN where unvoiced.
 - ``pause``: unvoiced and more than ``silence_db`` below the clip's loudest
   frame (Praat's silence threshold of -25 dB by default).
 - ``accent``: the frame is a pitch accent, a local F0 maximum at least
@@ -54,8 +61,6 @@ PROSODY_SCHEMA = {
     "frame": "int32", "start_s": "float64", "end_s": "float64", "f0_hz": "float64", "voiced": "bool",
     "intensity_db": "float64", "hnr_db": "float64", "pause": "bool", "accent": "bool",
 }
-#: Praat's value for "no periodicity" in a harmonicity object
-NO_HARMONICITY = -200.0
 #: The frame grid of the track: the 20 ms hop of every supported model family
 FRAME_S = 0.02
 
@@ -128,9 +133,8 @@ def prosody_track(wave: np.ndarray, sample_rate: int, settings: ProsodySettings 
     pitch = sound.to_pitch_ac(time_step=step, pitch_floor=floor, pitch_ceiling=ceiling)
     f0 = np.array([pitch.get_value_at_time(t) for t in centres], dtype=np.float64)
     intensity = _sampled(sound.to_intensity(minimum_pitch=floor, time_step=step), centres)
-    hnr = _sampled(sound.to_harmonicity_cc(time_step=step, minimum_pitch=floor), centres)
-    hnr[hnr <= NO_HARMONICITY + 1] = np.nan
     voiced = np.isfinite(f0)
+    hnr = np.where(voiced, _harmonicity(pitch, centres), np.nan)
     loudest = np.nanmax(intensity) if np.isfinite(intensity).any() else np.nan
     with np.errstate(invalid="ignore"):
         quiet = ~(intensity >= loudest - settings.silence_db)  # NaN (no analysis) counts as quiet
@@ -141,6 +145,22 @@ def prosody_track(wave: np.ndarray, sample_rate: int, settings: ProsodySettings 
         "f0_hz": f0, "voiced": voiced, "intensity_db": intensity, "hnr_db": hnr,
         "pause": quiet & ~voiced, "accent": pitch_accents(f0, voiced, settings.accent_st),
     })
+
+
+def _harmonicity(pitch, times: np.ndarray) -> np.ndarray:
+    """[times] HNR (dB) of a Praat Pitch's chosen candidates, 10 log10(r / (1 - r)) (Boersma 1993),
+    linearly interpolated between the two analysis frames around each time where both are voiced,
+    else the voiced one's (NaN where neither is)."""
+    chosen = pitch.selected_array
+    frame_times = np.asarray(pitch.xs(), dtype=np.float64)
+    r = np.clip(chosen["strength"].astype(np.float64), 1e-15, 1 - 1e-15)  # Praat's own limits (+-150 dB)
+    frame_hnr = np.where(chosen["frequency"] > 0, 10 * np.log10(r / (1 - r)), np.nan)
+    after = np.clip(np.searchsorted(frame_times, times), 1, len(frame_times) - 1)
+    before = after - 1
+    weight = np.clip((times - frame_times[before]) / (frame_times[after] - frame_times[before]), 0, 1)
+    low, high = frame_hnr[before], frame_hnr[after]
+    both = low + weight * (high - low)
+    return np.where(np.isfinite(both), both, np.where(np.isfinite(low), low, high))
 
 
 def _sampled(analysis, times: np.ndarray) -> np.ndarray:

@@ -32,6 +32,9 @@ def test_passes_follow_the_design_and_costs_scale_from_the_measured_ones(repo):
     seconds, cost = 100 * 6 * (101 * 2.0 + 21 * 2.0), plan.MEASURED["engine_cpu"][0]
     assert stages["ablation"].cpu_hours == pytest.approx(seconds * cost / 3600)  # a Base-shaped model
     assert stages["activations"].passes == 100
+    # Praat once per clip for every model: its measured seconds per second of audio
+    assert stages["prosody (Praat)"].cpu_hours == pytest.approx(200 * plan.MEASURED["prosody_cpu"][0] / 3600)
+    assert stages["prosody (Praat)"].model == "(every model)" and stages["prosody (Praat)"].gpu_hours is None
     assert stages["knockout"].passes == 100 * 13 * 8 * 4  # 13 hidden layers x 8 emotions x (1 + 3 random)
     speed = plan.MEASURED["engine_cpu"][0] / plan.ENGINE_CPU_THEN  # the machine's speed against then
     assert stages["knockout"].cpu_hours == pytest.approx(
