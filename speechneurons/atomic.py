@@ -36,6 +36,8 @@ def save_arrays(tensors: dict[str, np.ndarray], path: str | Path, metadata: dict
     (safetensors itself writes mode 0600)."""
     umask = os.umask(0)
     os.umask(umask)
+    # safetensors writes an array's buffer as it lies in memory: a transposed (Fortran-ordered)
+    # view would come back scrambled, so every array is made C-contiguous first
     with atomic_output(path) as partial:
-        save_file(tensors, str(partial), metadata=metadata)
+        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(partial), metadata=metadata)
         os.chmod(partial, 0o666 & ~umask)

@@ -126,6 +126,10 @@ def prosody_track(wave: np.ndarray, sample_rate: int, settings: ProsodySettings 
     import parselmouth
 
     floor, ceiling = settings.pitch_bounds(group_level)
+    if len(wave) / sample_rate < 6.4 / floor:
+        raise ValueError(f"Praat cannot analyse {len(wave) / sample_rate:g} s of audio with a pitch floor of "
+                         f"{floor:g} Hz: its intensity window needs 6.4 periods of the floor, {6.4 / floor:.3g} s "
+                         "(raise prosody.pitch_floor, or dataset.min_duration_s to reject such clips)")
     sound = parselmouth.Sound(np.asarray(wave, dtype=np.float64), sampling_frequency=float(sample_rate))
     frames = max(1, math.ceil(len(wave) / (FRAME_S * sample_rate) - 1e-9))
     centres = (np.arange(frames) + 0.5) * FRAME_S

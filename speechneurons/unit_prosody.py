@@ -78,16 +78,26 @@ def clip_correlations(curve: np.ndarray, measures: np.ndarray, control: int | No
     n_units, n_measures = curve.shape[0], measures.shape[1]
     rho = np.full((n_units, n_measures), np.nan)
     partial = np.full((n_units, n_measures), np.nan)
+    ranked: dict[bytes, np.ndarray] = {}
+
+    def curve_ranks(mask: np.ndarray) -> np.ndarray:
+        """The units' ranks over the segments of ``mask`` (measures missing in the same segments,
+        as F0, its slope and HNR are, share them)."""
+        key = mask.tobytes()
+        if key not in ranked:
+            ranked[key] = rankdata(curve[:, mask], axis=1)
+        return ranked[key]
+
     for m in range(n_measures):
         finite = np.isfinite(measures[:, m])
         if finite.sum() >= MIN_SEGMENTS:
-            rho[:, m] = _row_pearson(rankdata(curve[:, finite], axis=1), rankdata(measures[finite, m]))
+            rho[:, m] = _row_pearson(curve_ranks(finite), rankdata(measures[finite, m]))
         if control is None or m == control:
             continue
         both = finite & np.isfinite(measures[:, control])
         if both.sum() < MIN_SEGMENTS:
             continue
-        ry = rankdata(curve[:, both], axis=1)
+        ry = curve_ranks(both)
         rx, rc = rankdata(measures[both, m]), rankdata(measures[both, control])
         r_yx, r_yc = _row_pearson(ry, rx), _row_pearson(ry, rc)
         r_xc = _row_pearson(rx[None], rc)[0]
@@ -123,11 +133,16 @@ def clip_unit_z(curves: Iterable[Curve], prosody: ProsodyTracks) -> pd.DataFrame
         parts.append(pd.DataFrame({
             "clip_id": clip_id,
             **{c: np.repeat(units[c].to_numpy(), len(MEASURES)) for c in UNIT},
-            "measure": np.tile(MEASURES, n_units),
-            "z": fisher_z(rho).reshape(-1), "partial_z": fisher_z(partial).reshape(-1),
+            # a category: a study's table holds clips x units x 6 rows
+            "measure": pd.Categorical.from_codes(np.tile(np.arange(len(MEASURES)), n_units), MEASURES),
+            "z": fisher_z(rho).reshape(-1).astype(np.float32),
+            "partial_z": fisher_z(partial).reshape(-1).astype(np.float32),
         }))
     columns = ["clip_id", *UNIT, "measure", "z", "partial_z"]
-    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(parts, ignore_index=True)[columns]
+    return out.astype({"clip_id": "category", "site": "category"})
 
 
 def speaker_t(values: np.ndarray) -> dict[str, float]:
@@ -171,10 +186,10 @@ def unit_table(z: pd.DataFrame, tested: pd.DataFrame, labels: pd.DataFrame, alph
     (the F0 slope of segments under three frames) gives no row.
     """
     data = tested[["clip_id", SPEAKER, "fold", *UNIT]].merge(z, on=["clip_id", *UNIT], how="inner")
-    per_speaker = data.groupby(["fold", *UNIT, "measure", SPEAKER], sort=True)[["z", "partial_z"]].mean()
-    n_clips = data.groupby(["fold", *UNIT, "measure"], sort=True)["z"].count()
+    per_speaker = data.groupby(["fold", *UNIT, "measure", SPEAKER], sort=True, observed=True)[["z", "partial_z"]].mean()
+    n_clips = data.groupby(["fold", *UNIT, "measure"], sort=True, observed=True)["z"].count()
     rows = []
-    for key, group in per_speaker.groupby(level=["fold", *UNIT, "measure"], sort=True):
+    for key, group in per_speaker.groupby(level=["fold", *UNIT, "measure"], sort=True, observed=True):
         marginal = speaker_t(group["z"].to_numpy())
         partial = speaker_t(group["partial_z"].to_numpy())
         if marginal["n"] == 0:  # no clip has the measure (an F0 slope needs 3 voiced frames a segment)
@@ -189,7 +204,7 @@ def unit_table(z: pd.DataFrame, tested: pd.DataFrame, labels: pd.DataFrame, alph
     out = pd.DataFrame(rows).merge(labels, on=["fold", *UNIT], how="left")
     for column in ("q", "partial_q"):
         out[column] = np.nan
-    for _, index in out.groupby("measure").groups.items():
+    for _, index in out.groupby("measure", observed=True).groups.items():
         out.loc[index, "q"] = bh(out.loc[index, "p"].to_numpy(dtype=float))
         out.loc[index, "partial_q"] = bh(out.loc[index, "partial_p"].to_numpy(dtype=float))
     out["follows"] = out["q"] < alpha
@@ -210,10 +225,10 @@ def layer_table(z: pd.DataFrame, tested: pd.DataFrame, labels: pd.DataFrame, uni
     data = (tested[["clip_id", SPEAKER, "fold", *UNIT]].merge(z, on=["clip_id", *UNIT], how="inner")
             .merge(labels, on=["fold", *UNIT], how="left"))
     keys = ["site", "layer", "chosen_for", "measure"]
-    per_speaker = data.groupby([*keys, SPEAKER], sort=True)[["z", "partial_z"]].mean()
-    counts = units.groupby(keys, sort=True).agg(n_units=("follows", "size"), n_following=("follows", "sum"))
+    per_speaker = data.groupby([*keys, SPEAKER], sort=True, observed=True)[["z", "partial_z"]].mean()
+    counts = units.groupby(keys, sort=True, observed=True).agg(n_units=("follows", "size"), n_following=("follows", "sum"))
     rows = []
-    for key, group in per_speaker.groupby(level=keys, sort=True):
+    for key, group in per_speaker.groupby(level=keys, sort=True, observed=True):
         marginal = speaker_t(group["z"].to_numpy())
         partial = speaker_t(group["partial_z"].to_numpy())
         if marginal["n"] == 0:

@@ -124,3 +124,14 @@ def test_low_disk_note(tmp_path):
     assert low_disk_note(tmp_path) is None
     note = low_disk_note(tmp_path / "not yet" / "made", threshold=2**63)
     assert note.startswith(f"The disk that holds {tmp_path} has ") and "MiB free" in note
+
+
+def test_a_transposed_array_is_written_as_it_reads(tmp_path):
+    """safetensors writes an array's memory buffer as it lies: a transposed view came back
+    scrambled (found while saving an SAE's encoder); save_arrays writes what the array reads as."""
+    from safetensors.numpy import load_file
+
+    values = np.arange(6, dtype=np.float32).reshape(2, 3)
+    save_arrays({"t": values.T, "f": np.asfortranarray(values)}, tmp_path / "a.safetensors", {})
+    loaded = load_file(str(tmp_path / "a.safetensors"))
+    assert np.array_equal(loaded["t"], values.T) and np.array_equal(loaded["f"], values)

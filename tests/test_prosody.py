@@ -151,3 +151,11 @@ def test_hnr_of_a_voice_in_noise_of_known_ratio(true_db):
     for command, periods in (("To Harmonicity (cc)...", 1.0), ("To Harmonicity (ac)...", 4.5)):
         praat = call(sound, command, 0.01, 75, 0.1, periods).values[0]
         assert measured == pytest.approx(np.median(praat[praat > -199]), abs=0.5), command
+
+
+def test_a_clip_too_short_for_praat_names_the_length_the_floor_and_the_keys():
+    with pytest.raises(ValueError, match=r"Praat cannot analyse 0.08 s of audio with a pitch floor of 75 Hz: its "
+                                         r"intensity window needs 6.4 periods of the floor, 0.0853 s \(raise "
+                                         r"prosody.pitch_floor, or dataset.min_duration_s"):
+        prosody_track(tone(150, 0.08), RATE)
+    assert len(prosody_track(tone(150, 0.09), RATE)) == 5  # a 0.1 s clip (the index's shortest) works

@@ -381,7 +381,7 @@ def test_every_table_carries_its_provenance(demo_run):
         assert record["package"]["name"] == "speechneurons", path
         assert record["software"]["torch"].startswith("2.13.0")
         assert set(record["software"]) >= {"transformers", "captum"}
-        if "index" not in path.parts:
+        if "index" not in path.parts and "prosody" not in path.parts:  # both read the audio only
             model = record["model"]
             assert model["name_or_path"] == "results/models/tiny-wavlm"
             assert len(model["weight_sha256"]) == 64
@@ -568,11 +568,14 @@ def test_a_clip_that_fails_inside_jobs_is_listed_and_the_study_goes_on(demo_run,
     snakemake(tmp_path, repo, "--cores", "2")
     snakemake(tmp_path, repo, "--cores", "1", "--report", "results/report.html")
     failed = pd.read_parquet(tmp_path / f"{RUN}/tables/failed_clips.parquet")
-    assert sorted(failed["stage"]) == ["ablation", "activations"]
-    assert set(failed["clip_id"]) == {bad} and failed["error"].str.contains("Kernel size").all()
-    assert failed.set_index("stage")["combination"].to_dict() == {"ablation": COMBO, "activations": ""}
+    assert sorted(failed["stage"]) == ["ablation", "activations", "prosody"]
+    errors = failed.set_index("stage")["error"]
+    assert set(failed["clip_id"]) == {bad} and errors[["ablation", "activations"]].str.contains("Kernel size").all()
+    assert errors["prosody"].startswith("Praat cannot analyse 0.0125 s of audio with a pitch floor of 75 Hz")
+    assert failed.set_index("stage")["combination"].to_dict() == {"ablation": COMBO, "activations": "",
+                                                                  "prosody": ""}
     page = (tmp_path / f"{RUN}/figures/problems.html").read_text()
-    assert "Clips that failed inside a job (2)" in page and bad in page
+    assert "Clips that failed inside a job (3)" in page and bad in page
     assert "0 Rejected, failed, not computed" in (tmp_path / "results/report.html").read_text()
 
     def by_clip(pattern: str, root: Path) -> pd.DataFrame:
