@@ -283,7 +283,7 @@ def plan_stages(config: dict, corpus: Corpus, limit_hours: float, memory_gib: fl
                 * (1 + config["probes"]["permutations"]) / 21, None, 1, f"CPU statistics, {probed} layers")
     # Praat's track reads the audio once for every model of the study
     stages.append(Stage("(every model)", "prosody (Praat)", 0, _hours(audio * MEASURED["prosody_cpu"][0]), None,
-                        shards, "Praat's F0, intensity and pauses of every clip once, on the CPU", ""))
+                        shards, "Praat's F0, level and pauses of every clip once, on the CPU", ""))
     return stages
 
 
