@@ -3,6 +3,7 @@
 #       -> ablation[combination, shard] -> aggregate -> figures
 #       -> probes; knockout_activations[shard] -> knockout; unit_browser[combination]
 #       -> reliability_{agreement,deletion,randomisation,bootstrap} -> reliability_report
+#       -> sae_frames[shard] -> sae_train[layer] -> sae_report (sae.enabled)
 # The logic lives in the speechneurons package; rules/ only describe the DAG.
 
 
@@ -33,6 +34,7 @@ include: "rules/model.smk"
 include: "rules/index.smk"
 include: "rules/activations.smk"
 include: "rules/prosody.smk"
+include: "rules/sae.smk"
 include: "rules/selectivity.smk"
 include: "rules/ablation.smk"
 include: "rules/aggregate.smk"

@@ -239,6 +239,25 @@ def all_outputs():
                 *(combos(UNIT_BROWSER) if BROWSER_CFG["enabled"] else []),
                 *(
                     [
+                        *expand(SAE_FRAMES, shard=SHARDS, allow_missing=True),
+                        *expand(SAE_FRAMES_FAILED, shard=SHARDS, allow_missing=True),
+                        *expand(
+                            SAE_FILE, sae_layer=SAE_CFG["layers"], allow_missing=True
+                        ),
+                        *expand(
+                            SAE_LAYER_QUALITY,
+                            sae_layer=SAE_CFG["layers"],
+                            allow_missing=True,
+                        ),
+                        SAE_QUALITY,
+                        FIG_SAE_QUALITY,
+                        SAE_PAGE,
+                    ]
+                    if SAE_CFG["enabled"]
+                    else []
+                ),
+                *(
+                    [
                         FIG_RELIABILITY,
                         RELIABILITY_PAGE,
                         REL_AGREEMENT_UNITS,

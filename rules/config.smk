@@ -19,6 +19,7 @@ from speechneurons.config import (
 from speechneurons.datasets import load_corpus
 from speechneurons.datasets.index import IndexFilters
 from speechneurons.prosody import ProsodySettings, pitch_range_errors
+from speechneurons.sae import SAESettings
 from speechneurons.study import model_key, study_models
 from speechneurons.tiny_shape import TINY_SHAPE
 
@@ -69,6 +70,14 @@ KNOCKOUT_CFG = config["knockout"]
 BROWSER_CFG = config["browser"]
 RELIABILITY_CFG = config["reliability"]
 PROSODY_CFG = config["prosody"]
+SAE_CFG = config["sae"]
+# the keys sae_train reads (speechneurons.sae.SAESettings); site and layers shape the DAG
+SAE_TRAINING = {
+    k: v for k, v in SAE_CFG.items() if k not in ("enabled", "site", "layers")
+}
+SAESettings.from_config(
+    SAE_TRAINING
+)  # k above latents, a share outside (0, 1): before any job
 # Praat's pitch ranges: a floor above its ceiling, or a range for a group level the corpus lacks
 _pitch_errors = pitch_range_errors(
     ProsodySettings.from_config(PROSODY_CFG),
@@ -106,6 +115,15 @@ def _check_models_against_config():
             errors += [
                 f"{e} (model {name})"
                 for e in unit_range_errors(found, ABLATION, "ablation")
+            ]
+        if found is not None and SAE_CFG["enabled"]:
+            errors += [
+                f"{e} (model {name})"
+                for e in unit_range_errors(
+                    found,
+                    {"layers": SAE_CFG["layers"], "sites": [SAE_CFG["site"]]},
+                    "sae",
+                )
             ]
         if found is not None and KNOCKOUT_CFG["enabled"]:
             errors += [

@@ -55,6 +55,14 @@ FIG_LEVELS = f"{RUN}/figures/{COMBO}/level_comparison.png"
 CATEGORY = question_categories(
     SPEC.target, SPEC.group, SPEC.graded[0] if SPEC.graded else None
 )
+# sparse-autoencoder features (sae.enabled)
+SAE_FRAMES = f"{RUN}/sae/frames/shard-{{shard}}.safetensors"
+SAE_FRAMES_FAILED = f"{RUN}/sae/frames/failed-{{shard}}.parquet"
+SAE_FILE = f"{RUN}/sae/layer-{{sae_layer}}.safetensors"
+SAE_LAYER_QUALITY = f"{RUN}/sae/layer-{{sae_layer}}-quality.parquet"
+SAE_QUALITY = f"{RUN}/tables/sae_quality.parquet"
+FIG_SAE_QUALITY = f"{RUN}/figures/sae_quality.png"
+SAE_PAGE = f"{RUN}/figures/sae.html"
 PROBES = f"{RUN}/tables/probes.parquet"
 FIG_PROBES = f"{RUN}/figures/probes_by_layer.png"
 KNOCKOUT_SHARD = f"{RUN}/knockout/shard-{{shard}}.safetensors"
@@ -83,6 +91,7 @@ FIG_MODELS_PROBES = "results/figures/probes_by_model.png"
 wildcard_constraints:
     model="|".join(map(re.escape, MODEL_NAMES)),
     shard=r"\d+",
+    sae_layer=r"\d+",
     baseline=r"[A-Za-z0-9_.\-]+",
     segment_ms=r"\d+",
     reduction=r"[a-z0-9.\-]+",

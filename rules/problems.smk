@@ -9,6 +9,11 @@ rule problems:
         failed=[
             *expand(ACTIVATIONS_FAILED, shard=SHARDS, allow_missing=True),
             *expand(PROSODY_FAILED, shard=SHARDS),
+            *(
+                expand(SAE_FRAMES_FAILED, shard=SHARDS, allow_missing=True)
+                if SAE_CFG["enabled"]
+                else []
+            ),
             *combos(ABLATION_FAILED, shard=SHARDS),
         ],
         noted=list(noted_tables().values()),

@@ -99,3 +99,27 @@ def pooled_activations(
     failures.check(len(clips))
     pooled = pd.concat(parts, ignore_index=True) if parts else empty_table(ACTIVATION_SCHEMA)
     return ActivationShard(pooled=pooled, frames=frames, units=units, failed=failures.table())
+
+
+def layer_frames(model: SpeechModel, clips: pd.DataFrame, root: str | Path, site: str, layers: Sequence[int],
+                 progress: bool = True):
+    """Frame-level activations of ``site`` at ``layers`` for every clip: ({clip_id: [units,
+    frames] float32}, the unit table, failed clips): what the sparse autoencoders learn from
+    (:mod:`speechneurons.sae`). One forward pass per clip, as deep as the deepest layer asked."""
+    wanted = [(site, int(layer)) for layer in layers]
+    units = pd.concat([pd.DataFrame({"site": site, "layer": np.int32(layer),
+                                     "neuron": np.arange(model.width(site), dtype=np.int32)})
+                       for _, layer in wanted], ignore_index=True)
+    frames, failures = {}, ClipFailures("sae_frames")
+
+    def one_clip(clip) -> None:
+        wave = torch.from_numpy(load_waveform(Path(root) / clip.path, model.sample_rate))
+        with torch.inference_mode():
+            captured = model.read(wave[None].to(model.device), wanted)
+        frames[clip.clip_id] = torch.cat([captured[w][0] for w in wanted], dim=1).t().float().cpu().numpy()
+
+    for clip in tqdm(clips.itertuples(index=False), total=len(clips), desc="sae frames", unit="clip",
+                     disable=not progress):
+        failures.attempt(clip.clip_id, clip.path, lambda: one_clip(clip))
+    failures.check(len(clips))
+    return frames, units, failures.table()

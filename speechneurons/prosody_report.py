@@ -24,7 +24,7 @@ from speechneurons.pages import render  # noqa: E402
 from speechneurons.prosody import MEASURE_LABELS, MEASURES  # noqa: E402
 
 #: The page's template (speechneurons/templates/).
-TEMPLATE = "prosody.html"
+TEMPLATE = "findings.html"
 #: What the controls are called in ``chosen_for``.
 CONTROLS = ("random control", "explicit")
 
@@ -119,4 +119,9 @@ def findings(layers: pd.DataFrame, units: pd.DataFrame, target: str, alpha: floa
 
 def prosody_page(title: str, items: list[tuple[str, str]], notes: list[str]) -> str:
     """The page (every value escaped: :func:`speechneurons.pages.render`)."""
-    return render(TEMPLATE, title=title, items=items, notes=notes)
+    return render(TEMPLATE, title=title, items=items, notes=notes, preamble=(
+        "Spearman rho between a unit's attribution per segment and the segment's acoustic measure (Praat), "
+        "within each clip; Fisher z averaged per speaker and tested over the speakers that did not choose the "
+        "units (t-test, 95 % interval); q: Benjamini-Hochberg."), footer=(
+        "Tables: prosody_units.parquet and prosody_layers.parquet in this combination's tables folder; "
+        "methods and limits: docs/questions.md."))

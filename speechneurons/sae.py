@@ -31,12 +31,14 @@ import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
+from speechneurons.datasets.spec import SPEAKER
 from speechneurons.settings import FromConfig
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,9 @@ class SAESettings(FromConfig):
     Adam's; steps: at most this many batches of ``batch_frames`` frames;
     eval_every, patience: early stopping on held-out speakers' frames;
     max_frames: the frame sample trained on (drawn with ``seed``);
-    dead_after: frames without firing that make a latent dead for AuxK.
+    dead_after: frames without firing that make a latent dead for AuxK;
+    held_out_share: the share of speakers (within each level of the group
+    factor) held out for early stopping and the quality numbers.
     """
 
     SECTION: ClassVar[str] = "sae"
@@ -69,11 +73,14 @@ class SAESettings(FromConfig):
     patience: int = 4
     max_frames: int = 500_000
     dead_after: int = 1_000_000
+    held_out_share: float = 0.25
     seed: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.k < self.latents:
             raise ValueError(f"sae.k ({self.k}) must be above 0 and below sae.latents ({self.latents})")
+        if not 0 < self.held_out_share < 1:
+            raise ValueError(f"sae.held_out_share ({self.held_out_share:g}) must be between 0 and 1")
 
 
 class TopKSAE(nn.Module):
@@ -146,32 +153,44 @@ def _aux_loss(sae: TopKSAE, x: torch.Tensor, x_hat: torch.Tensor, pre: torch.Ten
     return ((z_aux @ sae.W_dec.t() - residual) ** 2).sum(dim=-1).mean() / denominator
 
 
+def training_device(device: str) -> torch.device:
+    """``compute.device`` for the SAE jobs: ``auto`` is CUDA when torch sees it, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
 def train_sae(train: torch.Tensor, held_out: torch.Tensor, settings: SAESettings,
-              progress: bool = False) -> tuple[TopKSAE, dict]:
+              progress: bool = False, device: torch.device | str = "cpu") -> tuple[TopKSAE, dict]:
     """A TopK SAE trained on ``train`` [frames, width] (training speakers' frames), stopped early
-    on ``held_out`` [frames, width] (other speakers'). Returns (the best SAE by held-out variance
-    explained, its training record: steps run, best step, the held-out curve, seconds)."""
+    on ``held_out`` [frames, width] (other speakers'), on ``device``. Returns (the best SAE by
+    held-out variance explained, on the CPU; its training record: steps run, best step, the
+    held-out curve, seconds). The draws (sample, batches, initial weights) come from CPU
+    generators seeded with ``settings.seed``, whatever the device."""
     import time
 
     from tqdm import tqdm
 
+    device = torch.device(device)
     generator = torch.Generator().manual_seed(settings.seed)
     torch.manual_seed(settings.seed)
     if len(train) > settings.max_frames:
         train = train[torch.randperm(len(train), generator=generator)[:settings.max_frames]]
-    train = train.float()
-    held_out = held_out.float()
+    train = train.float().to(device)
+    held_out = held_out.float().to(device)
     scale = float(train.pow(2).sum(dim=1).mean().sqrt() / math.sqrt(train.shape[1])) or 1.0
     sae = TopKSAE(train.shape[1], settings.latents, settings.k, scale)
     with torch.no_grad():
-        sae.b_pre.copy_(train.mean(dim=0) / scale)
+        sae.b_pre.copy_(train.mean(dim=0).cpu() / scale)
+    sae = sae.to(device)
     optimiser = torch.optim.Adam(sae.parameters(), lr=settings.learning_rate)
-    since_fired = torch.zeros(settings.latents)
+    since_fired = torch.zeros(settings.latents, device=device)
     best, best_state, best_step, curve, stale = -math.inf, None, 0, [], 0
     start = time.perf_counter()
     steps = tqdm(range(1, settings.steps + 1), desc="sae", unit="step", disable=not progress)
     for step in steps:
-        batch = train[torch.randint(len(train), (min(settings.batch_frames, len(train)),), generator=generator)]
+        batch = train[torch.randint(len(train), (min(settings.batch_frames, len(train)),), generator=generator)
+                      .to(device)]
         pre = sae.pre_activations(batch)
         top = pre.topk(sae.k, dim=-1)
         z = torch.zeros_like(pre).scatter_(-1, top.indices, top.values.relu())
@@ -200,6 +219,7 @@ def train_sae(train: torch.Tensor, held_out: torch.Tensor, settings: SAESettings
                     break
     if best_state is not None:
         sae.load_state_dict(best_state)
+    sae = sae.cpu()
     record = {"steps_run": step, "best_step": best_step, "held_out_fve": curve,
               "seconds": time.perf_counter() - start, "train_frames": len(train), "held_out_frames": len(held_out)}
     log.info("SAE: %d steps, best held-out FVE %.4f at step %d", step, best, best_step)
@@ -214,7 +234,7 @@ def sae_quality(sae: TopKSAE, frames: torch.Tensor, batch: int = 8192) -> dict:
     fires = torch.zeros(sae.latents)
     active = 0.0
     for start in range(0, len(frames), batch):
-        z = sae.encode(frames[start:start + batch].float())
+        z = sae.encode(frames[start:start + batch].float()).cpu()
         fires += (z > 0).sum(dim=0)
         active += float((z > 0).sum())
     rate = fires / max(len(frames), 1)
@@ -261,3 +281,75 @@ def load_sae(path: str | Path) -> tuple[TopKSAE, dict]:
 def settings_record(settings: SAESettings) -> dict:
     """The settings as a plain dict (for provenance)."""
     return asdict(settings)
+
+
+#: Columns of a layer's quality table (one row per SAE the layer's job trained).
+QUALITY_COLUMNS = ["site", "layer", "latents", "k", "fve", "l0", "dead_share", "dense_share", "stable_share",
+                   "median_seed_cosine", "train_speakers", "held_out_speakers", "train_frames", "held_out_frames",
+                   "steps_run", "best_step", "seconds"]
+
+
+def held_out_speakers(clips: pd.DataFrame, group: str | None, share: float, seed: int) -> set[str]:
+    """About ``share`` of the speakers, drawn with ``seed`` within each level of the ``group``
+    factor (at least one of each level with two speakers or more): the SAE never trains on them."""
+    rng = np.random.default_rng(seed)
+    speakers = clips.drop_duplicates(SPEAKER)
+    strata = [speakers] if group is None else [g for _, g in speakers.groupby(speakers[group].astype(str))]
+    out: set[str] = set()
+    for stratum in strata:
+        names = rng.permutation(stratum[SPEAKER].astype(str).to_numpy())
+        if len(names) >= 2:
+            out |= set(names[:max(1, round(share * len(names)))])
+    return out
+
+
+def read_layer_frames(paths: Sequence[str | Path], site: str, layer: int) -> dict[str, np.ndarray]:
+    """{clip_id: [frames, width] float32} of one (site, layer) from the frame shards
+    :func:`speechneurons.activations.layer_frames`'s job wrote (:mod:`speechneurons.unit_arrays`
+    files)."""
+    from safetensors import safe_open
+
+    from speechneurons.unit_arrays import read_units
+
+    out = {}
+    for path in paths:
+        units = read_units(path)
+        rows = np.flatnonzero(((units["site"] == site) & (units["layer"] == layer)).to_numpy())
+        if not len(rows):
+            raise ValueError(f"{path}: holds no frames of {site} layer {layer} (sae.site, sae.layers)")
+        with safe_open(str(path), framework="numpy") as f:
+            for clip_id in f.keys():
+                out[clip_id] = f.get_tensor(clip_id)[rows].T.astype(np.float32)
+    return out
+
+
+def train_layer(frames: dict[str, np.ndarray], clips: pd.DataFrame, group: str | None, site: str, layer: int,
+                settings: SAESettings, progress: bool = True, device: torch.device | str = "cpu"
+                ) -> tuple[TopKSAE, pd.DataFrame, dict]:
+    """The SAE of one layer: trained on the frames of the speakers :func:`held_out_speakers` does
+    not hold out, stopped early and judged on the held-out ones; a second SAE with seed + 1 gives
+    the stability across seeds. Returns (the SAE, its quality row (:data:`QUALITY_COLUMNS`), its
+    training record with both speaker lists)."""
+    held = held_out_speakers(clips, group, settings.held_out_share, settings.seed)
+    speaker_of = dict(zip(clips["clip_id"], clips[SPEAKER].astype(str)))
+    known = sorted(c for c in frames if c in speaker_of)
+    train_ids = [c for c in known if speaker_of[c] not in held]
+    held_ids = [c for c in known if speaker_of[c] in held]
+    if not train_ids or not held_ids:
+        raise ValueError(f"sae: {len(train_ids)} training and {len(held_ids)} held-out clips for {site} layer "
+                         f"{layer}; the SAE needs speakers on both sides (sae.held_out_share)")
+    train = torch.from_numpy(np.concatenate([frames[c] for c in train_ids]))
+    held_out = torch.from_numpy(np.concatenate([frames[c] for c in held_ids]))
+    sae, record = train_sae(train, held_out, settings, progress, device)
+    other, _ = train_sae(train, held_out, SAESettings(**{**asdict(settings), "seed": settings.seed + 1}), progress,
+                         device)
+    quality, stability = sae_quality(sae, held_out), seed_stability(sae, other)
+    row = pd.DataFrame([{
+        "site": site, "layer": int(layer), "latents": settings.latents, "k": settings.k, **quality,
+        "stable_share": stability["stable_share"], "median_seed_cosine": stability["median_cosine"],
+        "train_speakers": len({speaker_of[c] for c in train_ids}), "held_out_speakers": len(held),
+        "train_frames": record["train_frames"], "held_out_frames": len(held_out),
+        "steps_run": record["steps_run"], "best_step": record["best_step"], "seconds": record["seconds"],
+    }])[QUALITY_COLUMNS]
+    record.update({"train_speakers": sorted({speaker_of[c] for c in train_ids}), "held_out_speakers": sorted(held)})
+    return sae, row, record

@@ -125,3 +125,22 @@ def test_the_reader_equals_grouping_clip_by_clip_whatever_the_row_order(tmp_path
     for reader in (grouped_reader, activation_matrix):
         with pytest.raises(ValueError, match="short.parquet: clip c2 has other units than the first clip"):
             reader([tmp_path / "short.parquet"], "mean")
+
+
+def test_layer_frames_are_hf_hidden_states_and_round_trip_through_the_shard(tiny_model, demo_root, tmp_path):
+    """What the SAEs learn from: hidden layers 1 and 2 of each clip equal transformers'
+    hidden_states, and the shard file gives one layer back per clip as [frames, width]."""
+    from speechneurons.activations import layer_frames
+    from speechneurons.sae import read_layer_frames
+
+    frames, units, failed = layer_frames(tiny_model, CLIPS, demo_root, "hidden", [1, 2], progress=False)
+    assert failed.empty and len(units) == 2 * 32 and set(units["layer"]) == {1, 2}
+    wave = torch.from_numpy(load_waveform(demo_root / CLIPS.path[0]))
+    with torch.inference_mode():
+        states = tiny_model.model(tiny_model.normalize(wave[None]), output_hidden_states=True).hidden_states
+    np.testing.assert_allclose(frames[CLIPS.clip_id[0]][32:].T, states[2][0].numpy(), rtol=1e-5, atol=1e-5)
+    write_unit_arrays(tmp_path / "frames.safetensors", frames, units)
+    layer = read_layer_frames([tmp_path / "frames.safetensors"], "hidden", 1)
+    np.testing.assert_allclose(layer[CLIPS.clip_id[0]], states[1][0].numpy(), rtol=1e-3, atol=1e-3)  # float16
+    with pytest.raises(ValueError, match=r"holds no frames of hidden layer 0 \(sae.site, sae.layers\)"):
+        read_layer_frames([tmp_path / "frames.safetensors"], "hidden", 0)

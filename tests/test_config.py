@@ -238,7 +238,7 @@ def test_code_hashes_follow_every_imported_module(repo, tmp_path):
     assert {name for name, used in pages.items() if templates / "player.html" in used} == {
         "listening", "unit_browser"}
     assert {name for name, used in pages.items() if templates / "base.html" in used} == {
-        "listening", "unit_browser", "problems", "reliability_report", "prosody_figures"}
+        "listening", "unit_browser", "problems", "reliability_report", "prosody_figures", "sae_report"}
     for template in sorted(templates.glob("*.html")):
         assert changed_by(template, b"\n{# changed #}\n") == {
             name for name, used in pages.items() if template in used}, template

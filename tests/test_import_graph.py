@@ -28,7 +28,7 @@ def closure(script: str) -> list[str]:
 
 
 @pytest.mark.parametrize("script", ["activations", "ablation", "knockout_activations",
-                                    "reliability_deletion", "reliability_randomisation"])
+                                    "reliability_deletion", "reliability_randomisation", "sae_frames"])
 def test_model_jobs_depend_on_no_statistics_aggregation_or_pages(script):
     # the knock-out's sets are drawn from the activation cache, in the corpus's levels
     allowed = {"knockout_activations": ("cache.py", "datasets/__init__.py", "datasets/spec.py")}
@@ -42,7 +42,7 @@ def test_model_jobs_depend_on_no_statistics_aggregation_or_pages(script):
                                     "knockout", "selectivity", "select_units", "layer_specialisation",
                                     "models_by_layer", "reliability_agreement", "reliability_bootstrap",
                                     "reliability_report", "index", "index_shard", "prosody", "unit_prosody",
-                                    "prosody_figures"])
+                                    "prosody_figures", "sae_train", "sae_report"])
 def test_jobs_that_read_files_depend_on_no_model_code(script):
     assert [m for m in closure(script) if m.startswith(MODEL_STACK)] == []
 

@@ -4,6 +4,7 @@ stability across seeds, early stopping on held-out frames, files that round-trip
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -109,3 +110,29 @@ def test_settings_errors_name_the_keys():
     with pytest.raises(ValueError, match=r"sae.k \(64\) must be above 0 and below sae.latents \(32\)"):
         SAESettings(latents=32, k=64)
     np.testing.assert_equal(SAESettings().k, 32)
+
+
+def test_a_layer_is_trained_on_some_speakers_and_judged_on_the_others():
+    """Eight speakers (four per sex), frames planted from one dictionary: a quarter of each sex is
+    held out, no held-out speaker's frame is trained on, and the quality row says so."""
+    from speechneurons.sae import QUALITY_COLUMNS, held_out_speakers, train_layer
+
+    atoms = atoms_of(16, 24, seed=10)
+    clips = pd.DataFrame({"clip_id": [f"c{s}-{i}" for s in range(8) for i in range(3)],
+                          "speaker": [str(s) for s in range(8) for _ in range(3)],
+                          "sex": ["female" if s < 4 else "male" for s in range(8) for _ in range(3)]})
+    held = held_out_speakers(clips, "sex", 0.25, seed=0)
+    assert len(held) == 2 and len(held & {"0", "1", "2", "3"}) == 1
+    assert held == held_out_speakers(clips, "sex", 0.25, seed=0) != held_out_speakers(clips, "sex", 0.25, seed=3)
+    frames = {c: planted_frames(atoms, 200, 2, seed=i).numpy().astype(np.float32)
+              for i, c in enumerate(clips["clip_id"])}
+    settings = SAESettings(latents=24, k=2, learning_rate=3e-3, steps=300, batch_frames=256, eval_every=100,
+                           patience=3, dead_after=10_000, seed=0)
+    sae, row, record = train_layer(frames, clips, "sex", "hidden", 3, settings)
+    assert list(row.columns) == QUALITY_COLUMNS and len(row) == 1
+    assert row.loc[0, "train_frames"] == 18 * 200 and row.loc[0, "held_out_frames"] == 6 * 200
+    assert (row.loc[0, "train_speakers"], row.loc[0, "held_out_speakers"]) == (6, 2)
+    assert set(record["held_out_speakers"]) == held and not held & set(record["train_speakers"])
+    assert 0 < row.loc[0, "fve"] <= 1 and 0 <= row.loc[0, "stable_share"] <= 1
+    with pytest.raises(ValueError, match="the SAE needs speakers on both sides"):
+        train_layer({c: f for c, f in frames.items() if c.startswith("c0")}, clips, "sex", "hidden", 3, settings)

@@ -169,6 +169,7 @@ def test_figures_and_report(demo_run):
         "clip_attribution.png", "level_comparison.png", "temporal_profiles.png", "prosody.png",
         "group_contrasts.png", "graded_effects.png")]
     figures += [f"{RUN}/figures/selectivity_heatmap.png", f"{RUN}/figures/unit_distributions.png",
+                f"{RUN}/figures/sae_quality.png",
                 f"{RUN}/figures/probes_by_layer.png", f"{RUN}/figures/knockout.png"]
     for name in figures:
         png = work / name
@@ -187,13 +188,20 @@ def test_figures_and_report(demo_run):
                                                                             "statement"}
     knockout = pd.read_parquet(work / f"{RUN}/tables/knockout.parquet")
     assert set(knockout["level"]) <= {"neutral", "happy", "sad", "angry"} and len(knockout)
+    # the demo's SAE (hidden layer 1, 64 latents): trained on 4 actors, judged on the other 2
+    quality = pd.read_parquet(work / f"{RUN}/tables/sae_quality.parquet")
+    assert len(quality) == 1 and quality.loc[0, "layer"] == 1 and quality.loc[0, "l0"] <= 4
+    assert (quality.loc[0, "train_speakers"], quality.loc[0, "held_out_speakers"]) == (4, 2)
+    assert 0.3 < quality.loc[0, "fve"] <= 1
+    assert "<h2>hidden layer 1</h2>" in (work / f"{RUN}/figures/sae.html").read_text()
     prosody = (work / f"{RUN}/figures/{COMBO}/prosody.html").read_text()
     assert "<h2>Units that follow F0 (semitones re speaker)</h2>" in prosody
     html = (work / "results/report.html").read_text()
     assert "prosody.html" in html
     # categories in the corpus's words (RAVDESS: emotion, gender, intensity)
     for category in ["1 Layer specialisation", "2 Emotion encoding", "3 Temporal patterns",
-                     "4 Gender differences", "5 Intensity effects", "Listening to the evidence"]:
+                     "4 Gender differences", "5 Intensity effects", "Listening to the evidence",
+                     "Features (sparse autoencoders)"]:
         assert category in html, category
     for name in figures:
         assert Path(name).name in html

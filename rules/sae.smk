@@ -1,0 +1,84 @@
+# Sparse-autoencoder features (sae.enabled): the asked layers' frames, one job per shard (a
+# forward pass per clip), then one SAE per layer trained on the training speakers' frames.
+
+
+rule sae_frames:
+    input:
+        clips=shard_index,
+        model=model_input,
+    output:
+        frames=SAE_FRAMES,
+        failed=SAE_FRAMES_FAILED,
+    log:
+        f"{LOGS}/sae/frames-{{shard}}.log",
+    benchmark:
+        f"{BENCH}/sae/frames-{{shard}}.tsv"
+    conda:
+        "../envs/speechneurons.yaml"
+    threads: COMPUTE["threads"]
+    params:
+        root=DATASET["root"],
+        model=model_ref,
+        revision=model_revision,
+        compute=section(COMPUTE, "device", "shards"),
+        shard=lambda wildcards: int(wildcards.shard),
+        data=shard_data,
+        sae=section(SAE_CFG, "site", "layers"),
+        code=code_version("sae_frames"),
+    script:
+        "../scripts/sae_frames.py"
+
+
+rule sae_train:
+    input:
+        clips=INDEX_CLIPS,
+        frames=expand(SAE_FRAMES, shard=SHARDS, allow_missing=True),
+        failed=expand(SAE_FRAMES_FAILED, shard=SHARDS, allow_missing=True),
+    output:
+        sae=SAE_FILE,
+        quality=SAE_LAYER_QUALITY,
+    log:
+        f"{LOGS}/sae/train-{{sae_layer}}.log",
+    benchmark:
+        f"{BENCH}/sae/train-{{sae_layer}}.tsv"
+    conda:
+        "../envs/speechneurons.yaml"
+    threads: COMPUTE["threads"]
+    params:
+        corpus=CORPUS,
+        site=SAE_CFG["site"],
+        sae=SAE_TRAINING,
+        device=COMPUTE["device"],
+        code=code_version("sae_train"),
+    script:
+        "../scripts/sae_train.py"
+
+
+rule sae_report:
+    input:
+        quality=expand(
+            SAE_LAYER_QUALITY, sae_layer=SAE_CFG["layers"], allow_missing=True
+        ),
+    output:
+        table=SAE_QUALITY,
+        figure=report(
+            FIG_SAE_QUALITY,
+            caption="../report/sae_quality.rst",
+            category="Features (sparse autoencoders)",
+            subcategory=model_label(),
+        ),
+        figure_pdf=pdf(FIG_SAE_QUALITY),
+        page=report(
+            SAE_PAGE,
+            caption="../report/sae_page.rst",
+            category="Features (sparse autoencoders)",
+            subcategory=model_label(),
+        ),
+    log:
+        f"{LOGS}/sae/report.log",
+    conda:
+        "../envs/speechneurons.yaml"
+    params:
+        code=code_version("sae_report"),
+    script:
+        "../scripts/sae_report.py"

@@ -1,0 +1,22 @@
+"""Snakemake adapter: the SAE quality table, its figure and its page of sentences (rule sae_report)."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from speechneurons import provenance
+from speechneurons.figures import save_figure
+from speechneurons.logs import log_to_file
+from speechneurons.sae_report import plot_sae_quality, sae_findings, sae_page
+from speechneurons.threads import pin_threads
+
+sm = snakemake  # noqa: F821
+log_to_file(sm.log[0])
+pin_threads(sm.threads)
+
+table = pd.concat([pd.read_parquet(p) for p in sm.input.quality], ignore_index=True)
+record = provenance.build(sm.rule, sm.params, provenance.upstream_model(sm.input.quality), wildcards=sm.wildcards)
+provenance.write_table(table, sm.output.table, record)
+save_figure(plot_sae_quality(table), sm.output.figure, provenance.png_metadata(record))
+Path(sm.output.page).write_text(sae_page(f"How far to trust the SAE features ({sm.wildcards.model})",
+                                         sae_findings(table)))
