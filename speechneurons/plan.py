@@ -17,7 +17,10 @@ combination (the engine is within 1.06x (CPU) and 1.18x (GPU) of that floor); th
 stage one pass per clip and model; the knock-out the measured seconds per clip of its bench
 (32 sets over 13 layers) scaled by sets and layers (both CPU figures by the engine's speed on
 the day against the day they were measured); Praat's prosody track its measured seconds per
-second of audio, once for every model; the reliability checks their measured
+second of audio, once for every model; the SAEs (``sae.enabled``) a forward pass per clip for
+their frames and, per layer, two trainings of ``sae.steps`` steps at the bench's measured cost
+per step scaled by batch x width x latents (on a GPU an estimate from the step's floating-point
+work, not a measurement); the reliability checks their measured
 costs scaled by clips, combinations and steps; the CPU statistics their measured seconds
 scaled by clips x units (selectivity, bootstrap) or by layers (probes). Each number says what
 it rests on (``basis``).
@@ -61,7 +64,14 @@ MEASURED = {
     # seconds of Praat's prosody track per second of audio (one thread; 3.1 % of the activation
     # stage's time per clip at 2 threads in the same run)
     "prosody_cpu": (0.0121 * 8 / 29.50, "bench/results/prosody-cost-cpu.json"),
+    # seconds of one SAE training step (batch 4,096 frames of 768, 4,096 latents, k = 32; 2 threads)
+    # and of one held-out evaluation (66,000 frames); a step scales with batch x width x latents
+    "sae_step_cpu": (0.9706, "bench/results/sae-cpu.json"),
+    "sae_evaluation_cpu": (5.693, "bench/results/sae-cpu.json"),
 }
+#: an SAE step's floating-point work at the bench's shape (encoder, dense decoder, their gradients),
+#: and the rate an H200 is assumed to sustain on it: an estimate, not a measurement
+SAE_STEP_FLOP, GPU_SUSTAINED_FLOPS = 6 * 4096 * 768 * 4096 * 2, 20e12
 #: the engine's CPU cost per pass and audio second when activations_cpu and knockout_cpu were measured
 #: (bench/results/full-cpu.json: the same machine, a faster day)
 ENGINE_CPU_THEN = 47.459 / (175 * 3.47)
@@ -199,6 +209,27 @@ def _hours(seconds: float) -> float:
     return seconds / 3600
 
 
+def add_sae(add, sae: dict, clips: int, audio: float, width: int, scale: float, cpu_speed: float,
+            shards: int) -> None:
+    """The SAE stages of one model: the frames (a forward pass per clip, as the activation stage)
+    and per layer two trainings (the SAE and its second seed) of at most ``sae.steps`` steps, each
+    step scaled from the bench by batch x width x latents; the GPU figure for training is an
+    estimate (:data:`SAE_STEP_FLOP` at :data:`GPU_SUSTAINED_FLOPS`)."""
+    layers = len(sae["layers"])
+    add("sae: frames", clips, audio * MEASURED["activations_cpu"][0] * scale * cpu_speed,
+        audio * MEASURED["activations_gpu"][0] * scale, shards, "one pass per clip")
+    shape = sae["batch_frames"] * width * sae["latents"] / (4096 * 768 * 4096)
+    # an evaluation reads the held-out speakers' frames (20 ms each): 66,000 in the bench
+    held_out = audio * sae["held_out_share"] / 0.02 / 66_000 * (width / 768) * (sae["latents"] / 4096)
+    evaluations = sae["steps"] / sae["eval_every"]
+    one = (sae["steps"] * MEASURED["sae_step_cpu"][0] * shape
+           + evaluations * MEASURED["sae_evaluation_cpu"][0] * held_out)
+    gpu = sae["steps"] * SAE_STEP_FLOP * shape / GPU_SUSTAINED_FLOPS
+    add("sae: training", 0, 2 * layers * one, 2 * layers * gpu, layers,
+        f"{layers} layer(s) x 2 seeds x at most {sae['steps']} steps (fewer when it stops early); "
+        "GPU hours estimated, not measured")
+
+
 def plan_stages(config: dict, corpus: Corpus, limit_hours: float, memory_gib: float) -> list[Stage]:
     """Every costed stage of every model of ``config``."""
     from speechneurons.datasets import load_corpus
@@ -281,6 +312,9 @@ def plan_stages(config: dict, corpus: Corpus, limit_hours: float, memory_gib: fl
             width = max(hidden if s == "hidden" else ffn for s in config["probes"]["sites"])
             add("probes", 0, probed * MEASURED["probes_cpu"][0] * (n / 1440) * (width / 768) ** 2
                 * (1 + config["probes"]["permutations"]) / 21, None, 1, f"CPU statistics, {probed} layers")
+        if config["sae"]["enabled"]:
+            add_sae(add, config["sae"], n, audio, hidden if config["sae"]["site"] == "hidden" else ffn, scale,
+                    cpu_speed, shards)
     # Praat's track reads the audio once for every model of the study
     stages.append(Stage("(every model)", "prosody (Praat)", 0, _hours(audio * MEASURED["prosody_cpu"][0]), None,
                         shards, "Praat's F0, level and pauses of every clip once, on the CPU", ""))

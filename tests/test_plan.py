@@ -32,6 +32,14 @@ def test_passes_follow_the_design_and_costs_scale_from_the_measured_ones(repo):
     seconds, cost = 100 * 6 * (101 * 2.0 + 21 * 2.0), plan.MEASURED["engine_cpu"][0]
     assert stages["ablation"].cpu_hours == pytest.approx(seconds * cost / 3600)  # a Base-shaped model
     assert stages["activations"].passes == 100
+    # no SAE unless asked; asked, two trainings per layer at the bench's cost per step and evaluation
+    assert not any(name.startswith("sae") for name in stages)
+    sae = dict(config, sae={**config["sae"], "enabled": True, "layers": [4, 8]})
+    with_sae = {s.stage: s for s in plan.plan_stages(sae, corpus, limit_hours=24, memory_gib=1000)}
+    held_out = 200 * 0.25 / 0.02 / 66_000  # held-out frames against the bench's
+    one = 20_000 * plan.MEASURED["sae_step_cpu"][0] + 40 * plan.MEASURED["sae_evaluation_cpu"][0] * held_out
+    assert with_sae["sae: training"].cpu_hours == pytest.approx(2 * 2 * one / 3600)
+    assert with_sae["sae: frames"].passes == 100 and with_sae["sae: training"].jobs == 2
     # Praat once per clip for every model: its measured seconds per second of audio
     assert stages["prosody (Praat)"].cpu_hours == pytest.approx(200 * plan.MEASURED["prosody_cpu"][0] / 3600)
     assert stages["prosody (Praat)"].model == "(every model)" and stages["prosody (Praat)"].gpu_hours is None
