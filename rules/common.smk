@@ -167,6 +167,7 @@ def noted_tables():
             tables[path.removeprefix(f"{RUN}/tables/").removesuffix(".parquet")] = path
     for path in [*combos(PROSODY_UNITS), *combos(PROSODY_LAYERS)]:
         tables[path.removeprefix(f"{RUN}/tables/").removesuffix(".parquet")] = path
+    tables.update({"sae_quality": SAE_QUALITY} if SAE_CFG["enabled"] else {})
     return tables
 
 

@@ -5,7 +5,8 @@ import pandas as pd
 from speechneurons import provenance
 from speechneurons.datasets import corpus_spec
 from speechneurons.logs import log_to_file
-from speechneurons.sae import SAESettings, read_layer_frames, save_sae, train_layer, training_device
+from speechneurons.sae import (QUALITY_COLUMNS, SAESettings, UntrainableLayer, read_layer_frames, save_sae,
+                               save_untrained, train_layer, training_device)
 from speechneurons.threads import pin_threads
 
 sm = snakemake  # noqa: F821
@@ -16,8 +17,15 @@ p = sm.params
 layer = int(sm.wildcards.sae_layer)
 settings = SAESettings.from_config(p.sae)
 frames = read_layer_frames(sm.input.frames, p.site, layer)
-sae, quality, record = train_layer(frames, pd.read_parquet(sm.input.clips), corpus_spec(p.corpus).group, p.site,
-                                   layer, settings, device=training_device(p.device))
-job = provenance.build(sm.rule, p, provenance.upstream_model(sm.input.failed), wildcards=sm.wildcards)
-save_sae(sae, sm.output.sae, {**job, "training": record})
-provenance.write_table(quality, sm.output.quality, job)
+model = provenance.upstream_model(sm.input.failed)
+try:
+    sae, quality, record = train_layer(frames, pd.read_parquet(sm.input.clips), corpus_spec(p.corpus).group, p.site,
+                                       layer, settings, device=training_device(p.device))
+except UntrainableLayer as why:  # a thin design: no SAE, and the report says why
+    job = provenance.build(sm.rule, p, model, wildcards=sm.wildcards, notes=[str(why)])
+    save_untrained(sm.output.sae, str(why), job)
+    provenance.write_table(pd.DataFrame(columns=QUALITY_COLUMNS), sm.output.quality, job)
+else:
+    job = provenance.build(sm.rule, p, model, wildcards=sm.wildcards)
+    save_sae(sae, sm.output.sae, {**job, "training": record})
+    provenance.write_table(quality, sm.output.quality, job)

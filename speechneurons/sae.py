@@ -265,12 +265,23 @@ def save_sae(sae: TopKSAE, path: str | Path, provenance: dict) -> None:
     save_arrays({k: v.detach().cpu().contiguous().numpy() for k, v in sae.state_dict().items()}, path, meta)
 
 
+def save_untrained(path: str | Path, why: str, provenance: dict) -> None:
+    """The file of a layer whose SAE could not be trained: no tensors, and ``why``."""
+    from speechneurons.atomic import save_arrays
+
+    save_arrays({"untrained": np.zeros(0, np.float32)}, path,
+                {"untrained": why, "provenance": json.dumps(provenance, default=str)})
+
+
 def load_sae(path: str | Path) -> tuple[TopKSAE, dict]:
-    """(the SAE, its provenance) from a file :func:`save_sae` wrote."""
+    """(the SAE, its provenance) from a file :func:`save_sae` wrote (ValueError with the reason
+    for one :func:`save_untrained` wrote)."""
     from safetensors import safe_open
 
     with safe_open(str(path), framework="numpy") as f:
         meta = f.metadata()
+        if "untrained" in meta:
+            raise ValueError(f"{path}: holds no SAE: {meta['untrained']}")
         tensors = {k: torch.from_numpy(f.get_tensor(k)) for k in f.keys()}
     shape = json.loads(meta["shape"])
     sae = TopKSAE(shape["width"], shape["latents"], shape["k"])
@@ -281,6 +292,11 @@ def load_sae(path: str | Path) -> tuple[TopKSAE, dict]:
 def settings_record(settings: SAESettings) -> dict:
     """The settings as a plain dict (for provenance)."""
     return asdict(settings)
+
+
+class UntrainableLayer(ValueError):
+    """The study's speakers leave one side of the SAE's split empty (a thin design): the layer's
+    job writes no SAE and says why."""
 
 
 #: Columns of a layer's quality table (one row per SAE the layer's job trained).
@@ -336,8 +352,11 @@ def train_layer(frames: dict[str, np.ndarray], clips: pd.DataFrame, group: str |
     train_ids = [c for c in known if speaker_of[c] not in held]
     held_ids = [c for c in known if speaker_of[c] in held]
     if not train_ids or not held_ids:
-        raise ValueError(f"sae: {len(train_ids)} training and {len(held_ids)} held-out clips for {site} layer "
-                         f"{layer}; the SAE needs speakers on both sides (sae.held_out_share)")
+        speakers = len({speaker_of[c] for c in known})
+        raise UntrainableLayer(
+            f"sae: {site} layer {layer} not trained: {speakers} speaker(s) with frames give {len(train_ids)} "
+            f"training and {len(held_ids)} held-out clips; the SAE needs speakers to train on and others to "
+            "judge it on (two or more per level of the group factor; sae.held_out_share)")
     train = torch.from_numpy(np.concatenate([frames[c] for c in train_ids]))
     held_out = torch.from_numpy(np.concatenate([frames[c] for c in held_ids]))
     sae, record = train_sae(train, held_out, settings, progress, device)

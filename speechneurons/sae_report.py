@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from speechneurons.figures import not_drawn  # noqa: E402
 from speechneurons.pages import render  # noqa: E402
 
 #: The page's template (speechneurons/templates/).
@@ -27,7 +28,10 @@ PANELS = [("fve", "variance explained (held-out speakers)"), ("l0", "active late
 
 
 def plot_sae_quality(table: pd.DataFrame) -> plt.Figure:
-    """One panel per quality number, one bar per (site, layer)."""
+    """One panel per quality number, one bar per (site, layer); a figure saying so when no layer
+    was trained."""
+    if table.empty:
+        return not_drawn("SAE quality", "no layer's SAE was trained (the page and the problems page say why)")
     fig, axes = plt.subplots(1, len(PANELS), figsize=(3.2 * len(PANELS), 3.4))
     labels = [f"{s} {int(k)}" for s, k in zip(table["site"], table["layer"])]
     for ax, (column, title) in zip(axes, PANELS):
@@ -65,9 +69,10 @@ def sae_findings(table: pd.DataFrame) -> list[tuple[str, str]]:
     return items
 
 
-def sae_page(title: str, items: list[tuple[str, str]]) -> str:
-    """The page (every value escaped: :func:`speechneurons.pages.render`)."""
-    return render(TEMPLATE, title=title, items=items, notes=[], preamble=(
+def sae_page(title: str, items: list[tuple[str, str]], notes: list[str]) -> str:
+    """The page (every value escaped: :func:`speechneurons.pages.render`); ``notes``: the layers not
+    trained, and why."""
+    return render(TEMPLATE, title=title, items=items, notes=notes, preamble=(
         "Each layer's sparse autoencoder (TopK, Gao et al. 2024), judged on the frames of speakers it was "
         "not trained on; stability: latents of two seeds matched one to one by decoder cosine (above 0.7 "
         "counts as found again)."), footer="Table: tables/sae_quality.parquet; methods: docs/features.md.")

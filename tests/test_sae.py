@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from speechneurons.sae import (SAESettings, TopKSAE, load_sae, sae_quality, save_sae, seed_stability, train_sae,
-                               variance_explained)
+from speechneurons.sae import (QUALITY_COLUMNS, SAESettings, TopKSAE, UntrainableLayer, load_sae, sae_quality,
+                               save_sae, save_untrained, seed_stability, train_sae, variance_explained)
 
 
 def planted_frames(atoms: torch.Tensor, frames: int, active: int, seed: int, noise: float = 0.01) -> torch.Tensor:
@@ -115,7 +115,7 @@ def test_settings_errors_name_the_keys():
 def test_a_layer_is_trained_on_some_speakers_and_judged_on_the_others():
     """Eight speakers (four per sex), frames planted from one dictionary: a quarter of each sex is
     held out, no held-out speaker's frame is trained on, and the quality row says so."""
-    from speechneurons.sae import QUALITY_COLUMNS, held_out_speakers, train_layer
+    from speechneurons.sae import held_out_speakers, train_layer
 
     atoms = atoms_of(16, 24, seed=10)
     clips = pd.DataFrame({"clip_id": [f"c{s}-{i}" for s in range(8) for i in range(3)],
@@ -134,5 +134,16 @@ def test_a_layer_is_trained_on_some_speakers_and_judged_on_the_others():
     assert (row.loc[0, "train_speakers"], row.loc[0, "held_out_speakers"]) == (6, 2)
     assert set(record["held_out_speakers"]) == held and not held & set(record["train_speakers"])
     assert 0 < row.loc[0, "fve"] <= 1 and 0 <= row.loc[0, "stable_share"] <= 1
-    with pytest.raises(ValueError, match="the SAE needs speakers on both sides"):
+    with pytest.raises(UntrainableLayer, match=r"sae: hidden layer 3 not trained: 1 speaker\(s\) with frames give"):
         train_layer({c: f for c, f in frames.items() if c.startswith("c0")}, clips, "sex", "hidden", 3, settings)
+
+
+def test_a_layer_without_an_sae_says_why_in_its_file(tmp_path):
+    save_untrained(tmp_path / "sae.safetensors", "sae: hidden layer 1 not trained: 1 speaker(s)", {"rule": "x"})
+    with pytest.raises(ValueError, match=r"holds no SAE: sae: hidden layer 1 not trained: 1 speaker\(s\)"):
+        load_sae(tmp_path / "sae.safetensors")
+    from speechneurons.sae_report import plot_sae_quality, sae_findings
+
+    empty = pd.DataFrame(columns=QUALITY_COLUMNS)
+    assert sae_findings(empty) == []
+    assert plot_sae_quality(empty).axes[0].texts[0].get_text().startswith("SAE quality: not drawn")

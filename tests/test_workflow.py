@@ -576,14 +576,15 @@ def test_a_clip_that_fails_inside_jobs_is_listed_and_the_study_goes_on(demo_run,
     snakemake(tmp_path, repo, "--cores", "2")
     snakemake(tmp_path, repo, "--cores", "1", "--report", "results/report.html")
     failed = pd.read_parquet(tmp_path / f"{RUN}/tables/failed_clips.parquet")
-    assert sorted(failed["stage"]) == ["ablation", "activations", "prosody"]
+    assert sorted(failed["stage"]) == ["ablation", "activations", "prosody", "sae_frames"]
     errors = failed.set_index("stage")["error"]
-    assert set(failed["clip_id"]) == {bad} and errors[["ablation", "activations"]].str.contains("Kernel size").all()
-    assert errors["prosody"].startswith("Praat cannot analyse 0.0125 s of audio with a pitch floor of 75 Hz")
+    assert set(failed["clip_id"]) == {bad}
+    assert errors[["ablation", "activations", "sae_frames"]].str.contains("Kernel size").all()
+    assert errors["prosody"].startswith("ValueError: Praat cannot analyse 0.0125 s of audio with a pitch floor of 75")
     assert failed.set_index("stage")["combination"].to_dict() == {"ablation": COMBO, "activations": "",
-                                                                  "prosody": ""}
+                                                                  "prosody": "", "sae_frames": ""}
     page = (tmp_path / f"{RUN}/figures/problems.html").read_text()
-    assert "Clips that failed inside a job (3)" in page and bad in page
+    assert "Clips that failed inside a job (4)" in page and bad in page
     assert "0 Rejected, failed, not computed" in (tmp_path / "results/report.html").read_text()
 
     def by_clip(pattern: str, root: Path) -> pd.DataFrame:
@@ -631,6 +632,9 @@ def test_a_one_clip_study_runs_to_its_report_and_says_what_it_cannot_compute(dem
     assert "Files the index rejected (1)" in page and "too short: 0.0125 s" in page
     assert "emotion: not tested, the 1 clip(s) have one level (neutral)" in page
     assert "selection: no unit selected" in page
+    # one speaker: nobody to judge an SAE on, so the layer has none, and the pages say why
+    assert "sae: hidden layer 1 not trained: 1 speaker(s) with frames give 1 training and 0 held-out" in page
+    assert pd.read_parquet(tmp_path / f"{RUN}/tables/sae_quality.parquet").empty
     for png in (tmp_path / "results").rglob("*.png"):
         assert png.with_suffix(".pdf").exists(), png
     report = (tmp_path / "results/report.html").read_text()
@@ -657,7 +661,8 @@ def test_a_second_model_runs_only_its_own_jobs_and_is_compared_by_layer(demo_run
                  "layer_specialisation": 1, "selectivity_figures": 1, "problems": 1, "probes": 1,
                  "knockout_activations": 2, "knockout": 1, **{k: COMBOS * v for k, v in per_combo.items()},
                  **{f"reliability_{check}": 1 for check in ("agreement", "deletion", "randomisation",
-                                                            "bootstrap", "report")}}
+                                                            "bootstrap", "report")},
+                 "sae_frames": 2, "sae_train": 1, "sae_report": 1}
     assert plan == {**one_model, "models_by_layer": 1, "all": 1}
     # the same two models from scratch, in a folder of their own (the demo's stays as it was), as far
     # as the figures that compare them: activations, selectivity and probes of both
