@@ -289,11 +289,6 @@ def load_sae(path: str | Path) -> tuple[TopKSAE, dict]:
     return sae, json.loads(meta["provenance"])
 
 
-def settings_record(settings: SAESettings) -> dict:
-    """The settings as a plain dict (for provenance)."""
-    return asdict(settings)
-
-
 class UntrainableLayer(ValueError):
     """The study's speakers leave one side of the SAE's split empty (a thin design): the layer's
     job writes no SAE and says why."""
