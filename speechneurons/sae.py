@@ -297,7 +297,7 @@ class UntrainableLayer(ValueError):
 #: Columns of a layer's quality table (one row per SAE the layer's job trained).
 QUALITY_COLUMNS = ["site", "layer", "latents", "k", "fve", "l0", "dead_share", "dense_share", "stable_share",
                    "median_seed_cosine", "train_speakers", "held_out_speakers", "train_frames", "held_out_frames",
-                   "steps_run", "best_step", "seconds"]
+                   "steps_run", "best_step"]  # the time it took is in the SAE file's record: tables rerun equal
 
 
 def held_out_speakers(clips: pd.DataFrame, group: str | None, share: float, seed: int) -> set[str]:
@@ -363,7 +363,7 @@ def train_layer(frames: dict[str, np.ndarray], clips: pd.DataFrame, group: str |
         "stable_share": stability["stable_share"], "median_seed_cosine": stability["median_cosine"],
         "train_speakers": len({speaker_of[c] for c in train_ids}), "held_out_speakers": len(held),
         "train_frames": record["train_frames"], "held_out_frames": len(held_out),
-        "steps_run": record["steps_run"], "best_step": record["best_step"], "seconds": record["seconds"],
+        "steps_run": record["steps_run"], "best_step": record["best_step"],
     }])[QUALITY_COLUMNS]
     record.update({"train_speakers": sorted({speaker_of[c] for c in train_ids}), "held_out_speakers": sorted(held)})
     return sae, row, record
