@@ -52,6 +52,7 @@ from tqdm import tqdm
 
 from speechneurons.audio import MODEL_SAMPLE_RATE, load_waveform
 from speechneurons.failures import ClipFailures
+from speechneurons.schemas import empty_table
 from speechneurons.settings import FromConfig
 
 log = logging.getLogger(__name__)
@@ -255,7 +256,7 @@ def prosody_tracks(clips: pd.DataFrame, dataset_root: str | Path, settings: Pros
     failures.check(len(clips))
     columns = list(TRACKS_SCHEMA)
     tracks = (pd.concat(parts, ignore_index=True)[columns] if parts
-              else pd.DataFrame({c: pd.Series(dtype=t) for c, t in TRACKS_SCHEMA.items()}))
+              else empty_table(TRACKS_SCHEMA))
     return tracks.astype(TRACKS_SCHEMA), failures.table()
 
 
@@ -311,7 +312,7 @@ class ProsodyTracks:
     @classmethod
     def empty(cls) -> "ProsodyTracks":
         """No clip has a track (a test of what does not need one)."""
-        return cls(pd.DataFrame({c: pd.Series(dtype=t) for c, t in TRACKS_SCHEMA.items()}))
+        return cls(empty_table(TRACKS_SCHEMA))
 
     @classmethod
     def read(cls, paths) -> "ProsodyTracks":

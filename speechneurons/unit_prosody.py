@@ -39,6 +39,7 @@ from speechneurons.prosody import MEASURES, ProsodyTracks
 from speechneurons.questions import Curve, tested_curves
 from speechneurons.schemas import UNIT
 from speechneurons.stats.fdr import bh
+from speechneurons.stats.intervals import t_interval
 
 #: What the partial correlations hold fixed.
 CONTROL = "intensity_db"
@@ -152,11 +153,9 @@ def speaker_t(values: np.ndarray) -> dict[str, float]:
     mean = float(values.mean()) if n else np.nan
     if n < 2 or values.std() == 0:
         return {"n": n, "mean": mean, "low": np.nan, "high": np.nan, "t": np.nan, "p": np.nan}
-    sem = values.std(ddof=1) / np.sqrt(n)
     test = stats.ttest_1samp(values, 0.0)
-    half = stats.t.ppf(0.975, n - 1) * sem
-    return {"n": n, "mean": mean, "low": mean - half, "high": mean + half,
-            "t": float(test.statistic), "p": float(test.pvalue)}
+    low, high = t_interval(values)
+    return {"n": n, "mean": mean, "low": low, "high": high, "t": float(test.statistic), "p": float(test.pvalue)}
 
 
 def chosen_for(selected: pd.DataFrame, target: str) -> pd.DataFrame:
