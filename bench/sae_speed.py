@@ -41,7 +41,8 @@ def main() -> None:
 
     import torch
 
-    from speechneurons.sae import SAESettings, TopKSAE, train_sae, variance_explained
+    from speechneurons.models.sae_site import TopKSAE
+    from speechneurons.sae import SAESettings, train_sae, variance_explained
 
     torch.set_num_threads(args.threads)
     generator = torch.Generator().manual_seed(0)

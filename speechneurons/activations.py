@@ -21,9 +21,12 @@ from speechneurons.schemas import ACTIVATION_SCHEMA, empty_table
 log = logging.getLogger(__name__)
 
 def cache_sites(model: SpeechModel, sites: Sequence[str]) -> list[tuple[str, int]]:
-    """Every (site, layer) of the asked sites: hidden 0..L, ffn 1..L."""
+    """Every (site, layer) of the asked sites: hidden 0..L, ffn 1..L, sae the layers with an SAE."""
     out = []
     for site in sites:
+        if site == "sae":
+            out += [("sae", k) for k in model.sae_layers()]
+            continue
         lowest = 0 if site == "hidden" else 1
         out += [(site, k) for k in range(lowest, model.num_layers + 1)]
     return out

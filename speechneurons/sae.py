@@ -36,9 +36,9 @@ from typing import ClassVar, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
 from speechneurons.datasets.spec import SPEAKER
+from speechneurons.models.sae_site import TopKSAE
 from speechneurons.settings import FromConfig
 
 log = logging.getLogger(__name__)
@@ -81,49 +81,6 @@ class SAESettings(FromConfig):
             raise ValueError(f"sae.k ({self.k}) must be above 0 and below sae.latents ({self.latents})")
         if not 0 < self.held_out_share < 1:
             raise ValueError(f"sae.held_out_share ({self.held_out_share:g}) must be between 0 and 1")
-
-
-class TopKSAE(nn.Module):
-    """A TopK sparse autoencoder of ``width``-dimensional frames with ``latents`` latents.
-
-    ``scale``: a frame is divided by it before encoding and the
-    reconstruction multiplied by it after (it makes the mean squared norm
-    of the training frames ``width``, so that one learning rate fits every
-    layer); ``b_pre`` is in those scaled units.
-    """
-
-    def __init__(self, width: int, latents: int, k: int, scale: float = 1.0):
-        super().__init__()
-        self.width, self.latents, self.k = width, latents, k
-        self.register_buffer("scale", torch.tensor(float(scale)))
-        self.b_pre = nn.Parameter(torch.zeros(width))
-        self.W_dec = nn.Parameter(torch.randn(width, latents) / math.sqrt(width))
-        self.normalise_decoder()
-        self.W_enc = nn.Parameter(self.W_dec.detach().t().contiguous())
-        self.b_enc = nn.Parameter(torch.zeros(latents))
-
-    @torch.no_grad()
-    def normalise_decoder(self) -> None:
-        """Every decoder column (a latent's direction) to unit norm."""
-        self.W_dec.div_(self.W_dec.norm(dim=0, keepdim=True).clamp_min(1e-12))
-
-    def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
-        """[frames, width] (raw units) -> [frames, latents] before TopK."""
-        return (x / self.scale - self.b_pre) @ self.W_enc.t() + self.b_enc
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """[frames, width] -> [frames, latents] codes, ``k`` non-zero at most per frame."""
-        pre = self.pre_activations(x)
-        top = pre.topk(self.k, dim=-1)
-        return torch.zeros_like(pre).scatter_(-1, top.indices, top.values.relu())
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """[frames, latents] -> [frames, width] in raw units."""
-        return (z @ self.W_dec.t() + self.b_pre) * self.scale
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.encode(x)
-        return self.decode(z), z
 
 
 @torch.no_grad()
@@ -271,22 +228,6 @@ def save_untrained(path: str | Path, why: str, provenance: dict) -> None:
 
     save_arrays({"untrained": np.zeros(0, np.float32)}, path,
                 {"untrained": why, "provenance": json.dumps(provenance, default=str)})
-
-
-def load_sae(path: str | Path) -> tuple[TopKSAE, dict]:
-    """(the SAE, its provenance) from a file :func:`save_sae` wrote (ValueError with the reason
-    for one :func:`save_untrained` wrote)."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="numpy") as f:
-        meta = f.metadata()
-        if "untrained" in meta:
-            raise ValueError(f"{path}: holds no SAE: {meta['untrained']}")
-        tensors = {k: torch.from_numpy(f.get_tensor(k)) for k in f.keys()}
-    shape = json.loads(meta["shape"])
-    sae = TopKSAE(shape["width"], shape["latents"], shape["k"])
-    sae.load_state_dict(tensors)
-    return sae, json.loads(meta["provenance"])
 
 
 class UntrainableLayer(ValueError):

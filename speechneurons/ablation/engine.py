@@ -26,7 +26,7 @@ from speechneurons.ablation.reductions import make_reduction
 from speechneurons.ablation.segments import Segments
 from speechneurons.models import SpeechModel
 from speechneurons.models.memory import run_halving
-from speechneurons.models.units import SITES, Site, check_site_layer
+from speechneurons.models.units import SITES, Site
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class ResolvedUnits:
 
 def _checked_group(model: SpeechModel, site: str, layer: int, neurons: Sequence[int],
                    key: str) -> UnitGroup:
-    check_site_layer(model.model.config, site, layer, key)
+    model.check_site_layer(site, layer, key)
     width = model.width(site)
     bad = sorted(n for n in set(neurons) if not 0 <= n < width)
     if bad:
@@ -99,13 +99,14 @@ class Units:
         return cls(sites=tuple(sites), layers=as_tuple(layers), neurons=as_tuple(neurons))
 
     def resolve(self, model: SpeechModel) -> ResolvedUnits:
-        """Explicit groups in site order, then layer order. ffn has no layer 0: skipped."""
+        """Explicit groups in site order, then layer order. ffn has no layer 0, sae only the layers
+        with a trained SAE: others skipped."""
         groups = []
         for site in self.sites:
             lowest = 0 if site == "hidden" else 1
             layers = range(lowest, model.num_layers + 1) if self.layers is None else self.layers
             for layer in sorted(set(layers)):
-                if site == "ffn" and layer == 0:
+                if (site == "ffn" and layer == 0) or (site == "sae" and layer not in model.saes):
                     continue
                 neurons = range(model.width(site)) if self.neurons is None else self.neurons
                 groups.append(_checked_group(model, site, layer, neurons, "ablation.layers/neurons"))

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
-from typing import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
 
 import torch
 
 from speechneurons.audio import MODEL_SAMPLE_RATE
 from speechneurons.models.families import Family, family_of
-from speechneurons.models.units import Site, run_until_captured, site_width
+from speechneurons.models.units import SITES, Site, check_site_layer, intervene, run_until_captured, site_width
 
 
 class ModelLoadError(RuntimeError):
@@ -48,6 +49,9 @@ class SpeechModel:
     sample_rate: int
     device: torch.device
     family: Family
+    #: SAE per layer of ``sae_site`` (:func:`speechneurons.models.sae_site.attach_saes`): the ``sae`` site
+    saes: dict[int, torch.nn.Module] = field(default_factory=dict)
+    sae_site: str = "hidden"
 
     @property
     def num_layers(self) -> int:
@@ -82,15 +86,58 @@ class SpeechModel:
         return self.sample_rate / self.hop_samples
 
     def width(self, site: str) -> int:
-        """Units per layer of ``site`` (hidden_size or intermediate_size)."""
+        """Units per layer of ``site`` (hidden_size, intermediate_size or the SAEs' latents)."""
+        if site == "sae":
+            if not self.saes:
+                raise ValueError("site sae: no SAE is attached (sae.enabled, and a trained SAE per sae.layers)")
+            return int(next(iter(self.saes.values())).latents)
         return site_width(self.model.config, site)
+
+    def sae_layers(self) -> list[int]:
+        """Layers of the ``sae`` site: those with an attached SAE."""
+        return sorted(self.saes)
+
+    def check_site_layer(self, site: str, layer: int, key: str) -> None:
+        """Raise ValueError naming ``key`` when (site, layer) has no units in this model."""
+        if site not in SITES:
+            raise ValueError(f"{key}: site {site!r} is not one of {list(SITES)}")
+        if site != "sae":
+            check_site_layer(self.model.config, site, layer, key)
+        elif layer not in self.saes:
+            raise ValueError(f"{key}: sae layer {layer} has no trained SAE (layers with one: "
+                             f"{self.sae_layers()}); list it in sae.layers, or see the SAE page for why "
+                             "its training was skipped")
 
     def read(self, waveform: torch.Tensor, sites: Sequence[Site]) -> dict[Site, torch.Tensor]:
         """Raw audio [batch, samples] -> {(site, layer): [batch, frames, width]}.
 
-        Runs the encoder only as deep as the deepest asked (site, layer).
+        Runs the encoder only as deep as the deepest asked (site, layer). An (``sae``, L) unit
+        is latent j of the attached SAE's code of (``sae_site``, L), encoded in the same pass.
         """
-        return run_until_captured(self.family, self.model, self.normalize(waveform), sites)
+        sites = list(dict.fromkeys(sites))
+        codes = [layer for site, layer in sites if site == "sae"]
+        for layer in codes:
+            self.check_site_layer("sae", layer, "units")
+        needed = list(dict.fromkeys([s for s in sites if s[0] != "sae"] + [(self.sae_site, k) for k in codes]))
+        got = run_until_captured(self.family, self.model, self.normalize(waveform), needed)
+        for layer in codes:
+            got[("sae", layer)] = self.saes[layer].encode(got[(self.sae_site, layer)])
+        return {s: got[s] for s in sites}
+
+    @contextmanager
+    def intervene(self, site: str, layer: int, neurons: Sequence[torch.Tensor],
+                  values: Sequence[torch.Tensor]) -> Iterator[None]:
+        """Knock-out variants inside the model (:func:`speechneurons.models.units.intervene`):
+        variant i sets units ``neurons[i]`` of (site, layer) to ``values[i]``. At site ``sae``
+        the attached SAE's latents are set and decoded into (``sae_site``, layer), keeping the
+        reconstruction error."""
+        self.check_site_layer(site, layer, "knockout")
+        if site == "sae":
+            with intervene(self.family, self.model, self.sae_site, layer, neurons, values, self.saes[layer]):
+                yield
+        else:
+            with intervene(self.family, self.model, site, layer, neurons, values):
+                yield
 
     def hidden_states(self, waveform: torch.Tensor, layers: Sequence[int]) -> list[torch.Tensor]:
         """Raw audio [batch, samples] -> one [batch, frames, hidden] per asked hidden layer."""

@@ -10,6 +10,10 @@ Sites and layer numbering (one vocabulary everywhere):
   final norm of stable-layer-norm models).
 - ``ffn`` layer k >= 1: the feed-forward units of transformer layer k after
   the activation function (``intermediate_size`` of them, 3,072 in Base).
+- ``sae`` layer k: the latents of a sparse autoencoder of hidden (or ffn)
+  layer k, encoded from that layer's value in the same forward pass
+  (:mod:`speechneurons.models.sae_site`; :class:`~speechneurons.models.SpeechModel`
+  reads and sets them through the hooks below).
 
 The reader hooks exactly the modules it needs and stops the forward pass
 (by an exception caught here) right after the deepest one: encoder layers
@@ -27,7 +31,9 @@ import torch
 
 from speechneurons.models.families.base import Family
 
-SITES = ("hidden", "ffn")
+#: ``sae``: latents of a sparse autoencoder of a hidden or ffn layer (speechneurons.models.sae_site);
+#: :class:`~speechneurons.models.SpeechModel` reads it, the hooks below see only hidden and ffn
+SITES = ("hidden", "ffn", "sae")
 Site = tuple[str, int]  # (site, layer)
 
 
@@ -112,9 +118,14 @@ def run_until_captured(
 
 @contextmanager
 def intervene(family: Family, model: torch.nn.Module, site: str, layer: int,
-              neurons: Sequence[torch.Tensor], values: Sequence[torch.Tensor]) -> Iterator[None]:
+              neurons: Sequence[torch.Tensor], values: Sequence[torch.Tensor], sae=None) -> Iterator[None]:
     """Knock-out variants in ``model`` (of ``family``): variant i sets units ``neurons[i]`` of
     (site, layer) to ``values[i]`` [len(neurons[i])] at every frame.
+
+    With ``sae`` (a :class:`~speechneurons.models.sae_site.TopKSAE` of (site, layer)), the units
+    are its latents: the frame's code z = encode(x) gets the values at those latents (z'), and
+    x becomes x + decode(z') - decode(z) = decode(z') + (x - decode(z)): the reconstruction
+    error is kept, and no other latent's contribution changes.
 
     One variant: every row of the batch gets it. n > 1 variants (site
     ``hidden``): the forward pass runs one clip (batch 1) up to (site, layer),
@@ -136,9 +147,15 @@ def intervene(family: Family, model: torch.nn.Module, site: str, layer: int,
         if len(neurons) > 1 and tensor.shape[0] != 1:
             raise ValueError(f"{len(neurons)} variants of a batch of {tensor.shape[0]}: give one clip")
         out = tensor.repeat(len(neurons), 1, 1) if len(neurons) > 1 else tensor.clone()
+        code = None if sae is None else sae.encode(tensor)  # [batch, frames, latents]
         for row, (units, set_to) in enumerate(zip(neurons, values, strict=True)):
             rows = slice(None) if len(neurons) == 1 else row
-            out[rows, :, units] = set_to.to(out.dtype)
+            if code is None:
+                out[rows, :, units] = set_to.to(out.dtype)
+                continue
+            change = torch.zeros_like(code)
+            change[..., units] = set_to.to(code.dtype) - code[..., units]
+            out[rows] = out[rows] + sae.decode_change(change).to(out.dtype)[0 if len(neurons) > 1 else slice(None)]
         return family.repack(site, layer, value, out)
 
     if where == "input":
