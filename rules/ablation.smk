@@ -2,6 +2,7 @@ rule ablation:
     input:
         clips=shard_index,
         model=model_input,
+        saes=SAE_FILES,
         units=ablation_units_input,
     output:
         attributions=ATTRIBUTIONS,
@@ -19,6 +20,7 @@ rule ablation:
         root=DATASET["root"],
         model=model_ref,
         revision=model_revision,
+        sae=SAE_SITE,
         compute=section(COMPUTE, "device", "shards", "perturbations_per_eval"),
         shard=lambda wildcards: int(wildcards.shard),
         data=shard_data,

@@ -2,6 +2,7 @@ rule activations:
     input:
         clips=shard_index,
         model=model_input,
+        saes=SAE_FILES,
     output:
         **({"frames": ACTIVATION_FRAMES} if ACTIVATIONS_CFG["frames"] else {}),
         pooled=ACTIVATIONS,
@@ -17,6 +18,7 @@ rule activations:
         root=DATASET["root"],
         model=model_ref,
         revision=model_revision,
+        sae=SAE_SITE,
         compute=section(COMPUTE, "device", "shards"),
         shard=lambda wildcards: int(wildcards.shard),
         data=shard_data,

@@ -22,6 +22,20 @@ def section(values, *keys):
     return {key: values[key] for key in keys}
 
 
+# what a model job needs to read the sae site (None without SAEs: sae keys then rerun nothing)
+SAE_SITE = section(SAE_CFG, "site", "layers") if SAE_CFG["enabled"] else None
+# the sites a knock-out sets: latents too where the SAEs are of hidden layers
+KNOCKOUT_SITES = ["hidden"] + (
+    ["sae"] if SAE_CFG["enabled"] and SAE_CFG["site"] == "hidden" else []
+)
+# the SAE file of each of sae.layers, in that order: an input of every job that reads the sae site
+SAE_FILES = (
+    expand(SAE_FILE, sae_layer=SAE_CFG["layers"], allow_missing=True)
+    if SAE_CFG["enabled"]
+    else []
+)
+
+
 def code_version(script):
     """Content hash of the package modules ``scripts/<script>.py`` imports, transitively.
 
@@ -167,7 +181,11 @@ def noted_tables():
             tables[path.removeprefix(f"{RUN}/tables/").removesuffix(".parquet")] = path
     for path in [*combos(PROSODY_UNITS), *combos(PROSODY_LAYERS)]:
         tables[path.removeprefix(f"{RUN}/tables/").removesuffix(".parquet")] = path
-    tables.update({"sae_quality": SAE_QUALITY} if SAE_CFG["enabled"] else {})
+    tables.update(
+        {"sae_quality": SAE_QUALITY, "neurons_vs_features": NEURONS_VS_FEATURES}
+        if SAE_CFG["enabled"]
+        else {}
+    )
     return tables
 
 
@@ -253,6 +271,8 @@ def all_outputs():
                         SAE_QUALITY,
                         FIG_SAE_QUALITY,
                         SAE_PAGE,
+                        NEURONS_VS_FEATURES,
+                        FIG_NEURONS_VS_FEATURES,
                     ]
                     if SAE_CFG["enabled"]
                     else []

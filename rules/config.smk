@@ -11,6 +11,7 @@ from speechneurons.config import (
     apply_renamed_keys,
     hop_ms,
     model_config,
+    sae_site_errors,
     unit_range_errors,
     unknown_keys,
     unsafe_strings,
@@ -73,7 +74,9 @@ PROSODY_CFG = config["prosody"]
 SAE_CFG = config["sae"]
 # the keys sae_train reads (speechneurons.sae.SAESettings); site and layers shape the DAG
 SAE_TRAINING = {
-    k: v for k, v in SAE_CFG.items() if k not in ("enabled", "site", "layers")
+    k: v
+    for k, v in SAE_CFG.items()
+    if k not in ("enabled", "site", "layers", "compare_top_k")
 }
 SAESettings.from_config(
     SAE_TRAINING
@@ -86,6 +89,9 @@ _pitch_errors = pitch_range_errors(
 )
 if _pitch_errors:
     raise ValueError("config: " + "\n".join(_pitch_errors))
+_sae_errors = sae_site_errors(config)
+if _sae_errors:
+    raise ValueError("config: " + "\n".join(_sae_errors))
 
 # The study's models by name (`models`, else `model`); each writes under results/model~<name>/.
 MODELS = study_models(config)

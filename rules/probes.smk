@@ -44,6 +44,7 @@ rule knockout_activations:
         activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
         selected=SELECTED_UNITS,
         model=model_input,
+        saes=SAE_FILES,
     output:
         KNOCKOUT_SHARD,
     log:
@@ -58,9 +59,11 @@ rule knockout_activations:
         root=DATASET["root"],
         model=model_ref,
         revision=model_revision,
+        sae=SAE_SITE,
         compute=section(COMPUTE, "device", "shards", "perturbations_per_eval"),
         shard=lambda wildcards: int(wildcards.shard),
         data=shard_data,
+        knockout_sites=KNOCKOUT_SITES,
         knockout=section(
             KNOCKOUT_CFG, "value", "random_sets", "nearest", "seed", "layers"
         ),
@@ -92,6 +95,7 @@ rule knockout:
     threads: COMPUTE["threads"]
     params:
         corpus=CORPUS,
+        knockout_sites=KNOCKOUT_SITES,
         knockout=section(
             KNOCKOUT_CFG, "value", "random_sets", "nearest", "seed", "layers"
         ),

@@ -25,6 +25,7 @@ rule reliability_deletion:
         clips=INDEX_CLIPS,
         ablated=first_combination_segments,
         model=model_input,
+        saes=SAE_FILES,
         units=ablation_units_input,
     output:
         table=REL_DELETION,
@@ -40,6 +41,7 @@ rule reliability_deletion:
         root=DATASET["root"],
         model=model_ref,
         revision=model_revision,
+        sae=SAE_SITE,
         compute=section(COMPUTE, "device", "perturbations_per_eval"),
         ablation=section(ABLATION, *ABLATION_UNITS, "seed"),
         combinations=combination_settings(),
@@ -57,6 +59,7 @@ rule reliability_randomisation:
         clips=INDEX_CLIPS,
         ablated=first_combination_segments,
         model=model_input,
+        saes=SAE_FILES,
         units=ablation_units_input,
     output:
         table=REL_RANDOMISATION,
@@ -72,6 +75,7 @@ rule reliability_randomisation:
         root=DATASET["root"],
         model=model_ref,
         revision=model_revision,
+        sae=SAE_SITE,
         compute=section(COMPUTE, "device", "perturbations_per_eval"),
         ablation=section(ABLATION, *ABLATION_UNITS, "seed"),
         combination=combination_settings()[0],

@@ -82,3 +82,35 @@ rule sae_report:
         code=code_version("sae_report"),
     script:
         "../scripts/sae_report.py"
+
+
+rule neurons_vs_features:
+    input:
+        clips=INDEX_CLIPS,
+        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+        selectivity=SELECTIVITY,
+        **({"knockout": KNOCKOUT} if KNOCKOUT_CFG["enabled"] else {}),
+    output:
+        table=NEURONS_VS_FEATURES,
+        figure=report(
+            FIG_NEURONS_VS_FEATURES,
+            caption="../report/neurons_vs_features.rst",
+            category="Features (sparse autoencoders)",
+            subcategory=model_label(),
+        ),
+        figure_pdf=pdf(FIG_NEURONS_VS_FEATURES),
+    log:
+        f"{LOGS}/sae/neurons_vs_features.log",
+    conda:
+        "../envs/speechneurons.yaml"
+    threads: COMPUTE["threads"]
+    resources:
+        mem_mb=CACHE_MEM_MB,
+    params:
+        corpus=CORPUS,
+        sae=section(SAE_CFG, "site", "layers", "compare_top_k"),
+        activation=STATS["activation"],
+        probes=section(PROBES_CFG, "folds", "inner_folds", "alphas", "seed"),
+        code=code_version("neurons_vs_features"),
+    script:
+        "../scripts/neurons_vs_features.py"

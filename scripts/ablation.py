@@ -8,6 +8,7 @@ from speechneurons.unit_arrays import write_unit_arrays
 from speechneurons.logs import log_to_file
 from speechneurons.threads import pin_threads
 from speechneurons.models import load_speech_model
+from speechneurons.models.sae_site import attach_saes
 from speechneurons.shards import shard_clips
 
 sm = snakemake  # noqa: F821
@@ -17,6 +18,8 @@ pin_threads(sm.threads)
 p = sm.params
 clips = shard_clips(pd.read_parquet(sm.input.clips), p.shard, p.compute["shards"])
 model = load_speech_model(p.model, p.revision, p.compute["device"])
+if p.sae:  # the sae site: latents of each layer's SAE
+    attach_saes(model, p.sae["site"], p.sae["layers"], sm.input.saes)
 settings = AblationSettings.from_config(p.ablation, dict(sm.wildcards.items()), p.compute["perturbations_per_eval"],
                                         sm.input.units)
 result = ablate_clips(model, clips, p.root, settings)

@@ -18,8 +18,9 @@ log_to_file(sm.log[0])
 pin_threads(sm.threads)
 p = sm.params
 spec = corpus_spec(p.corpus)
-matrix = activation_matrix(sm.input.activations, "mean", sites=["hidden"])
-sets = knockout_sets(pd.read_parquet(sm.input.selected), matrix, spec, KnockoutSettings.from_config(p.knockout))
+matrix = activation_matrix(sm.input.activations, "mean", sites=p.knockout_sites)  # hidden units, SAE latents
+sets = knockout_sets(pd.read_parquet(sm.input.selected), matrix, spec, KnockoutSettings.from_config(p.knockout),
+                     tuple(p.knockout_sites))
 knocked = read_knocked(sm.input.shards, sets["set_id"], matrix.clip_ids)
 # the probes are refitted without permutations on the selection's folds (probes.folds is not used)
 settings = ProbeSettings.from_config(p.probes, permutations=0, folds=ProbeSettings.folds)

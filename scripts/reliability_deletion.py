@@ -8,6 +8,7 @@ from speechneurons.combination import Combination
 from speechneurons.logs import log_to_file
 from speechneurons.threads import pin_threads
 from speechneurons.models import load_speech_model
+from speechneurons.models.sae_site import attach_saes
 from speechneurons.reliability.sample import study_sample
 from speechneurons.reliability.deletion import DeletionSettings, deletion_check
 
@@ -16,6 +17,8 @@ log_to_file(sm.log[0])
 pin_threads(sm.threads)
 p = sm.params
 model = load_speech_model(p.model, p.revision, p.compute["device"])
+if p.sae:  # the sae site: latents of each layer's SAE
+    attach_saes(model, p.sae["site"], p.sae["layers"], sm.input.saes)
 settings = DeletionSettings.from_config(p.deletion, seed=p.seed)
 clips, units = study_sample(model, sm.input.clips, sm.input.ablated, p.ablation, sm.input.units,
                             settings.clips, settings.units, settings.seed)

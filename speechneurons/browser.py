@@ -97,9 +97,10 @@ def unit_numbers(unit: pd.Series, spec: CorpusSpec, selectivity: pd.DataFrame, p
         out[f"probe for {spec.target} at this layer"] = (
             f"balanced accuracy {_fmt(row['balanced_accuracy'])} [{_fmt(row['ci_low'])}, "
             f"{_fmt(row['ci_high'])}], chance {_fmt(row['chance'])}, p_perm {_fmt(row['p_perm'])}")
-    knock = knockout[(knockout["layer"] == unit["layer"]) & (knockout["probe_layer"] == unit["layer"])
+    knock = knockout[(knockout["site"] == unit["site"]) & (knockout["layer"] == unit["layer"])
+                     & (knockout["probe_layer"] == unit["layer"])
                      & (knockout["level"].astype(str) == str(unit[spec.target]))] \
-        if len(knockout) and unit["site"] == "hidden" else knockout.iloc[0:0]
+        if len(knockout) else knockout.iloc[0:0]
     if len(knock):
         row = knock.iloc[0]
         out["knock-out of its level's units"] = (

@@ -167,6 +167,35 @@ def unit_range_errors(model: dict, section: dict, key: str, sites: tuple = ("hid
     return errors
 
 
+def sae_site_errors(config: dict) -> list[str]:
+    """Keys that ask for the ``sae`` site that the ``sae`` section does not give: sae disabled, or
+    a layer without an SAE; in the config's words, before any job."""
+    sae = config.get("sae", {})
+    layers = set(sae.get("layers", [])) if sae.get("enabled") else set()
+    asked = []
+    if config["ablation"].get("units_from") == "config" and "sae" in config["ablation"]["sites"]:
+        asked.append(("ablation.sites", None))
+    if config["probes"].get("enabled") and "sae" in config["probes"]["sites"]:
+        asked.append(("probes.sites", None))
+    if config["figures"].get("site") == "sae":
+        asked.append(("figures.site", config["figures"].get("layer")))
+    asked += [(f"selection.explicit[{i}]", unit["layer"])
+              for i, unit in enumerate(config["selection"].get("explicit", [])) if unit.get("site") == "sae"]
+    errors = []
+    for key, layer in asked:
+        if not sae.get("enabled"):
+            errors.append(f"{key} asks for the sae site, but sae.enabled is false: set sae.enabled: true "
+                          "(and sae.layers) to train the SAEs, or drop sae from {key}".replace("{key}", key))
+        elif layer is not None and layer not in layers:
+            errors.append(f"{key}: sae layer {layer} has no SAE; sae.layers is {sorted(layers)}")
+    neurons = config["ablation"].get("neurons", "all")
+    if ("ablation.sites", None) in asked and sae.get("enabled") and neurons != "all" \
+            and max(neurons) >= sae.get("latents", 4096):
+        errors.append(f"ablation.neurons: {max(neurons)} is past the sae site's {sae.get('latents', 4096)} "
+                      "latents (sae.latents)")
+    return errors
+
+
 def hop_ms(model: dict | None, sample_rate: int = 16_000) -> float:
     """The model's frame hop in ms: the product of its conv strides (20 ms for every family here)."""
     strides = (model or {}).get("conv_stride", [5, 2, 2, 2, 2, 2, 2])

@@ -478,8 +478,9 @@ def plot_probes(probes: pd.DataFrame) -> plt.Figure:
 
 
 def plot_knockout(summary: pd.DataFrame, spec: CorpusSpec) -> plt.Figure:
-    """Per knocked layer (panel, probed at that layer): own-level recall loss of the selected units
-    and of matched random units, per target level (the paired test is in knockout.parquet)."""
+    """Per knocked (site, layer) (panel, probed at that hidden layer): own-level recall loss of the
+    selected units (hidden units, or SAE latents) and of matched random ones, per target level
+    (the paired test is in knockout.parquet)."""
     if summary.empty:
         return not_drawn("knock-out", "no hidden-layer unit was selected for the target factor, so "
                          "nothing was knocked out")
@@ -489,22 +490,23 @@ def plot_knockout(summary: pd.DataFrame, spec: CorpusSpec) -> plt.Figure:
         return not_drawn("knock-out", "knocking out the selected units and the matched random units "
                          "changed no held-out prediction of the probe: every own-level recall loss is 0 "
                          "(knockout.parquet holds the rows)")
-    layers = sorted(own["layer"].unique())
-    fig, axes = plt.subplots(1, len(layers), figsize=(4.2 * len(layers), 4), squeeze=False, sharey=True)
-    for ax, layer in zip(axes[0], layers):
-        rows = own[own["layer"] == layer]
+    panels = sorted({(int(r.layer), str(r.site)) for r in own.itertuples(index=False)})
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False, sharey=True)
+    for ax, (layer, site) in zip(axes[0], panels):
+        rows = own[(own["layer"] == layer) & (own["site"] == site)]
+        title = f"hidden layer {layer}" if site == "hidden" else f"SAE latents of layer {layer}"
         order = [str(v) for v in spec.levels(spec.target) if str(v) in set(rows["level"].astype(str))]
         rows = rows.set_index(rows["level"].astype(str)).loc[order]
         if not rows[["own_loss_selected", "own_loss_random"]].fillna(0).to_numpy().any():
             _nothing_at(ax, "no recall changed at this layer")
-            ax.set_title(f"hidden layer {layer}")
+            ax.set_title(title)
             continue
         position = np.arange(len(order))
         ax.bar(position - 0.2, rows["own_loss_selected"], width=0.4, label="selected units")
         ax.bar(position + 0.2, rows["own_loss_random"], width=0.4, color="0.6", label="matched random")
         ax.set_xticks(position, order, rotation=45)
         ax.axhline(0, color="0.5", lw=0.5)
-        ax.set_title(f"hidden layer {layer}")
+        ax.set_title(title)
     axes[0, 0].set_ylabel(f"own-{spec.target} recall loss\n(recall before - after knock-out)")
     drawn = [ax for ax in axes[0] if ax.get_legend_handles_labels()[0]]
     drawn[-1].legend(fontsize=8, frameon=False)

@@ -182,6 +182,12 @@ def test_the_study_models_are_named_and_checked_in_the_config_s_words():
      "prosody: pitch_floor (700 Hz) must be above 0 and below pitch_ceiling (600 Hz)"),
     ({"dataset": {"root": "data/<img src=x onerror=alert(1)>"}},
      "dataset.root: 'data/<img src=x onerror=alert(1)>' holds < or >"),
+    ({"sae": {"enabled": False}, "probes": {"sites": ["hidden", "sae"]}},
+     "probes.sites asks for the sae site, but sae.enabled is false: set sae.enabled: true"),
+    ({"figures": {"site": "sae", "layer": 2}},
+     "figures.site: sae layer 2 has no SAE; sae.layers is [1]"),
+    ({"ablation": {"units_from": "config", "sites": ["sae"], "neurons": [64]}},
+     "ablation.neurons: 64 is past the sae site's 64 latents (sae.latents)"),
 ])
 def test_config_errors_stop_snakemake_before_any_job(repo, tmp_path, override, message):
     if override.get("model", {}).get("name_or_path") == "MODEL":

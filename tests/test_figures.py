@@ -70,10 +70,11 @@ def test_unit_distributions_keep_their_title_inside_and_use_points_for_two_clips
     plt.close(fig)
 
 
-def knockout_rows(selected: float) -> pd.DataFrame:
-    return pd.DataFrame([{"layer": layer, "probe_layer": layer, "level": e,
+def knockout_rows(selected: float, sae: bool = False) -> pd.DataFrame:
+    return pd.DataFrame([{"site": site, "layer": layer, "probe_layer": layer, "level": e,
                           "own_loss_selected": selected if layer == 2 else 0.0, "own_loss_random": 0.0}
-                         for layer in (0, 1, 2) for e in EMOTIONS])
+                         for site, layer in [("hidden", 0), ("hidden", 1), ("hidden", 2)] + [("sae", 2)] * sae
+                         for e in EMOTIONS])
 
 
 def test_a_knockout_that_changed_nothing_is_not_drawn():
@@ -83,6 +84,10 @@ def test_a_knockout_that_changed_nothing_is_not_drawn():
     fig = plot_knockout(knockout_rows(0.2), SPEC)  # only layer 2 changed: the others say so
     assert texts(fig).count("no recall changed at this layer") == 2
     assert "recall before - after knock-out" in fig.axes[0].get_ylabel()
+    plt.close(fig)
+    fig = plot_knockout(knockout_rows(0.2, sae=True), SPEC)  # latents get their own panel
+    assert [ax.get_title() for ax in fig.axes] == ["hidden layer 0", "hidden layer 1", "hidden layer 2",
+                                                   "SAE latents of layer 2"]
     plt.close(fig)
 
 

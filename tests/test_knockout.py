@@ -30,7 +30,7 @@ def unit_sets() -> pd.DataFrame:
         for i in range(count):
             neurons = sorted(rng.choice(32, size=int(rng.integers(1, 6)), replace=False).tolist())
             rows.append({"set_id": f"L{layer}-{i}", "held_out": ["1", "3"] if i % 2 else ["1", "4"],
-                         "layer": layer, "neurons": neurons,
+                         "site": "hidden", "layer": layer, "neurons": neurons,
                          "values": rng.normal(size=len(neurons)).round(3).tolist()})
     return pd.DataFrame(rows)
 

@@ -290,3 +290,28 @@ def test_knockout_layers_restrict_the_sets():
             .map(lambda v: set(v) == {0.0}).all())
     with pytest.raises(ValueError, match="knockout.value: 'median'"):
         knockout_sets(selected, matrix, SPEC, KnockoutSettings(value="median"))
+
+
+def test_latents_of_an_sae_get_their_own_sets_beside_the_hidden_units():
+    meta = design()
+    rng = np.random.default_rng(5)
+    hidden = matrix_of(meta, [rng.normal(size=(len(meta), 16)) for _ in range(3)])
+    latents = np.abs(rng.normal(size=(len(meta), 24)))
+    matrix = ActivationMatrix(hidden.clip_ids, pd.concat([hidden.units, pd.DataFrame(
+        {"site": "sae", "layer": np.int32(1), "neuron": np.arange(24, dtype="int32")})], ignore_index=True),
+        np.hstack([hidden.values, latents.astype(np.float32)]))
+    units = {"layer": np.int32(1), "neuron": np.array([0, 5], dtype="int32"), "emotion": ["happy", "sad"]}
+    selected = pd.concat([cross_fitted(meta, 2, units), cross_fitted(meta, 2, units).assign(site="sae")],
+                         ignore_index=True)
+    only_hidden = knockout_sets(selected, matrix, SPEC, KnockoutSettings(random_sets=2))
+    assert set(only_hidden["site"]) == {"hidden"} and len(only_hidden) == 2 * 2 * 3
+    both = knockout_sets(selected, matrix, SPEC, KnockoutSettings(random_sets=2), sites=("hidden", "sae"))
+    latent_sets = both[both["site"] == "sae"]
+    assert len(latent_sets) == 2 * 2 * 3 and latent_sets["set_id"].str.contains("-SAE1-").all()
+    chosen = latent_sets[latent_sets["condition"] == "selected"]
+    assert chosen["neurons"].map(tuple).isin([(0,), (5,)]).all()
+    # a latent is set to its own mean over clips, not a hidden unit's
+    for s in chosen.itertuples(index=False):
+        assert s.values == pytest.approx(latents[:, s.neurons].mean(axis=0).tolist(), abs=1e-5)
+    assert both[both["site"] == "hidden"].drop(columns="set_id").reset_index(drop=True).equals(
+        only_hidden.drop(columns="set_id").reset_index(drop=True))

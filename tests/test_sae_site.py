@@ -141,3 +141,30 @@ def test_an_sae_of_other_frames_names_its_file(tiny_model, tmp_path):
     save_sae(seeded_sae(model.width("ffn")), tmp_path / "ffn.safetensors", {})
     with pytest.raises(ValueError, match=r"ffn.safetensors: an SAE of 64-wide frames, but hidden layer 1"):
         attach_saes(model, "hidden", [1], [tmp_path / "ffn.safetensors"])
+
+
+def test_latent_sets_in_one_batch_equal_one_pass_per_set(sae_model, demo_root):
+    from speechneurons.audio import load_waveform
+    from speechneurons.knockout.forward import knocked_activations
+
+    clips = pd.DataFrame({"clip_id": ["a", "b"], "speaker": ["1", "4"],
+                          "path": ["Actor_01/03-01-01-01-01-01-01.wav", "Actor_04/03-01-04-02-01-01-04.wav"]})
+    sets = pd.DataFrame({"set_id": ["SAE1-0", "SAE1-1", "L1-0"], "held_out": [["1", "4"], ["4"], ["1", "4"]],
+                         "site": ["sae", "sae", "hidden"], "layer": [1, 1, 1],
+                         "neurons": [[2, 7], [30], [2, 7]], "values": [[0.0, 0.4], [1.0], [0.0, 0.4]]})
+    expected = {}
+    for s in sets.itertuples(index=False):
+        rows = []
+        for clip in clips[clips["speaker"].isin(s.held_out)].itertuples(index=False):
+            wave = torch.from_numpy(load_waveform(demo_root / clip.path))[None]
+            with torch.inference_mode(), sae_model.intervene(s.site, s.layer, [torch.tensor(s.neurons)],
+                                                             [torch.tensor(s.values)]):
+                got = sae_model.read(wave, [("hidden", 1), ("hidden", 2)])
+            rows.append(torch.cat([got[("hidden", k)][0].mean(0) for k in (1, 2)]).numpy())
+        expected[s.set_id] = np.vstack(rows)
+    for batch in (1, 4):
+        got = knocked_activations(sae_model, clips, demo_root, sets, batch=batch, progress=False)
+        for set_id, rows in expected.items():
+            np.testing.assert_allclose(got[set_id], rows, atol=2e-6, rtol=0, err_msg=f"{set_id}, batch {batch}")
+    # latents and the hidden units of the same indices are different knock-outs
+    assert np.abs(got["SAE1-0"] - got["L1-0"][:, :]).max() > 1e-3

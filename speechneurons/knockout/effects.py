@@ -38,7 +38,7 @@ def knockout_effects(matrix: ActivationMatrix, knocked: dict[str, np.ndarray], s
     the scored ones trained the probe; each scores its clips without and
     with each of the fold's sets knocked out: balanced accuracy and each
     level's recall loss over the fold's clips.
-    The summary, per (layer, level, probe layer): selected and random (mean
+    The summary, per (site, layer, level, probe layer): selected and random (mean
     over the random sets) accuracy drop, own-level recall loss and mean
     other-level loss; and ``specificity`` = own - other loss, selected minus
     random, paired over folds: mean, 95 % t-interval, paired t p, and its
@@ -80,7 +80,7 @@ def knockout_effects(matrix: ActivationMatrix, knocked: dict[str, np.ndarray], s
                 ko = knocked_out[s.set_id][scored]
                 loss = base_recall - _recalls(truth, ko, levels)
                 own = levels.index(str(s.level))
-                rows.append({"layer": s.layer, "level": s.level, "condition": s.condition,
+                rows.append({"site": s.site, "layer": s.layer, "level": s.level, "condition": s.condition,
                              "replicate": s.replicate, "probe_layer": probe_layer, "fold": int(fold),
                              "n_test_speakers": len(set(speakers[test])),
                              "n_units": len(s.neurons), "accuracy_base": score(truth, base[scored]),
@@ -97,7 +97,7 @@ def knockout_effects(matrix: ActivationMatrix, knocked: dict[str, np.ndarray], s
 
 def summarise(per_fold: pd.DataFrame) -> pd.DataFrame:
     """Selected against matched random units, paired over folds (see :func:`knockout_effects`)."""
-    keys = ["layer", "level", "probe_layer"]
+    keys = ["site", "layer", "level", "probe_layer"]
     measures = ["accuracy_drop", "own_loss", "other_loss", "specificity"]
     by_fold = (per_fold.groupby([*keys, "fold", "condition"])[measures].mean()
                .unstack("condition"))

@@ -14,12 +14,13 @@ from speechneurons.audio import load_waveform
 from speechneurons.datasets.spec import SPEAKER
 from speechneurons.models import SpeechModel
 from speechneurons.models.memory import run_halving
-from speechneurons.models.units import intervene
 
 
-def knocked_layer(model: SpeechModel, wave: torch.Tensor, layer: int, sets: list, batch: int) -> np.ndarray:
+def knocked_layer(model: SpeechModel, wave: torch.Tensor, site: str, layer: int, sets: list, batch: int
+                  ) -> np.ndarray:
     """[len(sets), units] pooled means of hidden layers ``layer``..last of one clip ([1, samples]),
-    each row with one set (``neurons``, ``values``; all at hidden ``layer``) knocked out.
+    each row with one set (``neurons``, ``values``; all at (``site``, ``layer``): hidden units, or
+    latents of hidden ``layer``'s SAE) knocked out.
 
     The clip runs once up to ``layer``; the sets run from there as batches of at most ``batch``.
     """
@@ -29,7 +30,7 @@ def knocked_layer(model: SpeechModel, wave: torch.Tensor, layer: int, sets: list
         chunk = sets[start:start + batch]
         neurons = [torch.tensor(list(s.neurons), dtype=torch.long, device=model.device) for s in chunk]
         values = [torch.tensor(list(s.values), dtype=torch.float32, device=model.device) for s in chunk]
-        with torch.inference_mode(), intervene(model.family, model.model, "hidden", layer, neurons, values):
+        with torch.inference_mode(), model.intervene(site, layer, neurons, values):
             got = model.read(wave, wanted)
         rows.append(torch.cat([got[w].mean(dim=1) for w in wanted], dim=1).cpu().numpy())
     return np.vstack(rows)
@@ -50,16 +51,16 @@ def knocked_activations(model: SpeechModel, clips: pd.DataFrame, dataset_root: s
     speakers = clips[SPEAKER].astype(str).to_numpy()
     runs = sum(int(np.isin(speakers, list(s.held_out)).sum()) for s in sets.itertuples(index=False))
     bar = tqdm(total=runs, desc="knock-out", unit="set", disable=not progress)
-    by_layer = sorted(sets.itertuples(index=False), key=lambda s: s.layer)
+    by_layer = sorted(sets.itertuples(index=False), key=lambda s: (s.layer, s.site))
     for clip, speaker in zip(clips.itertuples(index=False), speakers):
         mine = [s for s in by_layer if speaker in set(s.held_out)]
         if not mine:
             continue
         wave = torch.from_numpy(load_waveform(Path(dataset_root) / clip.path, model.sample_rate))
         wave = wave[None].to(model.device)
-        for layer, group in groupby(mine, key=lambda s: s.layer):
+        for (layer, site), group in groupby(mine, key=lambda s: (s.layer, s.site)):
             group = list(group)
-            pooled, batch = run_halving(lambda size: knocked_layer(model, wave, int(layer), group, size),
+            pooled, batch = run_halving(lambda size: knocked_layer(model, wave, site, int(layer), group, size),
                                         batch, model.device, "compute.perturbations_per_eval (knock-out sets)")
             for s, row in zip(group, pooled, strict=True):
                 out[s.set_id].append(row)

@@ -1,5 +1,6 @@
-"""The unit sets a knock-out removes: per fold, hidden layer and target level, the cross-fitted
-units and matched random controls; and where a set's layers sit in the activation matrix."""
+"""The unit sets a knock-out removes: per fold, site (hidden units or the latents of a hidden
+layer's SAE), layer and target level, the cross-fitted units and matched random controls; and
+where a set's layers sit in the activation matrix."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.spec import CorpusSpec
 from speechneurons.settings import FromConfig
 
-SET_COLUMNS = ["set_id", "fold", "held_out", "layer", "level", "condition", "replicate", "neurons",
+SET_COLUMNS = ["set_id", "fold", "held_out", "site", "layer", "level", "condition", "replicate", "neurons",
                "values"]
 
 
@@ -31,12 +32,14 @@ class KnockoutSettings(FromConfig):
 
 
 def knockout_sets(selected: pd.DataFrame, matrix: ActivationMatrix, spec: CorpusSpec,
-                  settings: KnockoutSettings) -> pd.DataFrame:
+                  settings: KnockoutSettings, sites: tuple[str, ...] = ("hidden",)) -> pd.DataFrame:
     """One row per unit set to knock out: :data:`SET_COLUMNS`.
 
     Per fold of the cross-fitted selection (the ``cross_fit`` rows of
-    ``selected``: units chosen on the other folds' speakers), hidden layer
-    (of ``layers``, else every one with selected units) and target level:
+    ``selected``: units chosen on the other folds' speakers), site of
+    ``sites`` (``hidden``; ``sae``: latents of a hidden layer's SAE, which
+    ``matrix`` must hold), layer (of ``layers``, else every one with
+    selected units) and target level:
     the fold's units for that level (condition ``selected``) and
     ``random_sets`` sets of as many other units of that layer (``random``),
     each unit drawn among the ``nearest`` units that no level selected at
@@ -47,25 +50,27 @@ def knockout_sets(selected: pd.DataFrame, matrix: ActivationMatrix, spec: Corpus
     """
     if settings.value not in ("mean", "zero"):
         raise ValueError(f"knockout.value: {settings.value!r} is not mean or zero")
-    rng = np.random.default_rng(settings.seed)
-    top = selected[(selected["reason"] == "cross_fit") & (selected["site"] == "hidden")]
+    # a stream of draws per site: the hidden sets are the same with and without the SAE's
+    rngs = {site: np.random.default_rng(settings.seed if site == "hidden" else [settings.seed, i])
+            for i, site in enumerate(sites)}
+    top = selected[(selected["reason"] == "cross_fit") & selected["site"].isin(list(sites))]
     if settings.layers is not None:
         top = top[top["layer"].isin(list(settings.layers))]
     rows = []
-    for (fold, layer, level), chosen in top.groupby(["fold", "layer", spec.target], sort=True):
-        units = matrix.units[(matrix.units["site"] == "hidden") & (matrix.units["layer"] == layer)]
+    for (fold, site, layer, level), chosen in top.groupby(["fold", "site", "layer", spec.target], sort=True):
+        units = matrix.units[(matrix.units["site"] == site) & (matrix.units["layer"] == layer)]
         x = matrix.values[:, units.index.to_numpy()]
         means, log_var = x.mean(axis=0), np.log(x.var(axis=0) + 1e-12)
         position = {int(n): i for i, n in enumerate(units["neuron"])}
         picked = [position[int(n)] for n in chosen["neuron"]]
         # controls come from units no level selected at this layer in this fold
-        in_fold = top[(top["fold"] == fold) & (top["layer"] == layer)]
+        in_fold = top[(top["fold"] == fold) & (top["site"] == site) & (top["layer"] == layer)]
         any_level = {position[int(n)] for n in in_fold["neuron"]}
         others = [i for i in range(len(units)) if i not in any_level]
         held_out = list(chosen["held_out"].iloc[0])
 
         def row(condition: str, replicate: int, columns: list[int]) -> dict:
-            return {"fold": int(fold), "held_out": held_out, "layer": int(layer), "level": level,
+            return {"fold": int(fold), "held_out": held_out, "site": str(site), "layer": int(layer), "level": level,
                     "condition": condition, "replicate": replicate,
                     "neurons": [int(units["neuron"].iloc[c]) for c in columns],
                     "values": [0.0 if settings.value == "zero" else float(means[c]) for c in columns]}
@@ -73,6 +78,7 @@ def knockout_sets(selected: pd.DataFrame, matrix: ActivationMatrix, spec: Corpus
         rows.append(row("selected", 0, picked))
         for replicate in range(1, settings.random_sets + 1):
             pool, controls = list(others), []
+            rng = rngs[site]
             for target in rng.permutation(picked):
                 if not pool:
                     break
@@ -80,7 +86,8 @@ def knockout_sets(selected: pd.DataFrame, matrix: ActivationMatrix, spec: Corpus
                 controls.append(pool.pop(int(rng.choice(closest))))
             rows.append(row("random", replicate, controls))
     out = pd.DataFrame(rows, columns=SET_COLUMNS[1:])
-    out.insert(0, "set_id", [f"F{r.fold}-L{r.layer}-{r.level}-{r.condition}{r.replicate}"
+    out.insert(0, "set_id", [f"F{r.fold}-{'L' if r.site == 'hidden' else 'SAE'}{r.layer}-{r.level}-"
+                             f"{r.condition}{r.replicate}"
                              for r in out.itertuples(index=False)])
     return out
 
