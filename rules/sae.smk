@@ -86,10 +86,10 @@ rule sae_report:
 
 rule neurons_vs_features:
     input:
+        **({"knockout": KNOCKOUT} if KNOCKOUT_CFG["enabled"] else {}),
         clips=INDEX_CLIPS,
         activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
         selectivity=SELECTIVITY,
-        **({"knockout": KNOCKOUT} if KNOCKOUT_CFG["enabled"] else {}),
     output:
         table=NEURONS_VS_FEATURES,
         figure=report(
