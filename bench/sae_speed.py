@@ -41,7 +41,7 @@ def main() -> None:
 
     import torch
 
-    from speechneurons.models.sae_site import TopKSAE
+    from speechneurons.sae_site import TopKSAE
     from speechneurons.sae import SAESettings, train_sae, variance_explained
 
     torch.set_num_threads(args.threads)

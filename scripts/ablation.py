@@ -8,7 +8,7 @@ from speechneurons.unit_arrays import write_unit_arrays
 from speechneurons.logs import log_to_file
 from speechneurons.threads import pin_threads
 from speechneurons.models import load_speech_model
-from speechneurons.models.sae_site import attach_saes
+from speechneurons.sae_site import attach_saes
 from speechneurons.shards import shard_clips
 
 sm = snakemake  # noqa: F821

@@ -7,7 +7,7 @@ from speechneurons.activations import pooled_activations
 from speechneurons.logs import log_to_file
 from speechneurons.threads import pin_threads
 from speechneurons.models import load_speech_model
-from speechneurons.models.sae_site import attach_saes
+from speechneurons.sae_site import attach_saes
 from speechneurons.schemas import ACTIVATION_SCHEMA, empty_table
 from speechneurons.shards import shard_clips
 from speechneurons.unit_arrays import write_unit_arrays

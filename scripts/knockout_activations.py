@@ -10,7 +10,7 @@ from speechneurons.knockout.store import write_knocked
 from speechneurons.logs import log_to_file
 from speechneurons.threads import pin_threads
 from speechneurons.models import load_speech_model
-from speechneurons.models.sae_site import attach_saes
+from speechneurons.sae_site import attach_saes
 from speechneurons.shards import shard_clips
 
 sm = snakemake  # noqa: F821

@@ -8,7 +8,7 @@ from speechneurons.combination import Combination
 from speechneurons.logs import log_to_file
 from speechneurons.threads import pin_threads
 from speechneurons.models import load_speech_model
-from speechneurons.models.sae_site import attach_saes
+from speechneurons.sae_site import attach_saes
 from speechneurons.reliability.sample import study_sample
 from speechneurons.reliability.deletion import DeletionSettings, deletion_check
 

@@ -169,8 +169,6 @@ def neurons_vs_features(matrix: ActivationMatrix, clips: pd.DataFrame, selectivi
 def plot_neurons_vs_features(table: pd.DataFrame) -> plt.Figure:
     """One panel per measure: per (layer, factor), the neurons' and the latents' value side by
     side with their 95 % intervals (where there is one)."""
-    from speechneurons.figures import not_drawn
-
     if table.empty:
         return not_drawn("neurons vs features", "no SAE layer has latents in the activation cache")
     measures = [m for m in MEASURES if (table["measure"] == m).any()]

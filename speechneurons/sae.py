@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 
 from speechneurons.datasets.spec import SPEAKER
-from speechneurons.models.sae_site import TopKSAE
+from speechneurons.sae_site import TopKSAE
 from speechneurons.settings import FromConfig
 
 log = logging.getLogger(__name__)

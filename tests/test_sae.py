@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from speechneurons.models.sae_site import TopKSAE, load_sae
+from speechneurons.sae_site import TopKSAE, load_sae
 from speechneurons.sae import (QUALITY_COLUMNS, SAESettings, UntrainableLayer, sae_quality,
                                save_sae, save_untrained, seed_stability, train_sae, variance_explained)
 

@@ -14,7 +14,7 @@ from captum.attr import FeatureAblation
 
 from speechneurons.ablation.engine import Units, ablate_clip
 from speechneurons.ablation.segments import make_segments
-from speechneurons.models.sae_site import TopKSAE, attach_saes
+from speechneurons.sae_site import TopKSAE, attach_saes
 from speechneurons.sae import save_sae, save_untrained
 
 LAYER = 1

@@ -49,7 +49,7 @@ class SpeechModel:
     sample_rate: int
     device: torch.device
     family: Family
-    #: SAE per layer of ``sae_site`` (:func:`speechneurons.models.sae_site.attach_saes`): the ``sae`` site
+    #: SAE per layer of ``sae_site`` (:func:`speechneurons.sae_site.attach_saes`): the ``sae`` site
     saes: dict[int, torch.nn.Module] = field(default_factory=dict)
     sae_site: str = "hidden"
 

@@ -12,7 +12,7 @@ Sites and layer numbering (one vocabulary everywhere):
   the activation function (``intermediate_size`` of them, 3,072 in Base).
 - ``sae`` layer k: the latents of a sparse autoencoder of hidden (or ffn)
   layer k, encoded from that layer's value in the same forward pass
-  (:mod:`speechneurons.models.sae_site`; :class:`~speechneurons.models.SpeechModel`
+  (:mod:`speechneurons.sae_site`; :class:`~speechneurons.models.SpeechModel`
   reads and sets them through the hooks below).
 
 The reader hooks exactly the modules it needs and stops the forward pass
@@ -31,7 +31,7 @@ import torch
 
 from speechneurons.models.families.base import Family
 
-#: ``sae``: latents of a sparse autoencoder of a hidden or ffn layer (speechneurons.models.sae_site);
+#: ``sae``: latents of a sparse autoencoder of a hidden or ffn layer (speechneurons.sae_site);
 #: :class:`~speechneurons.models.SpeechModel` reads it, the hooks below see only hidden and ffn
 SITES = ("hidden", "ffn", "sae")
 Site = tuple[str, int]  # (site, layer)
@@ -122,7 +122,7 @@ def intervene(family: Family, model: torch.nn.Module, site: str, layer: int,
     """Knock-out variants in ``model`` (of ``family``): variant i sets units ``neurons[i]`` of
     (site, layer) to ``values[i]`` [len(neurons[i])] at every frame.
 
-    With ``sae`` (a :class:`~speechneurons.models.sae_site.TopKSAE` of (site, layer)), the units
+    With ``sae`` (a :class:`~speechneurons.sae_site.TopKSAE` of (site, layer)), the units
     are its latents: the frame's code z = encode(x) gets the values at those latents (z'), and
     x becomes x + decode(z') - decode(z) = decode(z') + (x - decode(z)): the reconstruction
     error is kept, and no other latent's contribution changes.

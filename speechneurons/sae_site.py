@@ -20,13 +20,10 @@ import json
 import logging
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
-
-if TYPE_CHECKING:
-    from speechneurons.models.speech_model import SpeechModel
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +96,10 @@ def load_sae(path: str | Path) -> tuple[TopKSAE, dict]:
     return sae, json.loads(meta["provenance"])
 
 
-def attach_saes(model: "SpeechModel", site: str, layers: Sequence[int], paths: Sequence[str | Path]) -> None:
+def attach_saes(model, site: str, layers: Sequence[int], paths: Sequence[str | Path]) -> None:
     """Load the SAE file of each of ``layers`` (of ``site``; ``paths`` in the same order) onto
-    ``model``'s device and attach it: ``model.read`` then gives (``sae``, layer) units. A layer
+    ``model``'s (a :class:`~speechneurons.models.SpeechModel`; not imported here, so that the SAE
+    training job depends on no model code) device and attach it: ``model.read`` then gives (``sae``, layer) units. A layer
     whose file holds no SAE (:class:`UntrainedSAE`) gets no ``sae`` units (logged)."""
     if len(layers) != len(paths):
         raise ValueError(f"sae.layers lists {len(layers)} layers but {len(paths)} SAE files were given")
