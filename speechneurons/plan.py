@@ -251,6 +251,8 @@ def plan_stages(config: dict, corpus: Corpus, limit_hours: float, memory_gib: fl
         cpu_speed = MEASURED["engine_cpu"][0] / ENGINE_CPU_THEN  # the CPU's speed against then
         basis = f"{parameters / 1e6:.1f} M parameters ({shape_basis})"
         units = sum((layers + 1) * hidden if s == "hidden" else layers * ffn for s in config["activations"]["sites"])
+        sae_layers = len(config["sae"]["layers"]) if config["sae"]["enabled"] else 0
+        units += sae_layers * int(config["sae"]["latents"])  # the sae site's latents join the cache
 
         def add(stage: str, passes: float, cpu_s: float, gpu_s: float | None, jobs: int, why: str,
                 memory: float = 0.0) -> None:
@@ -271,6 +273,9 @@ def plan_stages(config: dict, corpus: Corpus, limit_hours: float, memory_gib: fl
             f"{len(combos)} combination(s) x (1 + segments) passes per clip")
         if config["knockout"]["enabled"]:
             knocked = layers + 1 if config["knockout"]["layers"] == "all" else len(config["knockout"]["layers"])
+            if sae_layers and config["sae"]["site"] == "hidden":  # latent sets, knocked out like a layer's
+                knocked += sum(config["knockout"]["layers"] == "all" or k in config["knockout"]["layers"]
+                               for k in config["sae"]["layers"])
             sets = levels * (1 + int(config["knockout"]["random_sets"]))
             factor = scale * seconds * (sets / 32) * (knocked / 13)
             add("knockout", n * knocked * sets, n * MEASURED["knockout_cpu"][0] * factor * cpu_speed,
@@ -308,8 +313,10 @@ def plan_stages(config: dict, corpus: Corpus, limit_hours: float, memory_gib: fl
         add("selectivity", 0, MEASURED["selectivity_cpu"][0] * values * config["stats"]["permutations"] / 1000,
             None, 1, why, max(min(whole, budget), reserved))
         if config["probes"]["enabled"]:
-            probed = sum(layers + 1 if s == "hidden" else layers for s in config["probes"]["sites"])
-            width = max(hidden if s == "hidden" else ffn for s in config["probes"]["sites"])
+            count = {"hidden": layers + 1, "ffn": layers, "sae": sae_layers}
+            probed = sum(count[s] for s in config["probes"]["sites"])
+            width = max({"hidden": hidden, "ffn": ffn, "sae": int(config["sae"]["latents"])}[s]
+                        for s in config["probes"]["sites"])
             add("probes", 0, probed * MEASURED["probes_cpu"][0] * (n / 1440) * (width / 768) ** 2
                 * (1 + config["probes"]["permutations"]) / 21, None, 1, f"CPU statistics, {probed} layers")
         if config["sae"]["enabled"]:

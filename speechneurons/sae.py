@@ -1,4 +1,4 @@
-"""Sparse autoencoders on a layer's frames: features as units (issue 24, first part).
+"""Training sparse autoencoders on a layer's frames, and judging them: features as units.
 
 A TopK sparse autoencoder (Gao et al. 2024, "Scaling and evaluating sparse
 autoencoders") rewrites each frame x [width] of one (site, layer) as a
@@ -20,8 +20,9 @@ the best state.
 
 No library fits here: SAELens trains on TransformerLens language models
 (with their activation stores and a large dependency tree), overcomplete
-pulls in torchvision, timm and OpenCV; the module below is the method in
-80 lines, tested on a planted dictionary (tests/test_sae.py).
+pulls in torchvision, timm and OpenCV; the SAE itself
+(:class:`speechneurons.sae_site.TopKSAE`, beside how the model jobs read it) and the training
+below are the method in about 150 lines, tested on a planted dictionary (tests/test_sae.py).
 """
 
 from __future__ import annotations
