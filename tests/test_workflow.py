@@ -27,7 +27,7 @@ from speechneurons.schemas import ACTIVATION_SCHEMA, ATTRIBUTION_SCHEMA, SEGMENT
 pytestmark = pytest.mark.workflow
 COMBO = "baseline~zero/segment_ms~20/reduction~mean"
 RUN = "results/model~tiny-wavlm"  # the demo's one model
-UNITS = 3 * 32 + 2 * 64  # hidden layers 0..2 x 32, ffn layers 1..2 x 64
+UNITS = 3 * 32 + 2 * 64 + 64  # hidden layers 0..2 x 32, ffn layers 1..2 x 64, SAE of hidden 1 x 64 latents
 # the demo's 2 baselines x 2 segment lengths; tests that need no comparison run the first one only
 COMBOS = 4
 ONE_COMBINATION = {"ablation": {"baselines": ["zero"], "segment_ms": [20]}, "reliability": {"enabled": False}}
@@ -94,7 +94,7 @@ def test_activation_shards_cover_every_clip_once(demo_run):
     for shard in shards:
         assert list(shard.columns) == list(ACTIVATION_SCHEMA)
     both = pd.concat(shards)
-    assert len(both) == 8 * UNITS  # clips x (hidden layers 0..2 x 32 + ffn layers 1..2 x 64)
+    assert len(both) == 8 * UNITS  # clips x (hidden layers 0..2 x 32 + ffn layers 1..2 x 64 + 64 latents)
     assert both.groupby("clip_id").size().eq(UNITS).all()
     assert set(shards[0]["clip_id"]).isdisjoint(shards[1]["clip_id"])
     assert (both["std"] >= 0).all() and (both["max"] >= both["mean"]).all()
@@ -118,9 +118,9 @@ def test_selectivity_and_selection_tables(demo_run):
     assert table.loc[~testable, ["F_speaker", "p_speaker", "p_perm"]].isna().all().all()
     assert not table.loc[~testable, "selective"].any()
     chosen = pd.read_parquet(work / f"{RUN}/tables/selected_units.parquet")
-    # config: top 2 per (site, layer) and emotion (4 emotions, 5 site-layers) + 2 controls each
-    assert (chosen["reason"] == "top_k").sum() == 2 * 4 * 5
-    assert (chosen["reason"] == "random_control").sum() == 2 * 5
+    # config: top 2 per (site, layer) and emotion (4 emotions, 6 site-layers with the SAE's) + 2 controls each
+    assert (chosen["reason"] == "top_k").sum() == 2 * 4 * 6
+    assert (chosen["reason"] == "random_control").sum() == 2 * 6
     # cross-fitted: two folds of three actors, each chosen on the other fold's actors
     cross = chosen[chosen["reason"] == "cross_fit"]
     held = {f: set(g["held_out"].iloc[0]) for f, g in cross.groupby("fold")}
@@ -169,7 +169,7 @@ def test_figures_and_report(demo_run):
         "clip_attribution.png", "level_comparison.png", "temporal_profiles.png", "prosody.png",
         "group_contrasts.png", "graded_effects.png")]
     figures += [f"{RUN}/figures/selectivity_heatmap.png", f"{RUN}/figures/unit_distributions.png",
-                f"{RUN}/figures/sae_quality.png",
+                f"{RUN}/figures/sae_quality.png", f"{RUN}/figures/neurons_vs_features.png",
                 f"{RUN}/figures/probes_by_layer.png", f"{RUN}/figures/knockout.png"]
     for name in figures:
         png = work / name
@@ -207,6 +207,33 @@ def test_figures_and_report(demo_run):
         assert Path(name).name in html
 
 
+def test_sae_latents_run_through_the_whole_dag(demo_run):
+    """The demo's SAE of hidden layer 1 (64 latents) is one more site: in the cache, the selection,
+    the ablation, the knock-out and the browser, and set beside the layer's neurons."""
+    work, _, _, _ = demo_run
+    from speechneurons.neurons_vs_features import KNOCKOUT, PROBE, SHARE
+
+    chosen = pd.read_parquet(work / f"{RUN}/tables/selected_units.parquet")
+    latents = chosen[chosen["site"] == "sae"]
+    assert set(latents["layer"]) == {1} and set(latents["reason"]) == {"top_k", "cross_fit", "random_control"}
+    assert latents["neuron"].between(0, 63).all()
+    ablated = pd.read_parquet(work / f"{RUN}/tables/{COMBO}/clip_unit_summary.parquet")
+    assert len(ablated[ablated["site"] == "sae"]) == 8 * len(latents[["layer", "neuron"]].drop_duplicates())
+    knockout = pd.read_parquet(work / f"{RUN}/tables/knockout_folds.parquet")
+    assert set(knockout["site"]) == {"hidden", "sae"}
+    assert set(knockout.loc[knockout["site"] == "sae", "layer"]) == {1}
+    table = pd.read_parquet(work / f"{RUN}/tables/neurons_vs_features.parquet")
+    assert list(dict.fromkeys(table["measure"])) == [SHARE, PROBE, KNOCKOUT]
+    assert set(table["layer"]) == {1} and set(table["site"]) == {"hidden"}
+    shares = table[table["measure"] == SHARE]
+    assert set(shares["factor"]) == {"emotion", "gender", "intensity", "statement"}
+    assert (shares["n_neurons"] == 32).all() and (shares["n_latents"] == 64).all()
+    probe = table[table["measure"] == PROBE]
+    assert (probe["top_k"] == 8).all() and probe[["neurons", "latents"]].stack().between(0, 1).all()
+    html = (work / "results/report.html").read_text()
+    assert "neurons_vs_features.png" in html
+
+
 def test_the_report_says_how_far_to_trust_the_results(demo_run):
     """Two baselines x two segment lengths: agreement per pair of settings, deletion curves on the
     configured sample, the cascade over every layer, the bootstrap of every top-k unit, a page."""
@@ -215,8 +242,8 @@ def test_the_report_says_how_far_to_trust_the_results(demo_run):
     agreement = tables["agreement"]
     assert sorted(set(zip(agreement["setting"], agreement["a"], agreement["b"]))) == [
         ("baseline", "zero", "noise-snr20"), ("segment_ms", "20", "100")]
-    # every pair, every (site, layer): 5 site-layers x (2 baseline pairs + 2 length pairs)
-    assert len(agreement) == 5 * 4 and agreement["median_rho"].between(-1, 1).all()
+    # every pair, every (site, layer): 6 site-layers x (2 baseline pairs + 2 length pairs)
+    assert len(agreement) == 6 * 4 and agreement["median_rho"].between(-1, 1).all()
     deletion = tables["deletion"]  # config: 2 clips x 4 units per combination
     assert len(deletion) == COMBOS * 2 * 4 and deletion[["area_between", "additivity_gap"]].notna().all().all()
     curves = tables["deletion_curves"]  # 5 steps: fractions 0, 0.2, ..., 1
@@ -662,7 +689,7 @@ def test_a_second_model_runs_only_its_own_jobs_and_is_compared_by_layer(demo_run
                  "knockout_activations": 2, "knockout": 1, **{k: COMBOS * v for k, v in per_combo.items()},
                  **{f"reliability_{check}": 1 for check in ("agreement", "deletion", "randomisation",
                                                             "bootstrap", "report")},
-                 "sae_frames": 2, "sae_train": 1, "sae_report": 1}
+                 "sae_frames": 2, "sae_train": 1, "sae_report": 1, "neurons_vs_features": 1}
     assert plan == {**one_model, "models_by_layer": 1, "all": 1}
     # the same two models from scratch, in a folder of their own (the demo's stays as it was), as far
     # as the figures that compare them: activations, selectivity and probes of both
