@@ -41,7 +41,7 @@ from speechneurons.stats.selectivity import ranking_f  # noqa: E402
 
 COLUMNS = ["site", "layer", "factor", "measure", "neurons", "neurons_low", "neurons_high", "latents",
            "latents_low", "latents_high", "difference", "difference_low", "difference_high", "n_neurons",
-           "n_latents", "top_k", "n_folds"]
+           "n_latents", "top_k", "n_folds", "chance"]
 SHARE = "share selective"
 PROBE = "top-k probe accuracy"
 KNOCKOUT = "knock-out own-level recall loss, selected - random"
@@ -65,7 +65,7 @@ def share_rows(selectivity: pd.DataFrame, site: str, layer: int) -> list[dict]:
                      "neurons": hits_n / n_n, "neurons_low": low_n, "neurons_high": high_n,
                      "latents": hits_l / n_l, "latents_low": low_l, "latents_high": high_l,
                      "difference": hits_l / n_l - hits_n / n_n, "difference_low": low_d, "difference_high": high_d,
-                     "n_neurons": n_n, "n_latents": n_l, "top_k": np.nan, "n_folds": np.nan})
+                     "n_neurons": n_n, "n_latents": n_l, "top_k": np.nan, "n_folds": np.nan, "chance": np.nan})
     return rows
 
 
@@ -125,7 +125,7 @@ def probe_rows(matrix: ActivationMatrix, clips: pd.DataFrame, spec: CorpusSpec, 
                      "difference": float(difference.mean()), "difference_low": d_low, "difference_high": d_high,
                      "n_neurons": kinds["neurons"].shape[1], "n_latents": kinds["latents"].shape[1],
                      "top_k": min(k, kinds["neurons"].shape[1], kinds["latents"].shape[1]),
-                     "n_folds": len(difference)})
+                     "n_folds": len(difference), "chance": 1.0 / meta.loc[known, factor].nunique()})
     return rows, notes
 
 
@@ -144,7 +144,7 @@ def knockout_rows(knockout: pd.DataFrame, spec: CorpusSpec, site: str, layer: in
              "latents": value["latents"], "latents_low": np.nan, "latents_high": np.nan,
              "difference": value["latents"] - value["neurons"], "difference_low": np.nan,
              "difference_high": np.nan, "n_neurons": np.nan, "n_latents": np.nan, "top_k": np.nan,
-             "n_folds": float(cost["neurons"]["n_folds"].min())}]
+             "n_folds": float(cost["neurons"]["n_folds"].min()), "chance": np.nan}]
 
 
 def neurons_vs_features(matrix: ActivationMatrix, clips: pd.DataFrame, selectivity: pd.DataFrame,
@@ -185,11 +185,16 @@ def plot_neurons_vs_features(table: pd.DataFrame) -> plt.Figure:
                    yerr=None if np.isnan(error).all() else np.nan_to_num(error), capsize=3)
         ax.set_xticks(position, [f"L{r.layer} {r.factor}" for r in rows.itertuples(index=False)], rotation=45,
                       ha="right", fontsize=8)
+        if measure == PROBE:  # chance, 1 / levels, per factor
+            ax.hlines(rows["chance"], position - 0.45, position + 0.45, colors="0.3", linestyles="--", lw=1,
+                      label="chance")
         ax.axhline(0, color="0.5", lw=0.5)
         ax.set_title(measure if measure != PROBE else f"{PROBE} (k = {int(rows['top_k'].max())})", fontsize=9)
         if measure != KNOCKOUT:
             ax.set_ylim(0, 1)
-    axes[0, 0].legend(fontsize=8, frameon=False)
+    for ax, measure in zip(axes[0], measures):
+        if ax is axes[0, 0] or measure == PROBE:  # the kinds once, and chance where it is drawn
+            ax.legend(fontsize=8, frameon=False)
     fig.suptitle("neurons vs SAE features (held-out speakers; 95 % intervals)", fontsize=10)
     fig.tight_layout()
     return fig

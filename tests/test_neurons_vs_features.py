@@ -96,6 +96,7 @@ def test_the_kind_that_carries_the_factor_wins_the_top_k_probe():
     probe = table[table["measure"] == PROBE].iloc[0]
     assert probe["latents"] == pytest.approx(scores["latents"].mean())
     assert probe["difference_low"] > 0 and probe["top_k"] == 4 and probe["n_folds"] == 3
+    assert probe["chance"] == 0.25
     knock = table[table["measure"] == KNOCKOUT].iloc[0]
     assert (knock["neurons"], knock["latents"]) == pytest.approx((0.1, 0.5))
     fig = plot_neurons_vs_features(table)

@@ -290,7 +290,7 @@ def test_question_tables(demo_run):
         table = pd.read_parquet(work / f"{RUN}/tables/{name}.parquet")
         assert set(columns) <= set(table.columns), name
     layers = pd.read_parquet(work / f"{RUN}/tables/layer_specialisation.parquet")
-    assert len(layers) == 5 * 4  # (hidden 0-2, ffn 1-2) x 4 factors
+    assert len(layers) == 6 * 4  # (hidden 0-2, ffn 1-2, sae 1) x 4 factors
     emotion = pd.read_parquet(work / f"{RUN}/tables/{COMBO}/target_encoding.parquet")
     chosen = pd.read_parquet(work / f"{RUN}/tables/selected_units.parquet")
     assert len(emotion) == (chosen["reason"] == "cross_fit").sum()  # each fold's units, on its held-out actors
@@ -355,6 +355,20 @@ def test_a_prosody_key_reruns_the_tracks_and_their_readers_and_no_model_job(demo
     readers = ("questions", "question_figures", "unit_prosody", "prosody_figures", "figures", "listening",
                "unit_browser")
     assert plan == {"prosody": 2, **dict.fromkeys(readers, COMBOS), "problems": 1, "all": 1}
+
+
+def test_sae_keys_rerun_what_reads_them(demo_run, repo):
+    """The comparison's k reruns the comparison only; a training key the SAE and, through its file,
+    every job that reads the sae site (the frames are not read again)."""
+    work, _, _, _ = demo_run
+    name = write_override(work, "compare.yaml", {"sae": {"compare_top_k": 4}})
+    plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
+    assert plan == {"neurons_vs_features": 1, "problems": 1, "all": 1}
+    name = write_override(work, "sae-training.yaml", {"sae": {"learning_rate": 0.002}})
+    plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
+    assert {"sae_train", "sae_report", "activations", "ablation", "knockout_activations",
+            "neurons_vs_features"} <= set(plan)
+    assert not set(plan) & {"sae_frames", "index", "prosody"}
 
 
 def test_a_new_segment_length_runs_only_its_own_jobs(demo_run, repo):
