@@ -383,12 +383,14 @@ def test_a_new_segment_length_runs_only_its_own_jobs(demo_run, repo):
                     "reliability_deletion": 1, "reliability_report": 1, "all": 1}
     name = write_override(work, "stats.yaml", {"stats": {"permutations": 500}})
     plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
-    # the selection carries the statistics' q-values, so the knock-out of its units follows too
+    # the selection carries the statistics' q-values, so the knock-out of its units follows too, and the
+    # neurons-vs-features shares read the statistics
     reliability = {f"reliability_{check}": 1 for check in ("agreement", "deletion", "randomisation",
                                                            "bootstrap", "report")}
     assert plan == {"selectivity": 1, "select_units": 1, "layer_specialisation": 1,
                     "selectivity_figures": 1, **{k: COMBOS * v for k, v in per_combo.items()}, "problems": 1,
-                    "models_by_layer": 1, "knockout_activations": 2, "knockout": 1, **reliability, "all": 1}
+                    "models_by_layer": 1, "knockout_activations": 2, "knockout": 1, **reliability,
+                    "neurons_vs_features": 1, "all": 1}
 
 
 #: the page of docs/ that describes a table's columns, by the table's name (else docs/outputs.md)
@@ -537,8 +539,9 @@ def test_a_damaged_table_stops_the_run_before_any_job_and_keeps_what_was_made_fr
 
 def test_changed_data_reruns_the_index_and_the_changed_clips_shard(demo_run, repo, tmp_path):
     """An added, replaced or removed clip under dataset.root reruns its own shard's part of the
-    index and activations, the gathered index and what reads it (before: nothing; then: every
-    shard). Undoing the change plans nothing again."""
+    index and of the SAE's frames, the gathered index and what reads it (before: nothing; then:
+    every shard). The SAE learns from every clip's frames, so it is trained again, and every
+    activation shard, which holds its latents, follows. Undoing the change plans nothing again."""
     from speechneurons.shards import shard_of
 
     work, data, _, _ = demo_run
@@ -560,9 +563,10 @@ def test_changed_data_reruns_the_index_and_the_changed_clips_shard(demo_run, rep
             do()
             dry = snakemake(copy, repo, "-n", "--cores", "1")
             plan = scheduled(dry)
-            assert plan["index_shard"] == 1 and plan["index"] == 1 and plan["activations"] == 1, (change, plan)
+            assert plan["index_shard"] == 1 and plan["index"] == 1 and plan["sae_frames"] == 1, (change, plan)
+            assert plan["sae_train"] == 1 and plan["activations"] == 2, (change, plan)
             mine = str(shard_of(path.name, 2))
-            assert planned_shards(dry, "index_shard") == planned_shards(dry, "activations") == [mine]
+            assert planned_shards(dry, "index_shard") == planned_shards(dry, "sae_frames") == [mine]
             assert plan["selectivity"] == 1  # the clip set changed: the statistics follow
             undo()
             assert scheduled(snakemake(copy, repo, "-n", "--cores", "1")) == {}, change
