@@ -179,7 +179,7 @@ def model_checks(device: torch.device, workdir: Path) -> dict:
             captum = max(captum, float((result.attributions[row] - expected).abs().max()))
 
         sets = random_sets(6, model.hidden_size, 3, seed=5)
-        knock = max(float(np.abs(knocked_layer(model, one[None], layer, sets, batch=4)
+        knock = max(float(np.abs(knocked_layer(model, one[None], "hidden", layer, sets, batch=4)
                                  - one_pass_per_set(model, one[None], layer, sets)).max()) for layer in (1, 2))
         out[f"{family}-{'stable' if stable else 'post'}"] = {
             "hidden_states_max_abs_difference": hidden, "engine_vs_captum_max_abs_difference": captum,
@@ -264,9 +264,9 @@ def knockout(model_dir: Path, device: torch.device, batch: int) -> dict:
     layers = [k for k in KNOCKED if k <= model.num_layers] or [model.num_layers]
     rows = {}
     for layer in layers:
-        knocked_layer(model, wave, layer, sets[:2], batch)  # warm-up
+        knocked_layer(model, wave, "hidden", layer, sets[:2], batch)  # warm-up
         before, reference = timed(lambda: one_pass_per_set(model, wave, layer, sets), device)
-        now, batched = timed(lambda: knocked_layer(model, wave, layer, sets, batch), device)
+        now, batched = timed(lambda: knocked_layer(model, wave, "hidden", layer, sets, batch), device)
         rows[layer] = {"before_s": round(before, 4), "now_s": round(now, 4), "ratio": round(before / now, 2),
                        "max_abs_difference": float(np.abs(batched - reference).max())}
     every = np.arange(model.num_layers + 1)

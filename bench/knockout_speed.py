@@ -90,7 +90,7 @@ def main() -> None:
     with threadpool_limits(args.threads):
         for layer in layers:
             before, reference = seconds(lambda: one_pass_per_set(model, wave, layer, sets), args.repeats)
-            now, batched = seconds(lambda: knocked_layer(model, wave, layer, sets, args.batch), args.repeats)
+            now, batched = seconds(lambda: knocked_layer(model, wave, "hidden", layer, sets, args.batch), args.repeats)
             timed[layer] = {"before_s": round(before, 3), "now_s": round(now, 3), "ratio": round(before / now, 2),
                             "max_abs_difference": float(np.abs(batched - reference).max())}
             print(layer, timed[layer], flush=True)

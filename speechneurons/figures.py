@@ -445,9 +445,18 @@ def plot_cross_model(layers: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def _accuracy_line(ax: plt.Axes, rows: pd.DataFrame, colour: str, label: str) -> pd.DataFrame:
-    """One probe curve: balanced accuracy by layer with its 95 % band; returns the rows by layer."""
+def _accuracy_line(ax: plt.Axes, rows: pd.DataFrame, colour: str, label: str, offset: float = 0.0
+                   ) -> pd.DataFrame:
+    """One probe curve: balanced accuracy by layer with its 95 % band; returns the rows by layer.
+    A single layer (an SAE's site) gets a point with an error bar, ``offset`` from the layer."""
     rows = rows.sort_values("layer")
+    if len(rows) == 1:
+        accuracy = rows["balanced_accuracy"].to_numpy(float)
+        error = np.abs(np.vstack([accuracy - rows["ci_low"].to_numpy(float),
+                                  rows["ci_high"].to_numpy(float) - accuracy]))
+        ax.errorbar(rows["layer"] + offset, accuracy, yerr=np.nan_to_num(error), marker="o", color=colour,
+                    label=label, capsize=3)
+        return rows
     ax.plot(rows["layer"], rows["balanced_accuracy"], marker="o", color=colour, label=label)
     ax.fill_between(rows["layer"], rows["ci_low"], rows["ci_high"], color=colour, alpha=0.15)
     return rows
@@ -462,15 +471,24 @@ def plot_probes(probes: pd.DataFrame) -> plt.Figure:
     fig, axes = plt.subplots(1, len(sites), figsize=(6.5 * len(sites), 4.2), squeeze=False, sharey=True)
     for ax, site in zip(axes[0], sites):
         part = probes[probes["site"] == site]
-        for i, (factor, rows) in enumerate(part.groupby("factor", sort=False)):
-            rows = _accuracy_line(ax, rows, f"C{i}", factor)
-            ax.plot(rows["layer"], rows["chance"], ls="--", lw=0.8, color=f"C{i}")
+        lines = list(part.groupby("factor", sort=False))
+        for i, (factor, rows) in enumerate(lines):
+            offset = 0.08 * (i - (len(lines) - 1) / 2)
+            rows = _accuracy_line(ax, rows, f"C{i}", factor, offset)
+            if len(rows) == 1:  # one layer: chance as a tick beside its point
+                ax.hlines(rows["chance"], rows["layer"] + offset - 0.04, rows["layer"] + offset + 0.04,
+                          linestyles="--", lw=0.8, color=f"C{i}")
+            else:
+                ax.plot(rows["layer"], rows["chance"], ls="--", lw=0.8, color=f"C{i}")
         ax.set_xlabel(f"{site} layer")
         ax.set_ylim(0, 1)
         folds = part["n_folds"].dropna().astype(int)
         span = f"{folds.min()}" if folds.min() == folds.max() else f"{folds.min()}-{folds.max()}"
         ax.set_title(f"{site}: probes on held-out speakers, {span} folds (dashed: chance)", fontsize=10)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        if part["layer"].nunique() == 1:
+            ax.set_xticks(sorted(part["layer"].unique()))
+            ax.set_xlim(part["layer"].min() - 0.5, part["layer"].max() + 0.5)
     axes[0, 0].set_ylabel("balanced accuracy")
     axes[0, -1].legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()

@@ -50,7 +50,7 @@ def test_unit_browser_loads_without_console_errors(demo_root, tmp_path):
                                 "eta2": [0.2], "q_speaker": [0.01], "selective": [True]})
     probes = pd.DataFrame({"site": ["hidden"], "layer": [2], "factor": ["emotion"], "balanced_accuracy": [0.4],
                            "ci_low": [0.3], "ci_high": [0.5], "chance": [0.25], "p_perm": [0.05]})
-    knockout = pd.DataFrame({"layer": [2], "probe_layer": [2], "level": ["happy"], "own_loss_selected": [0.2],
+    knockout = pd.DataFrame({"site": ["hidden"], "layer": [2], "probe_layer": [2], "level": ["happy"], "own_loss_selected": [0.2],
                              "own_loss_random": [0.01], "specificity_difference": [0.18], "ci_low": [0.05],
                              "ci_high": [0.3], "p": [0.01]})
     numbers = unit_numbers(unit, SPEC, selectivity, probes, knockout)

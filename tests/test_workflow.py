@@ -219,6 +219,8 @@ def test_sae_latents_run_through_the_whole_dag(demo_run):
     assert latents["neuron"].between(0, 63).all()
     ablated = pd.read_parquet(work / f"{RUN}/tables/{COMBO}/clip_unit_summary.parquet")
     assert len(ablated[ablated["site"] == "sae"]) == 8 * len(latents[["layer", "neuron"]].drop_duplicates())
+    probes = pd.read_parquet(work / f"{RUN}/tables/probes.parquet")  # probes.sites: [hidden, sae]
+    assert set(zip(probes["site"], probes["layer"])) == {("hidden", 0), ("hidden", 1), ("hidden", 2), ("sae", 1)}
     knockout = pd.read_parquet(work / f"{RUN}/tables/knockout_folds.parquet")
     assert set(knockout["site"]) == {"hidden", "sae"}
     assert set(knockout.loc[knockout["site"] == "sae", "layer"]) == {1}
