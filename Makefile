@@ -24,15 +24,9 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q -m "not workflow"
 
-## Run the end-to-end Snakemake runs: the demo, each corpus, reruns, kills (about 12 minutes).
-## Two pytest streams at once (the demo's file; the corpora and the browser): a Snakemake run keeps
-## about one of two cores busy, so the second stream uses the other (its output follows the first's).
+## Run the end-to-end Snakemake runs: the demo, each corpus, reruns, kills (about 15 minutes).
 test-workflow: setup
-	@log=$$(mktemp); \
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m workflow tests/test_workflow.py > $$log 2>&1 & demo=$$!; \
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m workflow --ignore=tests/test_workflow.py; others=$$?; \
-	wait $$demo; status=$$?; echo "--- tests/test_workflow.py:"; cat $$log; rm -f $$log; \
-	test $$others -eq 0 && test $$status -eq 0
+	$(BIN)/python -m pytest -q -m workflow
 
 ## The demo through a real one-node Slurm on localhost (root; installs Debian's slurm + munge).
 test-slurm: setup
