@@ -185,14 +185,12 @@ def sae_site_errors(config: dict) -> list[str]:
     for key, layer in asked:
         if not sae.get("enabled"):
             errors.append(f"{key} asks for the sae site, but sae.enabled is false: set sae.enabled: true "
-                          "(and sae.layers) to train the SAEs, or drop sae from {key}".replace("{key}", key))
+                          f"(and sae.layers) to train the SAEs, or drop sae from {key}")
         elif layer is not None and layer not in layers:
             errors.append(f"{key}: sae layer {layer} has no SAE; sae.layers is {sorted(layers)}")
-    neurons = config["ablation"].get("neurons", "all")
-    if ("ablation.sites", None) in asked and sae.get("enabled") and neurons != "all" \
-            and max(neurons) >= sae.get("latents", 4096):
-        errors.append(f"ablation.neurons: {max(neurons)} is past the sae site's {sae.get('latents', 4096)} "
-                      "latents (sae.latents)")
+    neurons, latents = config["ablation"].get("neurons", "all"), sae.get("latents", 4096)
+    if ("ablation.sites", None) in asked and sae.get("enabled") and neurons != "all" and max(neurons) >= latents:
+        errors.append(f"ablation.neurons: {max(neurons)} is past the sae site's {latents} latents (sae.latents)")
     return errors
 
 
