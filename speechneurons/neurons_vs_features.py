@@ -87,9 +87,9 @@ def top_k_probe(kinds: dict[str, np.ndarray], meta: pd.DataFrame, spec: CorpusSp
     folds = [(a, b) for a, b in speaker_folds(labels, speakers, settings.folds, within, seed)
              if len(np.unique(labels[a])) > 1]
     out = {name: np.full(len(folds), np.nan) for name in kinds}
+    kinds = {name: x[known] for name, x in kinds.items()}  # the clips with a known level, once
     for j, (train, test) in enumerate(folds):
         for name, x in kinds.items():
-            x = x[known]
             chosen = top_units(x[train], meta.iloc[train].reset_index(drop=True), spec, factor, k)
             probe = fit_probe(x[train][:, chosen], labels[train], speakers[train], within, settings, seed + j)
             out[name][j] = score(labels[test], probe.predict(x[test][:, chosen]))
