@@ -11,6 +11,7 @@ effect beside the tests this issue replaced (the code of commit
     python bench/calibration.py            # the full table (11 minutes here)
     python bench/calibration.py --quick    # a smaller run, to try it
     python bench/calibration.py --only prosody   # rerun one check into the existing JSON
+    python bench/calibration.py --only power     # issue 36: power, new against replaced test
 """
 
 from __future__ import annotations
@@ -37,34 +38,103 @@ from speechneurons.stats.selectivity import speaker_rows  # noqa: E402
 
 #: the last commit with the speaker-general tests of issue 9 (Huynh-Feldt F, relabelled cells)
 REFERENCE = "efaa88c"
+#: the last commit with Hotelling's T^2 on the speakers' level contrasts (replaced in issue 36)
+HOTELLING_REFERENCE = "e7f207e"
 
 
-def reference_module() -> types.ModuleType:
-    """``speechneurons/stats/repeated.py`` as it was at REFERENCE."""
-    source = subprocess.run(["git", "show", f"{REFERENCE}:speechneurons/stats/repeated.py"], cwd=REPO,
+def reference_module(commit: str = REFERENCE) -> types.ModuleType:
+    """``speechneurons/stats/repeated.py`` as it was at ``commit``."""
+    source = subprocess.run(["git", "show", f"{commit}:speechneurons/stats/repeated.py"], cwd=REPO,
                             check=True, capture_output=True, text=True).stdout
-    module = types.ModuleType("repeated_at_reference")
+    module = types.ModuleType(f"repeated_at_{commit}")
     sys.modules[module.__name__] = module  # dataclasses look their module up there
     exec(compile(source, "repeated_at_reference.py", "exec"), module.__dict__)
     return module
 
 
-def reference_tests(permutations: int):
-    """(p of the replaced emotion test, selective of the replaced test) as functions of (meta, x)."""
+def reference_p() -> "Callable":
+    """The p of issue 9's emotion test (Huynh-Feldt F) as a function of (meta, x, factor)."""
     old = reference_module()
 
     def p_speaker(meta, x, factor="emotion"):
         rows, _ = speaker_rows(meta, SPEC, factor)
         return old.blocked_f(rows.values(x), rows, sphericity=True).p
 
+    return p_speaker
+
+
+def hotelling_selective(permutations: int):
+    """``selective`` of the emotion test at HOTELLING_REFERENCE (T^2, its q and p_perm below 0.05)
+    as a function of (meta, x)."""
+    old = reference_module(HOTELLING_REFERENCE)
+
     def selective(meta, x):
         rows, _ = speaker_rows(meta, SPEC, "emotion")
-        values = rows.values(x)
-        p = old.blocked_f(values, rows, sphericity=True).p
-        p_perm = old.permutation_pvalues(values, rows, permutations, 0)
-        return (bh(p) < 0.05) & (p_perm < 0.05)
+        result = old.within_speaker_test(rows.values(x), rows, permutations, 0)
+        return (bh(result.p) < 0.05) & (result.p_perm < 0.05)
 
-    return p_speaker, selective
+    return selective
+
+
+def power_checks(seconds: dict, quick: bool) -> dict:
+    """Issue 36's table: selective on planted data (2 % of units, slopes 0.3), the new test beside
+    Hotelling's T^2; the cross-fitted selection's naming and level assignment; null rates at 0.05,
+    0.01 and 0.001 and complete-null runs with any selective unit under every null."""
+    units, runs = (500, 2) if quick else (1000, 4)
+    planted = units // 50
+    old = hotelling_selective(999)
+    out: dict = {"units": units, "runs": runs, "selective": {}, "cross_fit": {}, "null": {}}
+
+    def timed(name, function, *a, **k):
+        start = time.perf_counter()
+        value = function(*a, **k)
+        seconds[name] = round(time.perf_counter() - start, 1)
+        print(f"{name}: {seconds[name]} s", file=sys.stderr, flush=True)
+        return value
+
+    for name, plant in [("angry +0.3", {"units": planted, "level": "angry", "size": 0.3}),
+                        ("angry +0.5", {"units": planted, "level": "angry", "size": 0.5}),
+                        ("angry +0.8", {"units": planted, "level": "angry", "size": 0.8}),
+                        ("arousal +-0.3", {"units": planted, "pattern": cal.AROUSAL})]:
+        out["selective"][name] = timed(f"power {name}", cal.planted_power, plant, units, runs, 999,
+                                       seed=5, reference=old)
+    for size in (0.5, 0.8):
+        out["cross_fit"][f"angry +{size}"] = timed(f"cross_fit +{size}", cal.cross_fit_power,
+                                                   {"units": planted, "level": "angry", "size": size},
+                                                   units, runs, 999, seed=9)
+    for kind in cal.NULLS:
+        out["null"][kind] = timed(f"null {kind}", cal.selectivity_null, kind, units, runs * 15, 999, seed=13)
+    return out
+
+
+def power_markdown(power: dict) -> str:
+    """The tables of docs/calibration.md for issue 36."""
+    lines = [f"Planted: {power['units'] // 50} of {power['units']} units in every one of 24 actors (speaker "
+             f"intercepts, speaker x factor slopes SD 0.3), {power['runs']} runs each, 999 first flips.", "",
+             "| planted effect (clip-noise SD) | selective: repeated-measures F, sign flips with the tail | "
+             "false share | replaced: Hotelling T^2 | false share |", "| --- | --- | --- | --- | --- |"]
+    for name, row in power["selective"].items():
+        lines.append(f"| {name} | {row['power']:.3f} | {row['false_discovery_share']:.3f} | "
+                     f"{row['replaced']['power']:.3f} | {row['replaced']['false_discovery_share']:.3f} |")
+    lines += ["", "| cross-fitted selection (4 folds, 18 training actors) | planted units named in some fold | "
+              "rows naming a null unit | rows at another level (null share) | planted rows replicated held out |",
+              "| --- | --- | --- | --- | --- |"]
+    for name, row in power["cross_fit"].items():
+        other = row["null_share_of_rows_at_another_level"]
+        lines.append(f"| {name} | {row['named_in_some_fold']:.3f} | {row['rows_naming_a_null_unit']:.3f} "
+                     f"({row['rows']} rows) | {row['rows_at_another_level']} "
+                     f"({'-' if other != other else f'{other:.2f}'}) | {row['planted_rows_replicated_held_out']:.3f} |")
+    lines += ["", "| null | emotion p_perm at 0.05 / 0.01 / 0.001 | p_speaker (GG) at 0.05 / 0.001 | "
+              "runs with any selective unit (emotion; four factors pooled) |", "| --- | --- | --- | --- |"]
+    for kind, factors in power["null"].items():
+        e = factors["emotion"]
+        pooled = [row["any_selective"] for row in factors.values()]
+        share = sum(r["share"] * r["runs"] for r in pooled) / sum(r["runs"] for r in pooled)
+        lines.append(f"| {kind} | {e['p_perm']['0.05']['rate']:.4f} / {e['p_perm']['0.01']['rate']:.4f} / "
+                     f"{e['p_perm']['0.001']['rate']:.4f} (n {e['p_perm']['0.05']['n']}) | "
+                     f"{e['p_speaker']['0.05']['rate']:.4f} / {e['p_speaker']['0.001']['rate']:.4f} | "
+                     f"{e['any_selective']['share']:.2f}; {share:.3f} |")
+    return "\n".join(lines) + "\n"
 
 
 def _r(value: dict) -> str:
@@ -101,14 +171,13 @@ def markdown(result: dict) -> str:
         share = sum(r["share"] * r["runs"] for r in pooled) / runs
         lines.append(f"| selectivity: the four factors pooled | {kind} | | {share:.3f} "
                      f"({np.sqrt(0.05 * 0.95 / runs):.3f}, {runs} runs) |")
-    for factor, row in result["replication"].items():
-        lines.append(f"| replication: {factor} (any unit replicated) | slopes_0.3 | {_s(row)} | |")
     power = result["selectivity_power"]
     planted = power["planted"]
-    lines += ["", f"Power: {planted['units']} of {planted['of']} units +{planted['size_in_noise_sd']} clip-noise SD on "
+    lines += ["", f"Power: {planted['units']} of {planted['of']} units +{planted['size']} clip-noise SD on "
               f"{planted['level']} in every speaker ({planted['null']}): selective in {power['power']:.2f} of them "
-              f"(false discoveries {power['false_discovery_share']:.2f} of those called); the replaced test "
-              f"{power['replaced_test_power']:.2f} (false discoveries {power['replaced_test_false_discovery_share']:.2f}).",
+              f"(false discoveries {power['false_discovery_share']:.2f} of those called); Hotelling's T^2, which "
+              f"it replaced, {power['replaced']['power']:.2f} (false discoveries "
+              f"{power['replaced']['false_discovery_share']:.2f}).",
               "", "| table: test | null | rate at 0.05 (SE) | rate at 0.001 (SE) | the replaced test at 0.05 / 0.001 |",
               "| --- | --- | --- | --- | --- |"]
     for kind, row in result["selected_units"].items():
@@ -180,11 +249,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer runs and units")
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/calibration.json")
     parser.add_argument("--table", type=Path, default=None, help="only print the table of this JSON")
-    parser.add_argument("--only", choices=["prosody"], default=None,
+    parser.add_argument("--only", choices=["prosody", "power"], default=None,
                         help="run this check alone and merge it into the JSON at --out")
     args = parser.parse_args()
     if args.table:
         print(markdown(json.loads(args.table.read_text())))
+        return
+    if args.only == "power":
+        result = json.loads(args.out.read_text()) if args.out.exists() else {}
+        with threadpool_limits(1):
+            result["power_issue_36"] = power_checks(result.setdefault("seconds", {}), args.quick)
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        table = power_markdown(result["power_issue_36"])
+        args.out.with_name("calibration-power.md").write_text(table)
+        print(table)
         return
     if args.only == "prosody":
         result = json.loads(args.out.read_text())
@@ -197,7 +275,7 @@ def main() -> None:
     size = (dict(units=500, runs=4, null_runs=10, perms=999, probe_layers=10, pipeline_runs=4)
             if args.quick else
             dict(units=4000, runs=3, null_runs=200, perms=999, probe_layers=40, pipeline_runs=20))
-    p_reference, selective_reference = reference_tests(size["perms"])
+    p_reference = reference_p()
     result: dict = {"reference_commit": REFERENCE, "sizes": size, "seconds": {}}
 
     def timed(name, function, *a, **k):
@@ -218,10 +296,9 @@ def main() -> None:
             kind: timed(f"selectivity_discoveries {kind}", cal.selectivity_null, kind, 1000,
                         size["null_runs"] // 2, size["perms"], seed=77)
             for kind in ("slopes_0.3", "heteroscedastic")}
-        result["selectivity_power"] = timed("selectivity_power", cal.selectivity_power, 1000, 50, 0.5,
-                                            size["runs"], size["perms"], reference=selective_reference)
-        result["replication"] = timed("replication", cal.replication_null, "slopes_0.3", 1000,
-                                      size["null_runs"] // 10, 199)
+        result["selectivity_power"] = timed("selectivity_power", cal.planted_power,
+                                            {"units": 50, "level": "angry", "size": 0.5}, 1000, size["runs"],
+                                            size["perms"], reference=hotelling_selective(size["perms"]))
         result["selected_units"] = {kind: timed(f"selected_units {kind}", cal.selected_units_null, kind, 200,
                                                 size["pipeline_runs"])
                                     for kind in ("slopes_0.3", "heteroscedastic")}

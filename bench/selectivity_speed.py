@@ -54,10 +54,10 @@ if hasattr(cache, "ActivationCache"):
     opened = cache.ActivationCache(paths, "mean")
     with opened.blocks(BYTES_PER_VALUE, memory_gib, reserved_gib(len(opened.units), len(spec.factor_names))) as source:
         blocks = len(source.bounds)
-        table, replication, _ = selectivity(source, meta, corpus_spec({"name": corpus}), settings)
+        table, _ = selectivity(source, meta, corpus_spec({"name": corpus}), settings)
 else:
     blocks = 1
-    table, replication, _ = selectivity(cache.activation_matrix(paths, "mean"), meta, corpus_spec({"name": corpus}), settings)
+    table, _ = selectivity(cache.activation_matrix(paths, "mean"), meta, corpus_spec({"name": corpus}), settings)
 seconds = time.perf_counter() - start
 table.to_parquet(f"{work}/{way}.parquet")
 emotion = table[table["factor"] == "emotion"]

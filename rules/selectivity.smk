@@ -4,7 +4,6 @@ rule selectivity:
         activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
     output:
         selectivity=SELECTIVITY,
-        replication=REPLICATION,
     log:
         f"{LOGS}/selectivity.log",
     conda:
@@ -21,7 +20,7 @@ rule selectivity:
             "fdr_alpha",
             "seed",
             "mixed_top_units",
-            "replication_top",
+            "min_clips_per_cell",
         ),
         code=code_version("selectivity"),
     script:
@@ -34,7 +33,8 @@ rule select_units:
         activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
         selectivity=SELECTIVITY,
     output:
-        SELECTED_UNITS,
+        units=SELECTED_UNITS,
+        replication=REPLICATION,
     log:
         f"{LOGS}/select_units.log",
     conda:
@@ -52,7 +52,9 @@ rule select_units:
             "folds",
             "require_selective",
         ),
-        stats=section(STATS, "activation", "fdr_alpha", "permutations"),
+        stats=section(
+            STATS, "activation", "fdr_alpha", "permutations", "min_clips_per_cell"
+        ),
         code=code_version("select_units"),
     script:
         "../scripts/select_units.py"

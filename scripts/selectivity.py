@@ -20,8 +20,7 @@ settings = StatsSettings.from_config(stats)
 spec = corpus_spec(p.corpus)
 # blocks of units that fit the job's memory (compute.memory_gib), spilled to $TMPDIR when the cache does not
 with cache.blocks(BYTES_PER_VALUE, sm.resources.mem_mb / 1024, reserved_gib(len(cache.units), len(spec.factor_names))) as source:
-    table, replication, notes = selectivity(source, pd.read_parquet(sm.input.clips), spec, settings)
+    table, notes = selectivity(source, pd.read_parquet(sm.input.clips), spec, settings)
 record = provenance.build(sm.rule, p, provenance.upstream_model(sm.input.activations), wildcards=sm.wildcards,
                           notes=notes)
 provenance.write_table(table, sm.output.selectivity, record)
-provenance.write_table(replication, sm.output.replication, record)

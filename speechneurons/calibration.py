@@ -11,7 +11,8 @@ where the truth is known. The nulls hold what makes speaker data hard:
 - ``unbalanced``: slopes 0.3, 30 % of the clips dropped at random, two
   emotions missing for every fifth actor and strong intensity for one;
 - ``heteroscedastic``: slopes 0.3, clip noise whose SD depends on the
-  emotion (0.6 to 1.6) and on the speaker (log-normal, SD 0.4).
+  emotion (0.6 to 1.6) and on the speaker (log-normal, SD 0.4);
+- ``heavy_tails``: slopes 0.3, clip noise t with 3 df (scaled to SD 1).
 
 Each check returns plain numbers (rates at 0.05 and 0.001 with their
 binomial SE, shares of complete-null runs with any BH discovery, power);
@@ -32,7 +33,7 @@ from scipy import stats
 from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.ravdess import SPEC, full_design
 
-NULLS = ("intercepts", "slopes_0.3", "slopes_0.6", "unbalanced", "heteroscedastic")
+NULLS = ("intercepts", "slopes_0.3", "slopes_0.6", "unbalanced", "heteroscedastic", "heavy_tails")
 #: SD of the clip noise per emotion in the heteroscedastic null (neutral first, RAVDESS order)
 LEVEL_NOISE = [1.6, 0.6, 1.0, 1.3, 1.5, 0.8, 1.2, 0.7]
 
@@ -42,7 +43,8 @@ def null_data(kind: str, units: int, seed: int, actors: int = 24,
     """(clips, x [clips, units]) of one null (module docstring), with no mean effect of any factor.
 
     ``planted``: {"units": n, "level": emotion, "size": s} adds s (in clip-noise SDs) to the
-    first n units on that emotion's clips, in every speaker.
+    first n units on that emotion's clips, in every speaker; {"units": n, "pattern": {emotion:
+    s, ...}} adds each emotion's s.
     """
     meta = full_design(actors=range(1, actors + 1))
     rng = np.random.default_rng(seed)
@@ -58,14 +60,19 @@ def null_data(kind: str, units: int, seed: int, actors: int = 24,
         order = list(dict.fromkeys(full_design(actors=[1])["emotion"]))
         noise_sd = (np.array(LEVEL_NOISE)[meta["emotion"].map(order.index).to_numpy()]
                     * np.exp(rng.normal(0, 0.4, size=actors + 1))[actor])
-    x += rng.normal(size=(len(meta), units)) * noise_sd[:, None]
+    if kind == "heavy_tails":
+        x += rng.standard_t(3, size=(len(meta), units)) / np.sqrt(3.0)
+    else:
+        x += rng.normal(size=(len(meta), units)) * noise_sd[:, None]
     slope = {"intercepts": 0.0, "slopes_0.6": 0.6}.get(kind, 0.3)
     if slope:
         for factor in ("emotion", "intensity", "statement"):
             cell = pd.factorize(meta["actor"].astype(str) + "/" + meta[factor].astype(str))[0]
             x += rng.normal(0, slope, size=(cell.max() + 1, units))[cell]
     if planted:
-        x[:, : planted["units"]] += planted["size"] * (meta["emotion"] == planted["level"]).to_numpy()[:, None]
+        pattern = planted.get("pattern") or {planted["level"]: planted["size"]}
+        shift = meta["emotion"].map(pattern).fillna(0.0).to_numpy(dtype=float)
+        x[:, : planted["units"]] += shift[:, None]
     return meta, x
 
 
@@ -88,8 +95,8 @@ def rate(p: np.ndarray, alpha: float) -> dict:
 
 
 def rates(p: np.ndarray) -> dict:
-    """:func:`rate` at 0.05 and at 0.001."""
-    return {"0.05": rate(p, 0.05), "0.001": rate(p, 0.001)}
+    """:func:`rate` at 0.05, 0.01 and 0.001."""
+    return {"0.05": rate(p, 0.05), "0.01": rate(p, 0.01), "0.001": rate(p, 0.001)}
 
 
 def share(flags: list[bool]) -> dict:
@@ -110,7 +117,7 @@ def selectivity_null(kind: str, units: int, runs: int, permutations: int, seed: 
     this one replaced, on the same data."""
     from speechneurons.stats.selectivity import StatsSettings, selectivity
 
-    settings = StatsSettings(permutations=permutations, mixed_top_units=0, replication_top=10)
+    settings = StatsSettings(permutations=permutations, mixed_top_units=0)
     p, discoveries, old = {}, {}, {}
     for run in range(runs):
         meta, x = null_data(kind, units, seed + 1000 * run)
@@ -134,50 +141,75 @@ def selectivity_null(kind: str, units: int, runs: int, permutations: int, seed: 
     return out
 
 
-def selectivity_power(units: int, planted_units: int, size: float, runs: int, permutations: int,
-                      seed: int = 0, reference: Callable | None = None) -> dict:
-    """Share of planted emotion units called selective (slopes 0.3), and of null units; with
+#: the arousal pattern of the power table: high-arousal emotions up, low-arousal down (clip-noise SD)
+AROUSAL = {"angry": 0.3, "happy": 0.3, "fearful": 0.3, "sad": -0.3, "calm": -0.3}
+
+
+def planted_power(planted: dict, units: int, runs: int, permutations: int, seed: int = 0,
+                  reference: Callable | None = None) -> dict:
+    """Share of the planted units (``planted`` as in :func:`null_data`, slopes 0.3) that the
+    emotion test calls ``selective``, and the false-discovery share among the units called; with
     ``reference(meta, x) -> selective`` the same for the test this one replaced."""
     from speechneurons.stats.selectivity import StatsSettings, selectivity
 
-    settings = StatsSettings(permutations=permutations, mixed_top_units=0, replication_top=10)
+    settings = StatsSettings(permutations=permutations, mixed_top_units=0)
+    n = planted["units"]
     found, false, old_found, old_false = [], [], [], []
     for run in range(runs):
-        meta, x = null_data("slopes_0.3", units, seed + 1000 * run,
-                            planted={"units": planted_units, "level": "angry", "size": size})
+        meta, x = null_data("slopes_0.3", units, seed + 1000 * run, planted=planted)
         table = selectivity(matrix_of(meta, x), meta, SPEC, settings)[0]
         selective = table.loc[table["factor"] == "emotion", "selective"].to_numpy()
-        found.append(selective[:planted_units])
-        false.append(selective[planted_units:])
+        found.append(selective[:n])
+        false.append(selective[n:])
         if reference is not None:
             old = reference(meta, x)
-            old_found.append(old[:planted_units])
-            old_false.append(old[planted_units:])
-    out = {"planted": {"units": planted_units, "of": units, "level": "angry", "size_in_noise_sd": size,
-                       "null": "slopes_0.3"},
-           "power": float(np.concatenate(found).mean()),
-           "false_discovery_share": float(np.concatenate(false).sum()
-                                          / max(np.concatenate(found).sum() + np.concatenate(false).sum(), 1))}
+            old_found.append(old[:n])
+            old_false.append(old[n:])
+
+    def summary(hits: list, misses: list) -> dict:
+        hits, misses = np.concatenate(hits), np.concatenate(misses)
+        return {"power": float(hits.mean()),
+                "false_discovery_share": float(misses.sum() / max(hits.sum() + misses.sum(), 1))}
+
+    out = {"planted": {**planted, "of": units, "null": "slopes_0.3", "runs": runs}, **summary(found, false)}
     if reference is not None:
-        out["replaced_test_power"] = float(np.concatenate(old_found).mean())
-        out["replaced_test_false_discovery_share"] = float(
-            np.concatenate(old_false).sum() / max(np.concatenate(old_found).sum() + np.concatenate(old_false).sum(), 1))
+        out["replaced"] = summary(old_found, old_false)
     return out
 
 
-def replication_null(kind: str, units: int, runs: int, permutations: int, seed: int = 0) -> dict:
-    """Complete-null runs in which any unit replicates (selected on half A at q < 0.05, q and p_perm
-    below 0.05 on half B), per factor."""
-    from speechneurons.stats.selectivity import StatsSettings, selectivity
+def cross_fit_power(planted: dict, units: int, runs: int, permutations: int, seed: int = 0,
+                    folds: int = 4) -> dict:
+    """The cross-fitted selection on planted data (slopes 0.3; ``planted`` on one emotion, no top_k
+    cap): the share of planted units named (for the planted level) in some fold, the share of
+    rows that name a null unit, and of the rows at another level those that are null units; with
+    the rows' held-out tests: the share of planted rows that replicate."""
+    from speechneurons.stats.selection import SelectionSettings, select_units
 
-    settings = StatsSettings(permutations=permutations, mixed_top_units=0, replication_top=20)
-    flags: dict = {}
+    n, level = planted["units"], planted["level"]
+    named, rows_null, other_rows, other_null, replicated, rows_all = [], 0, 0, 0, [], 0
+    settings = SelectionSettings(top_k=units, random_controls=0, folds=folds, permutations=permutations)
     for run in range(runs):
-        meta, x = null_data(kind, units, seed + 1000 * run + 17)
-        table = selectivity(matrix_of(meta, x), meta, SPEC, settings)[0]
-        for factor, rows in table.groupby("factor", sort=False):
-            flags.setdefault(factor, []).append(bool(rows["replicated"].any()))
-    return {factor: share(v) for factor, v in flags.items()}
+        meta, x = null_data("slopes_0.3", units, seed + 1000 * run + 31, planted=planted)
+        chosen, _, _ = select_units(matrix_of(meta, x), meta, NO_SELECTIVITY, SPEC, settings)
+        crossed = chosen[chosen["reason"] == "cross_fit"]
+        at_level = crossed[crossed["emotion"] == level]
+        named.append(np.isin(np.arange(n), at_level["neuron"].to_numpy()))
+        is_null = crossed["neuron"].to_numpy() >= n
+        rows_all += len(crossed)
+        rows_null += int(is_null.sum())
+        elsewhere = (crossed["emotion"] != level).to_numpy()
+        other_rows += int(elsewhere.sum())
+        other_null += int((elsewhere & is_null).sum())
+        planted_rows = at_level[at_level["neuron"] < n]
+        replicated.append(((planted_rows["heldout_q"] < 0.05) & (planted_rows["heldout_d"] > 0)).to_numpy())
+    named_all = np.concatenate(named)
+    kept = np.concatenate(replicated) if replicated else np.zeros(0)
+    return {"planted": {**planted, "of": units, "null": "slopes_0.3", "runs": runs, "folds": folds},
+            "named_in_some_fold": float(named_all.mean()),
+            "rows": rows_all, "rows_naming_a_null_unit": float(rows_null / max(rows_all, 1)),
+            "rows_at_another_level": other_rows,
+            "null_share_of_rows_at_another_level": float(other_null / other_rows) if other_rows else float("nan"),
+            "planted_rows_replicated_held_out": float(kept.mean()) if len(kept) else float("nan")}
 
 
 # the selected units: question 2, bootstrap interval, knock-out --------------------
@@ -211,7 +243,7 @@ def selected_units_null(kind: str, units: int, runs: int, seed: int = 0, folds: 
         rng = np.random.default_rng(seed + 1000 * run + 5)
         meta, x = null_data(kind, units, seed + 1000 * run + 3)
         matrix = matrix_of(meta, x)
-        selected, _ = select_units(matrix, meta, empty, SPEC, settings)
+        selected, _, _ = select_units(matrix, meta, empty, SPEC, settings)
         totals = attribution_totals(meta, x, rng)
         chosen = selected[selected["reason"].isin(["top_k", "cross_fit"])]
         columns = chosen["neuron"].unique()
@@ -255,7 +287,7 @@ def knockout_null(kind: str, width: int, runs: int, seed: int = 0, folds: int = 
         weights = np.eye(width) + 0.2 * rng.normal(size=(width, width)) / np.sqrt(width)
         noise = 0.3 * rng.normal(size=layer1.shape)
         matrix = matrix_of(meta, np.hstack([layer1, layer1 @ weights + noise]), layers=2)
-        selected, _ = select_units(matrix, meta, empty, SPEC,
+        selected, _, _ = select_units(matrix, meta, empty, SPEC,
                                    SelectionSettings(top_k=2, random_controls=0, folds=folds,
                                                      require_selective=False))
         selected = selected[selected["layer"] == 1]

@@ -31,7 +31,7 @@ def test_corpus_runs_the_whole_dag(name, tmp_path, repo, tiny_model_dir):
     shipped["model"] = {"name_or_path": str(tiny_model_dir), "build_tiny": False}
     shipped["compute"] = {"shards": 1, "device": "cpu"}
     shipped["activations"] = {"sites": ["hidden"]}
-    shipped["stats"] = {"permutations": 99, "mixed_top_units": 2, "replication_top": 5}
+    shipped["stats"] = {"permutations": 99, "mixed_top_units": 2}
     # a tiny random model has no selective unit: rank every unit (the filter is tested in test_stats)
     shipped["selection"] = {"top_k": 1, "random_controls": 1, "folds": 2, "require_selective": False}
     shipped["probes"] = {"folds": 2, "inner_folds": 2, "permutations": 4}

@@ -48,7 +48,7 @@ def test_the_output_contract_names_the_code_s_columns(repo):
     from speechneurons.failures import FAILED_SCHEMA
     from speechneurons.problems import FAILED_CLIPS_SCHEMA
     from speechneurons.schemas import ACTIVATION_SCHEMA, SEGMENT_SCHEMA
-    from speechneurons.stats.selectivity import REPLICATION_SCHEMA
+    from speechneurons.stats.selection import REPLICATION_SCHEMA
 
     contract = {
         "results/index/rejected.parquet": REJECTED_COLUMNS,

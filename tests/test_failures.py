@@ -77,27 +77,26 @@ def matrix_of(meta: pd.DataFrame, units: int = 6, seed: int = 0) -> ActivationMa
 
 def test_one_clip_gives_empty_tables_with_reasons():
     meta = full_design(actors=[1]).iloc[:1]
-    table, replication, notes = selectivity(matrix_of(meta), meta, SPEC, StatsSettings(permutations=19))
-    assert table.empty and list(table.columns) == list(SELECTIVITY_SCHEMA) and replication.empty
+    table, notes = selectivity(matrix_of(meta), meta, SPEC, StatsSettings(permutations=19))
+    assert table.empty and list(table.columns) == list(SELECTIVITY_SCHEMA)
     assert "emotion: not tested, the 1 clip(s) have one level (neutral)" in notes
     assert notes[-1].startswith("selectivity: no factor has two levels")
-    chosen, why = select_units(matrix_of(meta), meta, table, SPEC, SelectionSettings(top_k=2))
-    assert chosen.empty and "no units, the clips hold 1 level(s) of emotion" in why[0]
+    chosen, replication, why = select_units(matrix_of(meta), meta, table, SPEC, SelectionSettings(top_k=2))
+    assert chosen.empty and replication.empty and "no units, the clips hold 1 level(s) of emotion" in why[0]
 
 
 def test_one_speaker_gives_descriptive_statistics_and_says_what_is_missing():
     meta = full_design(actors=[1], emotions=["neutral", "happy"])
-    table, _, notes = selectivity(matrix_of(meta), meta, SPEC, StatsSettings(permutations=19,
+    table, notes = selectivity(matrix_of(meta), meta, SPEC, StatsSettings(permutations=19,
                                                                       mixed_top_units=2))
     emotion = table[table["factor"] == "emotion"]
     assert emotion["F"].notna().all() and emotion["F_speaker"].isna().all()
     assert not emotion["selective"].any()
     assert emotion["mixed_model"].tolist() == ["not fitted"] * 2 + [""] * 4  # the top 2 only
     assert ("emotion: no speaker-general test (F_speaker, p_perm, selective): 1 speaker(s) hold every "
-            "one of its 2 levels; the test of speakers' level contrasts needs two; descriptive columns "
-            "only") in notes
+            "one of its 2 levels with at least stats.min_clips_per_cell = 2 clip(s) each; the test of "
+            "speakers' level contrasts needs two; descriptive columns only") in notes
     assert any(n.startswith("gender: not tested") for n in notes)
-    assert any(n.startswith("emotion: no replication") for n in notes)
 
 
 def test_an_empty_selection_names_ablation_units_from(tmp_path):

@@ -215,7 +215,7 @@ def test_bootstrap_keeps_planted_units_and_not_noise():
                           "neuron": np.tile(np.arange(30), 2).astype("int32")})
     matrix = ActivationMatrix(meta["clip_id"].tolist(), units, np.hstack([planted, noise]).astype(np.float32))
     selectivity = pd.DataFrame(columns=["site", "layer", "neuron", "factor", "q_speaker", "q_perm", "selective"])
-    selected, _ = select_units(matrix, meta, selectivity, SPEC, SelectionSettings(top_k=2, random_controls=0,
+    selected, _, _ = select_units(matrix, meta, selectivity, SPEC, SelectionSettings(top_k=2, random_controls=0,
                                                                                 folds=2, require_selective=False))
     per_unit, per_layer, notes = speaker_bootstrap(matrix, meta, selected, SPEC,
                                                    BootstrapSettings(resamples=100, top_k=2, seed=0),

@@ -14,10 +14,10 @@ from speechneurons.cache import ActivationMatrix
 from speechneurons.stats.mixed import SLOPE_MODEL, fit_mixed
 from speechneurons.stats.oneway import cohens_d, kruskal, oneway
 from speechneurons.datasets.ravdess import SPEC, full_design
-from speechneurons.stats.repeated import (LOWER_BOUND, Rows, between_speaker_test, blocked_f,
-                                          clip_rows, complete_contrasts, sign_flips, speaker_means,
-                                          within_speaker_cells, within_speaker_test)
-from speechneurons.stats.selection import SelectionSettings, select_units
+from speechneurons.stats.repeated import (REPEATED_F, STOP_AT, TOO_FEW_FOR_FLIPS, Rows, between_speaker_test, blocked_f,
+                                          clip_rows, complete_contrasts, flip_pvalues, sign_flips,
+                                          speaker_means, within_speaker_cells, within_speaker_test)
+from speechneurons.stats.selection import SelectionSettings, select_units, speaker_folds
 from speechneurons.stats.selectivity import StatsSettings, bh, selectivity, speaker_rows
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]
@@ -115,29 +115,41 @@ def cell_table(values: np.ndarray, rows) -> pd.DataFrame:
     return pd.DataFrame({"y": values, "speaker": rows.blocks, "level": rows.codes})
 
 
+def box_epsilon(cells: np.ndarray) -> float:
+    """Greenhouse-Geisser epsilon from the k x k covariance of the cells [speakers, k] (Box 1954's
+    formula, written out independently of the contrasts)."""
+    k = cells.shape[1]
+    cov = np.cov(cells, rowvar=False)
+    mean_diag, grand, rows = np.trace(cov) / k, cov.mean(), cov.mean(axis=1)
+    return k**2 * (mean_diag - grand) ** 2 / ((k - 1) * ((cov**2).sum() - 2 * k * (rows**2).sum()
+                                                         + k**2 * grand**2))
+
+
 def test_speaker_general_tests_equal_statsmodels_and_scipy():
-    """Emotion: Hotelling's T^2 of the speakers' contrasts (statsmodels' MANOVA of an intercept);
-    intensity: the paired t; sex: Welch's t on speaker means (scipy)."""
-    from statsmodels.multivariate.manova import MANOVA
+    """Emotion: the repeated-measures F of the cells (statsmodels' AnovaRM), its p on
+    Greenhouse-Geisser df (Box's epsilon); intensity: the paired t; sex: Welch's t on speaker
+    means (scipy)."""
+    from statsmodels.stats.anova import AnovaRM
 
     meta = full_design(actors=range(1, 13))
     x = noise_units(meta, 3, seed=10, actor_sd=2.0)
     x[:, 2] += (meta["emotion"] == "angry").to_numpy() * 0.5
     rows, name = speaker_rows(meta, SPEC, "emotion")
-    assert name == "Hotelling T^2 on speakers' level contrasts" and len(rows.codes) == 12 * 8
+    assert name == REPEATED_F and len(rows.codes) == 12 * 8
+    assert (rows.counts == np.where(rows.codes == 0, 4, 8)).all()  # RAVDESS: neutral has no strong take
     values = rows.values(x)
     result = within_speaker_test(values, rows, permutations=200)
-    assert (result.df_num, result.df_den, result.n_speakers) == (7, 5, 12)
+    assert (result.df_num, result.df_den, result.n_speakers) == (7, 77, 12)
     cells = np.stack([values[rows.blocks == b][np.argsort(rows.codes[rows.blocks == b])]
                       for b in range(12)])  # [speakers, levels, units]
     for unit in range(3):
-        # any full-rank set of contrasts gives the same T^2: differences from the first level
-        differences = pd.DataFrame(cells[:, 1:, unit] - cells[:, :1, unit],
-                                   columns=[f"d{i}" for i in range(7)])
-        test = MANOVA.from_formula(" + ".join(differences.columns) + " ~ 1", differences).mv_test()
-        row = test.results["Intercept"]["stat"].loc["Hotelling-Lawley trace"]
-        assert result.f[unit] == pytest.approx(float(row["F Value"]), rel=1e-8)
-        assert result.p[unit] == pytest.approx(float(row["Pr > F"]), rel=1e-6)
+        long = pd.DataFrame({"y": cells[:, :, unit].ravel(), "speaker": np.repeat(np.arange(12), 8),
+                             "level": np.tile(np.arange(8), 12)})
+        table = AnovaRM(long, "y", "speaker", within=["level"]).fit().anova_table
+        assert result.f[unit] == pytest.approx(float(table["F Value"].iloc[0]), rel=1e-9)
+        eps = box_epsilon(cells[:, :, unit])
+        assert result.epsilon[unit] == pytest.approx(max(eps, 1 / 7), rel=1e-9)
+        assert result.p[unit] == pytest.approx(stats.f.sf(result.f[unit], 7 * eps, 77 * eps), rel=1e-7)
     assert result.p[2] < result.p[:2].min() and 0 < result.p_perm.min() <= 1
     # a speaker's cell is its OLS coefficient of the level, adjusted for its intensity and statement
     first = meta.assign(y=x[:, 0])[meta["actor"] == 1]
@@ -147,7 +159,7 @@ def test_speaker_general_tests_equal_statsmodels_and_scipy():
     # intensity: per speaker, strong - normal averaged over the seven emotions that have both
     rows_i, name_i = speaker_rows(meta, SPEC, "intensity")
     assert name_i == "paired t over speakers (F = t^2)"
-    intensity = within_speaker_test(rows_i.values(x), rows_i, permutations=0)
+    intensity = within_speaker_test(rows_i.values(x), rows_i, permutations=1)
     both = meta.assign(y=x[:, 1])[meta["emotion"] != "neutral"]
     per_emotion = both.groupby(["actor", "emotion", "intensity"])["y"].mean().unstack()
     difference = (per_emotion["strong"] - per_emotion["normal"]).groupby("actor").mean()
@@ -182,20 +194,79 @@ def test_welch_f_of_three_unequal_groups_equals_scipy():
     assert np.isnan(alone.f).all() and alone.df_den == 0  # one speaker in a level: untestable
 
 
-def test_too_few_complete_speakers_for_t2_use_the_lower_bound_f():
-    """5 speakers, 8 levels: T^2 has no df; the univariate F on (1, n - 1) df, checked by hand."""
+def test_fewer_speakers_than_contrasts_still_get_the_f_on_its_cells():
+    """5 speakers, 8 levels (Hotelling's T^2 had no df here): the univariate F of level after
+    speaker on the cells, its p on the Greenhouse-Geisser df, eps at least the lower bound 1 / 7."""
     rng = np.random.default_rng(2)
     speakers, k = 5, 8
     rows = Rows(None, np.tile(np.arange(k), speakers), np.repeat(np.arange(speakers), k), k)
     values = rng.normal(size=(speakers * k, 3))
     result = within_speaker_test(values, rows, permutations=100)
-    assert result.name == LOWER_BOUND and (result.df_num, result.df_den) == (1, 4)
+    assert result.name == REPEATED_F and (result.df_num, result.df_den) == (7, 28)
     table = anova_lm(smf.ols("y ~ C(block) + C(level)", pd.DataFrame(
         {"y": values[:, 0], "block": rows.blocks, "level": rows.codes})).fit(), typ=2)
     assert result.f[0] == pytest.approx(table.loc["C(level)", "F"], rel=1e-9)
-    assert result.p[0] == pytest.approx(stats.f.sf(result.f[0], 1, 4), rel=1e-12)
+    assert (result.epsilon >= 1 / 7).all() and (result.epsilon <= 1).all()
+    eps = result.epsilon[0]
+    assert result.p[0] == pytest.approx(stats.f.sf(result.f[0], 7 * eps, 28 * eps), rel=1e-12)
+    # 5 speakers: all 16 flips enumerated, so p_perm is a multiple of 1 / 16
+    np.testing.assert_allclose(result.p_perm * 16, np.round(result.p_perm * 16), atol=1e-12)
     one = within_speaker_test(values[:k], Rows(None, np.arange(k), np.zeros(k, int), k))
     assert np.isnan(one.f).all() and one.df_den == 0
+
+
+def brute_force_flip_p(scores: np.ndarray) -> float:
+    """Share of all 2^n sign vectors whose |sum_s e_s d_s|^2 reaches the observed one (scores [n, p])."""
+    import itertools
+
+    every = np.array(list(itertools.product([-1.0, 1.0], repeat=len(scores))))  # [2^n, n]
+    observed = (scores.sum(axis=0) ** 2).sum()
+    return float((((every @ scores) ** 2).sum(axis=1) >= observed * (1 - 1e-9)).mean())
+
+
+def test_sign_flip_p_equals_an_enumeration_of_every_flip():
+    """8 speakers x 3 levels: the p of every unit equals a brute-force enumeration of all 2^8 sign
+    vectors of the speakers' contrast vectors; with 14 speakers, 100 first flips and a tail of
+    10,000, the candidates' p is exact over all 2^13 flips and the others keep the first stage's."""
+    rng = np.random.default_rng(12)
+    for speakers, permutations, tail in [(8, 1000, 0), (14, 100, 10_000)]:
+        k = 3
+        rows = Rows(None, np.tile(np.arange(k), speakers), np.repeat(np.arange(speakers), k), k)
+        values = rng.normal(size=(speakers * k, 40)) * rng.uniform(0.5, 2.0, size=(speakers * k, 1))
+        values[rows.codes == 1, :10] += np.linspace(0.5, 3.0, 10)  # some units with a real effect
+        result = within_speaker_test(values, rows, permutations=permutations, tail_flips=tail)
+        scores, _ = complete_contrasts(values, rows)
+        exact = np.array([brute_force_flip_p(scores[:, :, u]) for u in range(40)])
+        if tail == 0:
+            np.testing.assert_allclose(result.p_perm, exact, rtol=1e-12)
+            continue
+        first = within_speaker_test(values, rows, permutations=permutations)
+        candidate = first.p_perm < (STOP_AT + 1) / (permutations + 1)
+        assert candidate.sum() >= 8 and (exact[candidate] < 1e-3).sum() >= 3
+        np.testing.assert_allclose(result.p_perm[candidate], exact[candidate], rtol=1e-12)
+        np.testing.assert_array_equal(result.p_perm[~candidate], first.p_perm[~candidate])
+
+
+def test_sequential_tail_reaches_the_bh_threshold_and_holds_under_the_null():
+    """24 speakers (2^23 flips: too many to enumerate). A unit beyond every flip gets p = 1 / (cap
+    + 1); a unit with p near 0.002 stops at its 20th exceedance (about 10,000 flips); the p of a
+    unit is the same alone and among others (flips come from the seed); under a null the tail
+    keeps P(p <= t) <= t at t = 0.01 and 0.001 over 20,000 units."""
+    rng = np.random.default_rng(5)
+    n, units, cap = 24, 20_000, 200_000
+    z = rng.standard_t(3, size=(n, 1, units))
+    z[:, 0, 0] = np.abs(z[:, 0, 0]) + 1.0  # every speaker one way: beyond all flips
+    z[:, 0, 1] = rng.normal(size=n) + 0.68  # a moderate effect
+    observed = (z.sum(axis=0) ** 2).sum(axis=0)
+    p = flip_pvalues(z, observed, permutations=999, seed=3, tail_flips=cap)
+    assert p[0] == pytest.approx(1 / (cap + 1))
+    assert 1e-4 < p[1] < 0.05
+    alone = flip_pvalues(z[:, :, 1:2], observed[1:2], permutations=999, seed=3, tail_flips=cap)
+    assert alone[0] == p[1]
+    null = p[2:]
+    for t in (0.01, 0.001):
+        assert (null <= t).mean() <= t + 3 * np.sqrt(t * (1 - t) / len(null)), t
+    assert (null <= 0.01).mean() > 0.005  # not conservative to uselessness
 
 
 def test_speakers_missing_a_level_are_left_out_and_counted():
@@ -208,11 +279,27 @@ def test_speakers_missing_a_level_are_left_out_and_counted():
     scores, left_out = complete_contrasts(rows.values(x), rows)
     assert left_out == 2 and scores.shape == (10, 7, 2)
     result = within_speaker_test(rows.values(x), rows)
-    assert (result.n_speakers, result.left_out, result.df_den) == (10, 2, 3)
+    assert (result.n_speakers, result.left_out, result.df_den) == (10, 2, 63)
     complete = meta[~meta["actor"].isin([3, 4])].reset_index(drop=True)
     rows_c, _ = speaker_rows(complete, SPEC, "emotion")
     np.testing.assert_allclose(within_speaker_test(rows_c.values(x[~meta["actor"].isin([3, 4])]),
                                                    rows_c).p, result.p, rtol=1e-10)
+    # actor 5 keeps one angry clip of eight: a cell resting on one clip is no cell at
+    # stats.min_clips_per_cell = 2, and the table and notes count it
+    angry_5 = np.flatnonzero(((meta["actor"] == 5) & (meta["emotion"] == "angry")).to_numpy())
+    thin = meta.drop(index=angry_5[1:]).reset_index(drop=True)
+    x_thin = np.delete(x, angry_5[1:], axis=0)
+    rows_t, _ = speaker_rows(thin, SPEC, "emotion")
+    assert within_speaker_test(rows_t.values(x_thin), rows_t, min_clips=1).left_out == 2
+    result = within_speaker_test(rows_t.values(x_thin), rows_t, min_clips=2)
+    assert (result.n_speakers, result.left_out, result.thin_cells) == (9, 3, 1)
+    units = pd.DataFrame({"site": "hidden", "layer": np.int32(1), "neuron": np.arange(2, dtype=np.int32)})
+    table, notes = selectivity(ActivationMatrix(thin["clip_id"].tolist(), units, x_thin), thin, SPEC,
+                                  StatsSettings(permutations=99, mixed_top_units=0))
+    emotion = table[table["factor"] == "emotion"]
+    assert (emotion["speakers_left_out"] == 3).all() and (emotion["thin_cells"] == 1).all()
+    assert ("emotion: 3 of 12 speaker(s) left out of its speaker-general test: they lack a level of it "
+            "or hold a cell of fewer than stats.min_clips_per_cell = 2 clips (1 such cell(s))") in notes
 
 
 def realistic_null(kind: str, units: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -243,7 +330,7 @@ def run_selectivity(meta: pd.DataFrame, x: np.ndarray, permutations: int = 199) 
     units = pd.DataFrame({"site": "hidden", "layer": np.int32(1),
                           "neuron": np.arange(x.shape[1], dtype=np.int32)})
     matrix = ActivationMatrix(clip_ids=meta["clip_id"].tolist(), units=units, values=x)
-    settings = StatsSettings(permutations=permutations, mixed_top_units=0, replication_top=10)
+    settings = StatsSettings(permutations=permutations, mixed_top_units=0)
     return selectivity(matrix, meta, SPEC, settings)[0]
 
 
@@ -308,30 +395,29 @@ def planted():
     units = pd.DataFrame({"site": "hidden", "layer": np.repeat([1, 2], 1000).astype(np.int32),
                           "neuron": np.tile(np.arange(1000), 2).astype(np.int32)})
     matrix = ActivationMatrix(clip_ids=meta["clip_id"].tolist(), units=units, values=x)
-    table, replication, _ = selectivity(
-        matrix, meta, SPEC, StatsSettings(permutations=199, mixed_top_units=3, replication_top=10))
-    return meta, matrix, table, replication
+    table, _ = selectivity(
+        matrix, meta, SPEC, StatsSettings(permutations=199, mixed_top_units=3))
+    return meta, matrix, table
 
 
 def test_planted_emotion_unit_is_found(planted):
-    _, _, table, replication = planted
+    _, _, table = planted
     emotion = table[table["factor"] == "emotion"].reset_index(drop=True)
     assert emotion["p_speaker"].idxmin() == 0
-    assert emotion.loc[0, "p_perm"] == pytest.approx(1 / 200)  # no permutation beats it
-    # Hotelling's T^2 with 12 speakers and 3 contrasts has 9 residual df: exact, and less
-    # powerful than the sphericity-assuming F it replaced (p < 1e-9 then)
+    # 12 speakers: 2^11 = 2,048 flips, enumerated for the candidates, none beats the planted unit;
+    # one discovery among 2,000 units needs p < 0.05 / 2,000, beyond any flip: the conservative
+    # Greenhouse-Geisser p decides, and the table says so
+    assert emotion.loc[0, "p_perm"] == pytest.approx(1 / 2048)
+    assert emotion.loc[0, "speaker_test"] == REPEATED_F + TOO_FEW_FOR_FLIPS
     assert emotion.loc[0, "q_speaker"] < 0.05 and emotion.loc[0, "selective"]
     # planted +1.2 over a total SD of about 1.4 (noise and actor): d about 0.85
     assert emotion.loc[0, "preferred_level"] == "sad" and 0.7 < emotion.loc[0, "preference_d"] < 1.0
     assert emotion["selective"].sum() <= 3  # FDR: at most a stray noise unit beside it
     assert emotion.loc[0, "mixed_p"] < 1e-3  # the mixed model agrees, on the other half of the actors
-    # 6 actors per half: T^2 on (3, 3) df finds nothing among 2,000 units at q < 0.05 in half A,
-    # so nothing is selected there and the rate is undefined (not 0)
-    assert not emotion["selected_half_a"].any() and np.isnan(replication.loc[0, "replication_rate"])
 
 
 def test_actor_only_unit_is_not_selective(planted):
-    _, _, table, _ = planted
+    _, _, table = planted
     unit = table[(table["layer"] == 1) & (table["neuron"] == 1)].set_index("factor")
     assert not unit.loc["emotion", "selective"] and unit.loc["emotion", "p_perm"] > 0.05
     assert unit.loc["emotion", "p_speaker"] > 0.05
@@ -343,15 +429,12 @@ def test_actor_only_unit_is_not_selective(planted):
 
 
 def test_selectivity_table_shape(planted):
-    _, _, table, replication = planted
+    _, _, table = planted
     assert len(table) == 2000 * 4
     assert set(table["factor"]) == {"emotion", "gender", "intensity", "statement"}
     gender = table[table["factor"] == "gender"]
     assert (gender["contrast"] == "female - male").all()
     assert gender["cohens_d"].notna().all()
-    assert list(replication["factor"]) == ["emotion", "gender", "intensity", "statement"]
-    emotion = replication.set_index("factor").loc["emotion"]
-    assert emotion["n_selected"] == min(10, emotion["n_significant_half_a"])
 
 
 def test_mixed_model_recovers_planted_effects_and_reports_its_model():
@@ -392,10 +475,10 @@ def test_mixed_model_with_speaker_slopes_is_calibrated():
 
 
 def test_selection_picks_the_planted_unit_and_matched_controls(planted):
-    meta, matrix, table, _ = planted
+    meta, matrix, table = planted
     settings = SelectionSettings(top_k=2, random_controls=3, seed=1, folds=3, permutations=199,
                                  explicit=[{"site": "hidden", "layer": 2, "neuron": 5}])
-    chosen, notes = select_units(matrix, meta, table, SPEC, settings)
+    chosen, _, notes = select_units(matrix, meta, table, SPEC, settings)
     top = chosen[chosen["reason"] == "top_k"]
     # only the planted unit is selective for emotion: sad gets it, the other levels nothing
     assert top[["layer", "neuron", "emotion", "rank"]].values.tolist() == [[1, 0, "sad", 1]]
@@ -404,22 +487,23 @@ def test_selection_picks_the_planted_unit_and_matched_controls(planted):
     assert any("have fewer than top_k = 2 units" in n and n.startswith("selection (all speakers")
                for n in notes)
     # cross-fitting: three folds of four actors, two of each sex, chosen on the other eight
-    cross = chosen[chosen["reason"] == "cross_fit"]
-    held = {f: set(g["held_out"].iloc[0]) for f, g in cross.groupby("fold")}
-    assert set(held) <= {0, 1, 2} and len(set.union(*held.values())) == 4 * len(held)
-    for speakers in held.values():
+    folds = speaker_folds(meta, SPEC, 3, 1)
+    for fold in range(3):
+        speakers = [a for a, f in folds.items() if f == fold]
         assert len(speakers) == 4 and sum(int(a) % 2 for a in speakers) == 2
-    # T^2 on 8 training actors is exact but weak: the planted unit is chosen in some folds, nothing else
-    picked = cross[["layer", "neuron", "emotion"]].drop_duplicates().values.tolist()
-    assert [1, 0, "sad"] in picked and len(picked) <= 3  # BH at 0.05 lets a stray null unit in
+    # on 8 training actors the omnibus test passes BH in one fold (q 0.016), but one selected
+    # unit of 2,000 leaves its level test BH at 0.05 / 2,000 (Benjamini & Bogomolov): Bonferroni
+    # strength, which 8 actors do not reach; whatever a fold names is the planted unit at sad
+    cross = chosen[chosen["reason"] == "cross_fit"]
+    assert cross[["layer", "neuron", "emotion"]].drop_duplicates().values.tolist() in ([], [[1, 0, "sad"]])
     controls = chosen[chosen["reason"] == "random_control"]
     assert sorted(controls.groupby("layer").size().tolist()) == [3, 3]
     for layer, picked in chosen[chosen["reason"] != "random_control"].groupby("layer"):
         assert set(controls[controls["layer"] == layer]["neuron"]).isdisjoint(picked["neuron"])
-    again, _ = select_units(matrix, meta, table, SPEC, settings)
+    again, _, _ = select_units(matrix, meta, table, SPEC, settings)
     pd.testing.assert_frame_equal(chosen, again)
     # without the selective filter every level gets its k units
-    loose, _ = select_units(matrix, meta, table, SPEC, SelectionSettings(top_k=2, require_selective=False))
+    loose, _, _ = select_units(matrix, meta, table, SPEC, SelectionSettings(top_k=2, require_selective=False))
     assert len(loose[loose["reason"] == "top_k"]) == 2 * 4 * 2  # layers x emotions x k
     with pytest.raises(ValueError, match=r"selection.explicit\[0\]"):
         select_units(matrix, meta, table, SPEC, SelectionSettings(explicit=[{"layer": 7, "neuron": 0}]))
@@ -436,13 +520,12 @@ def test_a_unit_that_moves_in_every_speaker_outranks_one_that_moves_in_a_few():
     units = pd.DataFrame({"site": "hidden", "layer": np.int32(1), "neuron": np.arange(50, dtype=np.int32)})
     matrix = ActivationMatrix(clip_ids=meta["clip_id"].tolist(), units=units, values=x)
     assert cohens_d(x[:, 1:2], angry)[0] > cohens_d(x[:, 0:1], angry)[0]
-    table = selectivity(matrix, meta, SPEC, StatsSettings(permutations=199, mixed_top_units=0,
-                                                          replication_top=5))[0]
-    loose, _ = select_units(matrix, meta, table, SPEC, SelectionSettings(top_k=2, require_selective=False,
+    table = selectivity(matrix, meta, SPEC, StatsSettings(permutations=199, mixed_top_units=0))[0]
+    loose, _, _ = select_units(matrix, meta, table, SPEC, SelectionSettings(top_k=2, require_selective=False,
                                                                          folds=2))
     angry_top = loose[(loose["reason"] == "top_k") & (loose["emotion"] == "angry")]
     assert angry_top["neuron"].tolist()[0] == 0
-    strict, _ = select_units(matrix, meta, table, SPEC, SelectionSettings(top_k=2, folds=2, permutations=199))
+    strict, _, _ = select_units(matrix, meta, table, SPEC, SelectionSettings(top_k=2, folds=2, permutations=199))
     assert strict.loc[strict["reason"] == "top_k", "neuron"].tolist() == [0]
 
 
@@ -458,7 +541,7 @@ def test_a_thin_design_ranks_by_the_fallback_and_says_so():
     units = pd.DataFrame({"site": "hidden", "layer": np.int32(1), "neuron": np.arange(6, dtype=np.int32)})
     matrix = ActivationMatrix(clip_ids=meta["clip_id"].tolist(), units=units, values=x)
     table = selectivity(matrix, meta, SPEC, StatsSettings(permutations=19, mixed_top_units=0))[0]
-    chosen, notes = select_units(matrix, meta, table, SPEC, SelectionSettings(top_k=1, random_controls=0, folds=2))
+    chosen, _, notes = select_units(matrix, meta, table, SPEC, SelectionSettings(top_k=1, random_controls=0, folds=2))
     top = chosen[chosen["reason"] == "top_k"].set_index("emotion")
     assert top.loc["sad", "neuron"] == 0 and top["score_name"].str.startswith("clip-level").all()
     assert any(n.startswith("selection (all speakers") and "fewer than 3 speakers" in n for n in notes)

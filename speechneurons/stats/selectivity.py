@@ -2,15 +2,16 @@
 
 For each unit and factor of the corpus's spec: descriptive statistics over
 clips (F, Kruskal-Wallis, eta squared, omega squared, Cohen's d, the preferred level and its one-vs-rest d), and a
-speaker-general test (:mod:`speechneurons.stats.repeated`): Hotelling's T^2
-on each speaker's level contrasts for factors that vary within speakers,
-Welch's F on speaker means for factors that vary between them, each with its
-permutation p (sign flips; permuted speakers) and Benjamini-Hochberg
-q-values across all units of the factor. The speaker-blocked F of clips
+speaker-general test (:mod:`speechneurons.stats.repeated`): the
+repeated-measures F on each speaker's level contrasts for factors that vary
+within speakers, with its exact sign-flip p resolved in the tail, and Welch's
+F on speaker means for factors that vary between them, with its permuted-
+speaker p; Benjamini-Hochberg q-values across all units of the factor. The speaker-blocked F of clips
 stays as a descriptive column (``F_within_speakers``): it asks whether
 *these* speakers' clips differ. Units ranked on one half of the speakers
-(balanced by the group factor) are tested on the other half: the
-replication columns, and a mixed model with a random slope.
+(balanced by the group factor) get a mixed model with a random slope on the
+other half. Replication of chosen units on held-out speakers is the
+cross-fitted selection's (:func:`speechneurons.stats.selection.replication`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
 from speechneurons.cache import RESERVED_GIB, UnitBlocks
@@ -29,8 +29,9 @@ from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.stats.fdr import bh
 from speechneurons.stats.mixed import SLOPE_MODEL, fit_mixed
 from speechneurons.stats.oneway import cohens_d, kruskal, oneway
-from speechneurons.stats.repeated import (HOTELLING, PAIRED_T, WELCH, Rows, blocked_f, clip_rows, median_df,
-                                          speaker_general_test, speaker_means, within_speaker_cells)
+from speechneurons.stats.repeated import (FLIPS_DECIDE, PAIRED_T, REPEATED_F, TOO_FEW_FOR_FLIPS, WELCH, Rows, blocked_f, clip_rows, median_df,
+                                          speaker_general_test, speaker_means, tail_flips_for,
+                                          within_speaker_cells)
 from speechneurons.schemas import empty_table
 from speechneurons.settings import FromConfig
 
@@ -43,11 +44,11 @@ SELECTIVITY_SCHEMA = {
     "kruskal_H": "float64", "p_kruskal": "float64", "eta2": "float64", "omega2": "float64",
     "cohens_d": "float64", "contrast": "str", "preferred_level": "str", "preference_d": "float64",
     "speaker_test": "str", "F_speaker": "float64", "df_speaker_num": "int32",
-    "df_speaker_den": "int32", "n_speakers_tested": "int32", "p_speaker": "float64", "p_perm": "float64",
+    "df_speaker_den": "int32", "gg_epsilon": "float64", "n_speakers_tested": "int32",
+    "speakers_left_out": "int32", "thin_cells": "int32", "p_speaker": "float64", "p_perm": "float64",
     "permutation_scheme": "str", "F_within_speakers": "float64", "p_within_speakers": "float64",
-    "q_speaker": "float64", "q_perm": "float64", "selective": "bool", "eta2_half_a": "float64",
-    "eta2_half_b": "float64", "selected_half_a": "bool", "p_perm_half_b": "float64",
-    "q_half_b": "float64", "replicated": "bool", "mixed_p": "float64", "mixed_model": "str", "speaker_icc": "float64",
+    "q_speaker": "float64", "q_perm": "float64", "selective": "bool", "mixed_p": "float64", "mixed_model": "str",
+    "speaker_icc": "float64",
 }
 #: bytes a selectivity job holds per (clip, unit) of the block it works on (the block, its float64
 #: copies, ranks and cells; bench/selectivity_speed.py): blocks are sized to compute.memory_gib by it
@@ -61,13 +62,6 @@ def reserved_gib(n_units: int, n_factors: int) -> float:
     (:data:`speechneurons.cache.RESERVED_GIB`) and the result tables."""
     return RESERVED_GIB + n_units * n_factors * BYTES_PER_UNIT_AND_FACTOR / 2**30
 
-#: Columns and dtypes of ``replication.parquet``.
-REPLICATION_SCHEMA = {
-    "factor": "str", "speakers_half_a": "int64", "speakers_half_b": "int64", "n_significant_half_a": "int64", "n_selected": "int64",
-    "n_replicated": "int64", "replication_rate": "float64", "spearman_eta2_halves": "float64",
-}
-
-
 @dataclass(frozen=True)
 class StatsSettings(FromConfig):
     """The ``stats`` section of the config."""
@@ -78,7 +72,7 @@ class StatsSettings(FromConfig):
     fdr_alpha: float = 0.05
     seed: int = 0
     mixed_top_units: int = 10
-    replication_top: int = 100
+    min_clips_per_cell: int = 2
 
 
 def _codes(meta: pd.DataFrame, spec: CorpusSpec, factor: str) -> tuple[np.ndarray, list]:
@@ -109,7 +103,7 @@ def speaker_rows(meta: pd.DataFrame, spec: CorpusSpec, factor: str) -> tuple[Row
     if rows.unadjusted:
         log.info("%s: cells of %d speakers are plain means (their %s could not be separated "
                  "from %s)", factor, len(rows.unadjusted), "/".join(others), factor)
-    return rows, PAIRED_T if len(order) == 2 else HOTELLING
+    return rows, PAIRED_T if len(order) == 2 else REPEATED_F
 
 
 def ranking_f(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, factor: str) -> np.ndarray:
@@ -120,28 +114,31 @@ def ranking_f(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, factor: str) 
 
 
 def speaker_test(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, factor: str,
-                 permutations: int, seed: int) -> tuple[dict, str]:
+                 permutations: int, seed: int, tail_flips: int = 0, min_clips: int = 1) -> tuple[dict, str]:
     """The speaker-general test of ``factor`` for every column of x [clips, units]
-    (:func:`speechneurons.stats.repeated.speaker_general_test`): columns and the test's name."""
+    (:func:`speechneurons.stats.repeated.speaker_general_test`; ``tail_flips`` and ``min_clips``
+    for a within-speaker factor): columns and the test's name."""
     rows, _ = speaker_rows(meta, spec, factor)
     result = speaker_general_test(rows.values(x), rows, spec.factor(factor).varies == "within",
-                                  permutations, seed)
+                                  permutations, seed, tail_flips, min_clips)
     return {
         "F_speaker": result.f,
         "df_speaker_num": np.int32(result.df_num),
         "df_speaker_den": np.int32(result.df_den),
+        "gg_epsilon": np.nan if result.epsilon is None else result.epsilon,
         "n_speakers_tested": np.int32(result.n_speakers),
+        "speakers_left_out": np.int32(result.left_out),
+        "thin_cells": np.int32(result.thin_cells),
         "p_speaker": result.p,
         "p_perm": result.p_perm,
-        "speakers_left_out": result.left_out,
         "df_den_each": result.df_den_each,
     }, result.name
 
 
 def factor_columns(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, factor: str,
-                   settings: StatsSettings, seed_offset: int = 0) -> tuple[pd.DataFrame, int]:
-    """(the per-unit statistics of one factor for every column of x [clips, units], speakers left
-    out of its speaker-general test); the factor has two levels or more in ``meta``.
+                   settings: StatsSettings, seed_offset: int = 0, tail_flips: int = 0) -> pd.DataFrame:
+    """The per-unit statistics of one factor for every column of x [clips, units]; the factor has
+    two levels or more in ``meta``; ``tail_flips``: :func:`~speechneurons.stats.repeated.flip_pvalues`.
 
     Descriptive, over clips: F and p_F (naive: clips as if independent),
     Kruskal-Wallis, eta2, omega2, Cohen's d, preference, and for
@@ -156,8 +153,7 @@ def factor_columns(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, factor: 
     d_each = np.stack([cohens_d(x, codes == level) for level in range(len(order))])
     preferred = np.argmax(np.where(np.isnan(result.level_means), -np.inf, result.level_means), axis=0)
     general, test_name = speaker_test(x, meta, spec, factor, settings.permutations,
-                                      settings.seed + seed_offset)
-    left_out = general.pop("speakers_left_out")
+                                      settings.seed + seed_offset, tail_flips, settings.min_clips_per_cell)
     df_den_each = general.pop("df_den_each")
     within = spec.factor(factor).varies == "within"
     if within:
@@ -180,36 +176,53 @@ def factor_columns(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, factor: 
         "preference_d": d_each[preferred, np.arange(x.shape[1])],
         "speaker_test": test_name,
         **general,
-        "permutation_scheme": "signs of each speaker's level contrasts flipped" if within
+        "permutation_scheme": "signs of each speaker's level contrasts flipped, the tail resolved" if within
                               else "speakers' labels permuted (Welch statistic)",
         "F_within_speakers": f_within,
         "p_within_speakers": p_within,
         DF_EACH: np.nan if df_den_each is None else df_den_each,
-    }), left_out
+    })
 
 
 #: a column of :func:`factor_columns` until every block is in: each unit's Welch denominator df
 DF_EACH = "df_den_each"
 
 
-def add_discoveries(table: pd.DataFrame, factor: str, left_out: int, settings: StatsSettings) -> None:
-    """Columns q_speaker and q_perm (Benjamini-Hochberg over every unit of the factor) and
-    ``selective`` (q_speaker < alpha and p_perm < alpha), in place; a Welch test's
-    df_speaker_den becomes the median over every unit's (:func:`median_df`)."""
+def discoveries(p_speaker: np.ndarray, p_perm: np.ndarray, test: str, alpha: float) -> pd.DataFrame:
+    """q_speaker and q_perm (Benjamini-Hochberg over the given units) and ``selective``: for a
+    within-speaker factor q_perm < alpha (the exact sign-flip test decides; its parametric p is
+    conservative); where the speakers are too few for the flips to reach BH's threshold, and for a
+    between-speaker factor, q_speaker < alpha and p_perm < alpha (the parametric test, checked by
+    its permutation p, whose floor cannot carry BH over many units)."""
+    q_speaker, q_perm = bh(p_speaker), bh(p_perm)
+    selective = (q_perm < alpha) if test in FLIPS_DECIDE else (q_speaker < alpha) & (p_perm < alpha)
+    return pd.DataFrame({"q_speaker": q_speaker, "q_perm": q_perm, "selective": selective})
+
+
+def add_discoveries(table: pd.DataFrame, settings: StatsSettings) -> None:
+    """Columns q_speaker, q_perm and ``selective`` (:func:`discoveries` over every unit of the
+    factor), in place; a Welch test's df_speaker_den becomes the median over every unit's
+    (:func:`median_df`)."""
     each = table.pop(DF_EACH).to_numpy()
     if table["speaker_test"].iloc[0] == WELCH:
         table["df_speaker_den"] = np.int32(median_df(each))
-    if left_out:
-        log.warning("%s: %d speaker(s) lack a level and are left out of its speaker-general test",
-                    factor, left_out)
-    smallest_q = len(table) / (settings.permutations + 1)
-    if smallest_q >= settings.fdr_alpha:
-        log.warning("%s: with %d permutations and %d units, q_perm cannot fall below %.3g; "
-                    "q_speaker carries the FDR (raise stats.permutations to use q_perm)",
-                    factor, settings.permutations, len(table), smallest_q)
-    table["q_speaker"] = bh(table["p_speaker"].to_numpy())
-    table["q_perm"] = bh(table["p_perm"].to_numpy())
-    table["selective"] = (table["q_speaker"] < settings.fdr_alpha) & (table["p_perm"] < settings.fdr_alpha)
+    found = discoveries(table["p_speaker"].to_numpy(), table["p_perm"].to_numpy(), table["speaker_test"].iloc[0],
+                        settings.fdr_alpha)
+    for column in found:
+        table[column] = found[column].to_numpy()
+
+
+def dropped_note(factor: str, table: pd.DataFrame, min_clips: int) -> str | None:
+    """A sentence on the speakers and cells a within-speaker factor's test left out (None: none)."""
+    left_out, thin = int(table["speakers_left_out"].iloc[0]), int(table["thin_cells"].iloc[0])
+    if not left_out:
+        return None
+    tested = int(table["n_speakers_tested"].iloc[0])
+    why = "lack a level of it"
+    if thin:
+        why += f" or hold a cell of fewer than stats.min_clips_per_cell = {min_clips} clips ({thin} such cell(s))"
+    return (f"{factor}: {left_out} of {left_out + tested} speaker(s) left out of its speaker-general test: "
+            f"they {why}")
 
 
 def split_speakers(meta: pd.DataFrame, spec: CorpusSpec, seed: int) -> tuple[set, set]:
@@ -249,76 +262,14 @@ class FactorDesign:
         return cls(factor, offset, known, meta, in_a, in_b, replicable)
 
 
-def half_a_columns(x: np.ndarray, design: FactorDesign, spec: CorpusSpec, settings: StatsSettings
-                   ) -> pd.DataFrame:
-    """Per unit of x [clips of the factor, units], what replication and the mixed models choose
-    their units by: eta2 on each half, the half-A speaker-general p (no permutations) and the
-    half-A :func:`ranking_f` (``size_a``); NaN where the design leaves none."""
-    meta, in_a, in_b, factor = design.meta, design.in_a, design.in_b, design.factor
-    nan = np.full(x.shape[1], np.nan)
-    out = {"eta2_half_a": nan, "eta2_half_b": nan, "p_speaker_half_a": nan, "size_a": nan}
-    if design.replicable:
-        codes_a, order_a = _codes(meta[in_a], spec, factor)
-        codes_b, order_b = _codes(meta[in_b], spec, factor)
-        out["eta2_half_a"] = oneway(x[in_a], codes_a, len(order_a)).eta2
-        out["eta2_half_b"] = oneway(x[in_b], codes_b, len(order_b)).eta2
-        out["p_speaker_half_a"] = speaker_test(x[in_a], meta[in_a], spec, factor, 0, settings.seed)[0]["p_speaker"]
+def half_a_columns(x: np.ndarray, design: FactorDesign, spec: CorpusSpec) -> pd.DataFrame:
+    """Per unit of x [clips of the factor, units], what the mixed models choose their units by:
+    the half-A :func:`ranking_f` (``size_a``); NaN where the design leaves none."""
+    meta, in_a, factor = design.meta, design.in_a, design.factor
+    size = np.full(x.shape[1], np.nan)
     if in_a.any() and (design.replicable or spec.factor(factor).varies == "within"):
-        out["size_a"] = ranking_f(x[in_a], meta[in_a], spec, factor)
-    return pd.DataFrame(out)
-
-
-def replication_units(half_a: pd.DataFrame, design: FactorDesign, settings: StatsSettings) -> np.ndarray:
-    """The units selected on half A: half-A q (BH over all units) below alpha, at most
-    ``replication_top`` of them by ``size_a``; empty when the factor is not replicable."""
-    if not design.replicable:
-        return np.zeros(0, dtype=np.int64)
-    significant = np.flatnonzero(bh(half_a["p_speaker_half_a"].to_numpy()) < settings.fdr_alpha)
-    size = half_a["size_a"].to_numpy()
-    return significant[np.argsort(-size[significant], kind="stable")][: settings.replication_top]
-
-
-def replicate(half_a: pd.DataFrame, top: np.ndarray, x_top: np.ndarray, design: FactorDesign,
-              spec: CorpusSpec, settings: StatsSettings) -> tuple[pd.DataFrame, dict]:
-    """Select units on half A of the speakers; test them on half B.
-
-    Selected in half A (``top``, :func:`replication_units`; x_top [clips of
-    the factor, len(top)] their columns). replicated: the half-B q (BH over
-    the selected units) and the half-B permutation p both below alpha.
-    replication_rate = replicated / selected (NaN when half A finds nothing).
-    """
-    meta, in_b, factor = design.meta, design.in_b, design.factor
-    eta_a, eta_b = half_a["eta2_half_a"].to_numpy(), half_a["eta2_half_b"].to_numpy()
-    n_units = len(half_a)
-    p_b = np.full(n_units, np.nan)
-    q_b = np.full(n_units, np.nan)
-    if len(top):
-        on_b, _ = speaker_test(x_top[in_b], meta[in_b], spec, factor, settings.permutations,
-                               settings.seed + 7)
-        p_b[top] = on_b["p_perm"]
-        q_b[top] = bh(on_b["p_speaker"])
-    columns = pd.DataFrame({
-        "eta2_half_a": eta_a,
-        "eta2_half_b": eta_b,
-        "selected_half_a": np.isin(np.arange(n_units), top),
-        "p_perm_half_b": p_b,
-        "q_half_b": q_b,
-        "replicated": (q_b < settings.fdr_alpha) & (p_b < settings.fdr_alpha),
-    })
-    ok = ~(np.isnan(eta_a) | np.isnan(eta_b))
-    varied = ok.sum() > 2 and np.ptp(eta_a[ok]) > 0 and np.ptp(eta_b[ok]) > 0
-    significant = int((bh(half_a["p_speaker_half_a"].to_numpy()) < settings.fdr_alpha).sum())
-    summary = {
-        "factor": factor,
-        "speakers_half_a": int(meta[SPEAKER][design.in_a].nunique()),
-        "speakers_half_b": int(meta[SPEAKER][in_b].nunique()),
-        "n_significant_half_a": significant,
-        "n_selected": len(top),
-        "n_replicated": int(columns["replicated"].sum()),
-        "replication_rate": float(columns["replicated"].sum() / len(top)) if len(top) else np.nan,
-        "spearman_eta2_halves": float(spearmanr(eta_a[ok], eta_b[ok]).statistic) if varied else np.nan,
-    }
-    return columns, summary
+        size = ranking_f(x[in_a], meta[in_a], spec, factor)
+    return pd.DataFrame({"size_a": size})
 
 
 def mixed_units(half_a: pd.DataFrame, design: FactorDesign, spec: CorpusSpec, settings: StatsSettings
@@ -357,22 +308,20 @@ def add_mixed_models(table: pd.DataFrame, top: np.ndarray, x_top: np.ndarray, de
 
 
 def selectivity(source: UnitBlocks, clips: pd.DataFrame, spec: CorpusSpec,
-                settings: StatsSettings = StatsSettings()
-                ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """(selectivity: one row per unit and factor of ``spec``; replication summary per factor; notes).
+                settings: StatsSettings = StatsSettings()) -> tuple[pd.DataFrame, list[str]]:
+    """(selectivity: one row per unit and factor of ``spec``; notes).
 
     ``source``: the activations, read one block of units at a time (an
     :class:`~speechneurons.cache.ActivationMatrix` is one block), so memory
     follows the block, not clips x units; after the blocks, the q-values
-    (over all units) and the few units that replication and the mixed models
-    test are gathered. The tables equal those of the whole matrix bit for bit.
+    (over all units) and the few units that the mixed models test are gathered. The tables equal those of the whole matrix bit for bit.
 
     A design too thin for a statistic never raises: a factor with one level
     is left out, a test without residual degrees of freedom is NaN, and
     ``notes`` says so in sentences for the log and the report. Clips whose
     level of a between-speaker factor is unknown (missing) are left out of
-    that factor's tests only. With no factor of two levels both tables are
-    empty (with their columns).
+    that factor's tests only. With no factor of two levels the table is
+    empty (with its columns).
     """
     all_meta = clips.set_index("clip_id").loc[source.clip_ids].reset_index()
     designs, said = [], {factor: [] for factor in spec.factor_names}  # notes, per factor in the spec's order
@@ -389,48 +338,48 @@ def selectivity(source: UnitBlocks, clips: pd.DataFrame, spec: CorpusSpec,
             continue
         designs.append(design)
     parts: dict[str, list] = {d.factor: [] for d in designs}
-    left_out: dict[str, int] = {}
+    tail_flips = tail_flips_for(len(source.units), settings.fdr_alpha)
     for i in tqdm(range(len(source.bounds)), desc="selectivity", unit="block",
                   disable=len(source.bounds) == 1 or not designs):
         block = source.block(i)
         for design in designs:
             x = block[design.known]
-            columns, left_out[design.factor] = factor_columns(x, design.meta, spec, design.factor, settings,
-                                                              design.offset)
-            parts[design.factor].append((columns, half_a_columns(x, design, spec, settings)))
+            columns = factor_columns(x, design.meta, spec, design.factor, settings, design.offset, tail_flips)
+            parts[design.factor].append((columns, half_a_columns(x, design, spec)))
         del block
-    # the units replication and the mixed models test, gathered in one read
+    # the units the mixed models test, gathered in one read
     tables = {d.factor: pd.concat([c for c, _ in parts[d.factor]], ignore_index=True) for d in designs}
     halves = {d.factor: pd.concat([h for _, h in parts[d.factor]], ignore_index=True) for d in designs}
-    tops = {d.factor: (replication_units(halves[d.factor], d, settings),
-                       mixed_units(halves[d.factor], d, spec, settings)) for d in designs}
-    wanted = np.unique(np.concatenate([np.zeros(0, dtype=np.int64), *[t for pair in tops.values() for t in pair]]))
+    tops = {d.factor: mixed_units(halves[d.factor], d, spec, settings) for d in designs}
+    wanted = np.unique(np.concatenate([np.zeros(0, dtype=np.int64), *tops.values()]))
     gathered = source.columns(wanted) if len(wanted) else np.zeros((len(source.clip_ids), 0), np.float32)
-    out, summaries = [], []
+    out = []
     for design in designs:
         factor, meta, notes = design.factor, design.meta, said[design.factor]
         table = tables[factor]
-        add_discoveries(table, factor, left_out[factor], settings)
+        add_discoveries(table, settings)
+        dropped = dropped_note(factor, table, settings.min_clips_per_cell)
+        if dropped:
+            notes.append(dropped)
+        if TOO_FEW_FOR_FLIPS in table["speaker_test"].iloc[0]:
+            n = int(table["n_speakers_tested"].iloc[0])
+            notes.append(f"{factor}: {n} speakers give at most 2^{n - 1} sign flips, too few for a p below "
+                         f"BH's first threshold over {len(table)} units ({settings.fdr_alpha} / {len(table)}); "
+                         "selective rests on the Greenhouse-Geisser p of the same F (conservative) and p_perm")
         table.insert(1, "n_clips", len(meta))
         table.insert(2, "n_speakers", meta[SPEAKER].nunique())
         if table["df_speaker_den"].iloc[0] < 1:
             if spec.factor(factor).varies == "within":
                 complete = int(table["n_speakers_tested"].iloc[0])
                 why = (f"{complete} speaker(s) hold every one of its {int(table['n_levels'].iloc[0])} "
-                       "levels; the test of speakers' level contrasts needs two")
+                       f"levels with at least stats.min_clips_per_cell = {settings.min_clips_per_cell} "
+                       "clip(s) each; the test of speakers' level contrasts needs two")
             else:
                 why = (f"a level of {factor} has fewer than two of the {meta[SPEAKER].nunique()} "
                        "speakers; Welch's F on speaker means needs two per level")
             notes.append(f"{factor}: no speaker-general test (F_speaker, p_perm, selective): {why}; "
                          "descriptive columns only")
-        replicated, mixed = tops[factor]
-        if design.replicable:
-            x_top = gathered[design.known][:, np.searchsorted(wanted, replicated)]
-            columns, summary = replicate(halves[factor], replicated, x_top, design, spec, settings)
-            table = pd.concat([table, columns], axis=1)
-            summaries.append(summary)
-        else:
-            notes.append(f"{factor}: no replication, a half of the speakers lacks two of its levels")
+        mixed = tops[factor]
         add_mixed_models(table, mixed, gathered[design.known][:, np.searchsorted(wanted, mixed)], design, spec)
         out.append(pd.concat([source.units.reset_index(drop=True), table], axis=1))
         log.info("%s: %d of %d units selective at q < %g", factor, int(table["selective"].sum()),
@@ -442,7 +391,6 @@ def selectivity(source: UnitBlocks, clips: pd.DataFrame, spec: CorpusSpec,
         notes.append("selectivity: no factor has two levels in the indexed clips, so nothing "
                      "can be compared; the table is empty")
         log.warning(notes[-1])
-        return empty_table(SELECTIVITY_SCHEMA), empty_table(REPLICATION_SCHEMA), notes
+        return empty_table(SELECTIVITY_SCHEMA), notes
     table = pd.concat(out, ignore_index=True)
-    replication = pd.DataFrame(summaries, columns=list(REPLICATION_SCHEMA))
-    return table[[c for c in SELECTIVITY_SCHEMA if c in table.columns]], replication, notes
+    return table[[c for c in SELECTIVITY_SCHEMA if c in table.columns]], notes
