@@ -52,7 +52,7 @@ def reference_module(commit: str = REFERENCE) -> types.ModuleType:
     return module
 
 
-def reference_p() -> "Callable":
+def reference_p():
     """The p of issue 9's emotion test (Huynh-Feldt F) as a function of (meta, x, factor)."""
     old = reference_module()
 
