@@ -432,7 +432,7 @@ class _Ranking:
 
 #: Columns and dtypes of ``replication.parquet``: per (site, layer), the cross-fitted rows' held-out tests
 REPLICATION_SCHEMA = {
-    "site": "str", "layer": "int32", "folds": "int64", "n_rows": "int64", "n_units": "int64",
+    "site": "str", "layer": "int32", "folds": "int64", "n_rows": "int64", "n_units": "int64", "n_tested": "int64",
     "n_replicated": "int64", "replication_rate": "float64", "spearman_train_heldout": "float64",
     "n_pairs": "int64",
 }
@@ -473,10 +473,11 @@ def heldout_tests(chosen: pd.DataFrame, x_chosen: np.ndarray, meta: pd.DataFrame
 
 
 def replication(chosen: pd.DataFrame, pairs: list[pd.DataFrame], settings: SelectionSettings) -> pd.DataFrame:
-    """Per (site, layer) with cross_fit rows: how many held-out tests replicate (heldout_q below
-    alpha with the training sign), their share, and the Spearman correlation of every unit's
+    """Per (site, layer) with cross_fit rows: how many rows the held-out speakers could test
+    (``n_tested``), how many of those replicate (heldout_q below alpha with the training sign),
+    their share (NaN only when no row could be tested), and the Spearman correlation of every unit's
     training score with its held-out score over the folds' (unit, level) pairs (``pairs``: frames
-    of site, layer, train, heldout). The share is defined whenever a row was chosen."""
+    of site, layer, train, heldout)."""
     rows = []
     crossed = chosen[chosen["reason"] == "cross_fit"]
     every = pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame(columns=["site", "layer", "train", "heldout"])
@@ -484,9 +485,11 @@ def replication(chosen: pd.DataFrame, pairs: list[pd.DataFrame], settings: Selec
         replicated = (part["heldout_q"] < settings.fdr_alpha) & (part["heldout_d"] > 0)
         both = every[(every["site"] == site) & (every["layer"] == layer)].dropna()
         varied = len(both) > 2 and both["train"].nunique() > 1 and both["heldout"].nunique() > 1
+        tested = int(part["heldout_p"].notna().sum())
         rows.append({"site": site, "layer": int(layer), "folds": int(part["fold"].nunique()),
-                     "n_rows": len(part), "n_units": int(part["neuron"].nunique()),
-                     "n_replicated": int(replicated.sum()), "replication_rate": float(replicated.mean()),
+                     "n_rows": len(part), "n_units": int(part["neuron"].nunique()), "n_tested": tested,
+                     "n_replicated": int(replicated.sum()),
+                     "replication_rate": float(replicated.sum() / tested) if tested else np.nan,
                      "spearman_train_heldout": float(spearmanr(both["train"], both["heldout"]).statistic)
                      if varied else np.nan, "n_pairs": len(both)})
     return pd.DataFrame(rows, columns=list(REPLICATION_SCHEMA)).astype(
