@@ -111,6 +111,9 @@ def example_listening_page(clips: pd.DataFrame, clip_units: pd.DataFrame, attrib
     clips: the index, by clip_id; attributions, segments: the combination's shards; prosody:
     the clips' tracks (voicing and F0 under each curve).
     """
+    if clip_units.empty:  # nothing was ablated (an empty selection): a page that says so
+        return listening_page("Listen", f"Nothing to listen to ({combination}): no unit was ablated, "
+                              "see the problems page.", [])
     _, site, layer, neuron = choose_example(clip_units, figures["clip_id"], figures["layer"],
                                             figures["neuron"], figures["site"])
     chosen = listening_clips(clip_units, site, layer, neuron, figures["listen_per_level"], spec.target)

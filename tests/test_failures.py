@@ -10,7 +10,8 @@ import pytest
 
 from audio_files import write_tone
 from speechneurons.ablation.engine import Units
-from speechneurons.ablation.run import AblationSettings, ablate_clips, selected_units
+from speechneurons.ablation.run import NOTHING_SELECTED, AblationSettings, ablate_clips
+from speechneurons.ablation.summary import SUMMARY_SCHEMA
 from speechneurons.activations import pooled_activations
 from speechneurons.cache import ActivationMatrix
 from speechneurons.datasets.ravdess import SPEC, full_design
@@ -99,12 +100,22 @@ def test_one_speaker_gives_descriptive_statistics_and_says_what_is_missing():
     assert any(n.startswith("gender: not tested") for n in notes)
 
 
-def test_an_empty_selection_names_ablation_units_from(tmp_path):
+def test_an_empty_selection_ablates_nothing_and_says_why(tmp_path, tiny_model, root_with_a_short_clip, caplog):
+    """An empty selection is a result: the job writes empty tables with their columns, and the log
+    names the keys that would ablate anyway."""
+    root, clips = root_with_a_short_clip
     path = tmp_path / "selected_units.parquet"
     pd.DataFrame({"site": pd.Series(dtype=str), "layer": pd.Series(dtype="int32"),
                   "neuron": pd.Series(dtype="int32")}).to_parquet(path)
-    with pytest.raises(ValueError, match=r"ablation.units_from is 'selection', but .* selects no unit"):
-        selected_units(path)
+    section = {"units_from": "selection", "sites": ["hidden"], "layers": "all", "neurons": "all", "seed": 0,
+               "loudness_threshold_db": -35}
+    settings = AblationSettings.from_config(section, {"baseline": "zero", "segment_ms": "20", "reduction": "mean"},
+                                            4, path)
+    result = ablate_clips(tiny_model, clips, root, settings, progress=False)
+    assert result.curves == {} and result.summary.empty and result.segments.empty and result.failed.empty
+    assert list(result.summary.columns) == list(SUMMARY_SCHEMA) and list(result.units.columns) == ["site", "layer",
+                                                                                                    "neuron"]
+    assert NOTHING_SELECTED in caplog.text and "selection.require_selective: false" in NOTHING_SELECTED
 
 
 def test_failed_clips_table_and_problems_page(tmp_path):

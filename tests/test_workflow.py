@@ -106,8 +106,8 @@ def test_selectivity_and_selection_tables(demo_run):
     assert len(table) == UNITS * 4  # emotion, gender, intensity, statement
     for column in ["site", "layer", "neuron", "factor", "F", "p_F", "kruskal_H", "eta2", "omega2",
                    "cohens_d", "preferred_level", "preference_d", "F_speaker", "p_speaker",
-                   "p_perm", "q_perm", "q_speaker", "selective", "eta2_half_a", "eta2_half_b",
-                   "replicated", "mixed_p", "speaker_icc", "F_within_speakers", "df_speaker_den",
+                   "p_perm", "q_perm", "q_speaker", "selective", "gg_epsilon", "speakers_left_out",
+                   "thin_cells", "mixed_p", "speaker_icc", "F_within_speakers", "df_speaker_den",
                    "n_speakers"]:
         assert column in table.columns, column
     # 8 clips of 6 actors: no actor says every emotion, none says both intensities, so only
@@ -125,8 +125,15 @@ def test_selectivity_and_selection_tables(demo_run):
     cross = chosen[chosen["reason"] == "cross_fit"]
     held = {f: set(g["held_out"].iloc[0]) for f, g in cross.groupby("fold")}
     assert sorted(held) == [0, 1] and held[0].isdisjoint(held[1]) and len(held[0] | held[1]) == 6
+    # the demo's held-out actors hold no level twice beside another: no row can be tested there,
+    # and the replication table says so per (site, layer) rather than printing a rate of 0
+    assert cross["heldout_p"].isna().all()
     replication = pd.read_parquet(work / f"{RUN}/tables/replication.parquet")
-    assert set(replication["factor"]) == {"emotion", "gender", "intensity", "statement"}
+    assert len(replication) == 6 and (replication["n_rows"] == 10).all()
+    assert (replication["n_tested"] == 0).all() and replication["replication_rate"].isna().all()
+    # every actor misses an emotion, and every cell rests on one clip (stats.min_clips_per_cell 2)
+    emotion = table[table["factor"] == "emotion"]
+    assert (emotion["speakers_left_out"] == 6).all() and (emotion["thin_cells"] == 8).all()
 
 
 def test_ablation_and_aggregate_tables(demo_run):
@@ -652,7 +659,9 @@ def test_a_clip_that_fails_inside_jobs_is_listed_and_the_study_goes_on(demo_run,
 
 
 def test_a_one_clip_study_runs_to_its_report_and_says_what_it_cannot_compute(demo_root, repo, tmp_path):
-    """One clip: one speaker, one level of every factor. Ablations, figures and the report are
+    """One clip: one speaker, one level of every factor, so the selection names no unit (with
+    selection.require_selective, the default). An empty selection is a result: the ablation
+    writes empty tables, the figures and pages say there was nothing to draw, and the report is
     written; the statistics are empty tables whose reasons the report shows."""
     clip = "03-01-01-01-01-01-01"
     (tmp_path / "one" / "Actor_01").mkdir(parents=True)
@@ -663,13 +672,12 @@ def test_a_one_clip_study_runs_to_its_report_and_says_what_it_cannot_compute(dem
     (tmp_path / "override.yaml").write_text(yaml.safe_dump({
         "dataset": {"root": str(tmp_path / "one")},
         "stats": {"permutations": 99},
-        "ablation": {"units_from": "config", "sites": ["hidden"], "layers": [1], "neurons": [0, 1, 2],
-                     "baselines": ["zero"], "segment_ms": [20]},
+        "ablation": {"baselines": ["zero"], "segment_ms": [20]},
     }))
     snakemake(tmp_path, repo, "--cores", "2")
     snakemake(tmp_path, repo, "--cores", "1", "--report", "results/report.html")
     summary = pd.read_parquet(tmp_path / f"{RUN}/tables/{COMBO}/clip_unit_summary.parquet")
-    assert summary[["clip_id", "neuron"]].values.tolist() == [[clip, 0], [clip, 1], [clip, 2]]
+    assert summary.empty and {"clip_id", "site", "layer", "neuron", "abs_mass"} <= set(summary.columns)
     selectivity = pd.read_parquet(tmp_path / f"{RUN}/tables/selectivity.parquet")
     assert selectivity.empty and "F_speaker" in selectivity.columns
     assert pd.read_parquet(tmp_path / f"{RUN}/tables/selected_units.parquet").empty
@@ -683,7 +691,8 @@ def test_a_one_clip_study_runs_to_its_report_and_says_what_it_cannot_compute(dem
     page = (tmp_path / f"{RUN}/figures/problems.html").read_text()
     assert "Files the index rejected (1)" in page and "too short: 0.0125 s" in page
     assert "emotion: not tested, the 1 clip(s) have one level (neutral)" in page
-    assert "selection: no unit selected" in page
+    assert "selection: no unit selected" in page and "selection.require_selective: false ranks every unit" in page
+    assert "Nothing to listen to" in (tmp_path / f"{RUN}/figures/{COMBO}/listening.html").read_text()
     # one speaker: nobody to judge an SAE on, so the layer has none, and the pages say why
     assert "sae: hidden layer 1 not trained: 1 speaker(s) with frames give 1 training and 0 held-out" in page
     assert pd.read_parquet(tmp_path / f"{RUN}/tables/sae_quality.parquet").empty
@@ -695,7 +704,33 @@ def test_a_one_clip_study_runs_to_its_report_and_says_what_it_cannot_compute(dem
     trust = (tmp_path / f"{RUN}/figures/reliability.html").read_text()
     assert "Not compared: the study has one ablation combination" in trust
     assert "Not computed: no top-k unit was selected" in trust
-    assert len(pd.read_parquet(tmp_path / f"{RUN}/tables/reliability/deletion.parquet")) == 3  # 3 units x 1 clip
+    assert pd.read_parquet(tmp_path / f"{RUN}/tables/reliability/deletion.parquet").empty  # no unit to delete for
+
+
+def test_a_null_study_selects_nothing_and_runs_to_its_report(repo, tmp_path):
+    """Four actors say two emotions twice each, as tones whose pitch has nothing to do with the
+    emotion: the speaker-general test runs (2 x 2 clips per actor) and finds no unit, so the
+    selection is empty, and the study still runs to its report, saying why."""
+    rng = np.random.default_rng(0)
+    for actor in range(1, 5):
+        for emotion in (1, 2):
+            for statement in (1, 2):
+                write_tone(tmp_path / "null" / f"Actor_{actor:02d}" /
+                           f"03-01-{emotion:02d}-01-{statement:02d}-01-{actor:02d}.wav",
+                           seconds=0.6, freq=float(rng.uniform(120, 300)))
+    shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
+    (tmp_path / "override.yaml").write_text(yaml.safe_dump({
+        "dataset": {"root": str(tmp_path / "null")}, "stats": {"permutations": 99}, **ONE_COMBINATION}))
+    snakemake(tmp_path, repo, "--cores", "2")
+    snakemake(tmp_path, repo, "--cores", "1", "--report", "results/report.html")
+    emotion = pd.read_parquet(tmp_path / f"{RUN}/tables/selectivity.parquet").query("factor == 'emotion'")
+    assert (emotion["n_speakers_tested"] == 4).all() and emotion["p_perm"].notna().any()
+    assert not emotion["selective"].any()
+    assert pd.read_parquet(tmp_path / f"{RUN}/tables/selected_units.parquet").empty
+    assert pd.read_parquet(tmp_path / f"{RUN}/tables/{COMBO}/clip_unit_summary.parquet").empty
+    page = (tmp_path / f"{RUN}/figures/problems.html").read_text()
+    assert "selection: no unit selected" in page
+    assert (tmp_path / "results/report.html").stat().st_size > 0
 
 
 def test_a_second_model_runs_only_its_own_jobs_and_is_compared_by_layer(demo_run, repo, tmp_path):

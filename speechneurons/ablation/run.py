@@ -96,21 +96,18 @@ def prepare_clip(model: SpeechModel, clip, dataset_root: str | Path, combination
     return PreparedClip(clip.clip_id, x, base.to(x.dtype), segments)
 
 
-def selected_units(path: str | Path) -> pd.DataFrame:
-    """The units of ``selected_units.parquet`` (site, layer, neuron), each once.
+#: the note of an ablation job whose selection names no unit (an empty selection is a result)
+NOTHING_SELECTED = ("ablation: the selection names no unit, so nothing was ablated (the study's design "
+                    "gives the selectivity statistics nothing to rank, or no unit is selective for the target "
+                    "factor: see the selection's notes). To ablate anyway: selection.require_selective: false "
+                    "ranks every unit, ablation.units_from: config takes ablation.sites/layers/neurons, "
+                    "selection.explicit names units")
 
-    Raises ValueError naming ``ablation.units_from`` when the selection is
-    empty (a design too thin to select from, and no ``selection.explicit``).
-    """
-    units = pd.read_parquet(path)[["site", "layer", "neuron"]].drop_duplicates()
-    if units.empty:
-        raise ValueError(
-            f"ablation.units_from is 'selection', but {path} selects no unit (the study's design "
-            "gives the selectivity statistics nothing to rank, or no unit is selective for the "
-            "target factor; see results/logs/select_units.log). Set selection.require_selective: "
-            "false to rank every unit, ablation.units_from: config with ablation.sites/layers/"
-            "neurons, or name units in selection.explicit.")
-    return units
+
+def selected_units(path: str | Path) -> pd.DataFrame:
+    """The units of ``selected_units.parquet`` (site, layer, neuron), each once; empty when the
+    selection names none (:func:`ablate_clips` then ablates nothing and says why)."""
+    return pd.read_parquet(path)[["site", "layer", "neuron"]].drop_duplicates().reset_index(drop=True)
 
 
 @dataclass
@@ -133,8 +130,14 @@ def ablate_clips(
 ) -> ShardResult:
     """Ablate every clip of ``clips`` (columns clip_id, path) with one parameter combination.
 
-    A clip that raises is recorded in ``failed`` and the others go on.
+    A clip that raises is recorded in ``failed`` and the others go on. With an empty unit table
+    (a selection that names no unit) nothing is ablated: empty tables, and the log says why
+    (:data:`NOTHING_SELECTED`).
     """
+    if isinstance(settings.units, pd.DataFrame) and settings.units.empty:
+        log.warning(NOTHING_SELECTED)
+        return ShardResult({}, settings.units.astype({"layer": "int32", "neuron": "int32"}),
+                           empty_table(SEGMENT_SCHEMA), empty_table(SUMMARY_SCHEMA), ClipFailures("ablation").table())
     units = settings.resolve_units(model)
     unit_table = units.table()
     curves: dict[str, np.ndarray] = {}

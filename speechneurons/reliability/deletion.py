@@ -131,8 +131,10 @@ def deletion_check(model: SpeechModel, clips: pd.DataFrame, dataset_root: str | 
 
     ``clips`` (clip_id, path) and ``units`` are the samples; every combination
     recomputes its single-segment attributions (float32, not the stored
-    float16) before the cumulative passes.
+    float16) before the cumulative passes. No unit (an empty selection): empty tables.
     """
+    if not len(units):
+        return pd.DataFrame(), pd.DataFrame()
     unit_table = units.table()
     summaries, curves = [], []
     generator = torch.Generator().manual_seed(settings.seed)

@@ -143,8 +143,13 @@ def randomisation_check(model: SpeechModel, clips: pd.DataFrame, dataset_root: s
     units they reach; an unreached unit keeps its trained attributions, which
     a full sweep would give exactly. The cascade is drawn anew per clip from
     ``settings.seed`` (the same weights). ``reuse_prefix=False`` runs every
-    step from the waveform (the reference: the same rows).
+    step from the waveform (the reference: the same rows). No unit or no clip (an empty
+    selection): empty tables with their columns.
     """
+    if not len(units) or clips.empty:
+        long = pd.DataFrame(columns=[*combo.columns(), "randomised_from", *UNIT, "reached", "clip_id", "rho",
+                                     "max_abs_change"])
+        return long, unit_flags(long, settings.threshold)
     unit_table = units.table()
     layer = unit_table["layer"].to_numpy()
     order = [k for k, _ in cascade(model)]

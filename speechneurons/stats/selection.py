@@ -613,7 +613,10 @@ def select_units(source: UnitBlocks, clips: pd.DataFrame, selectivity: pd.DataFr
                              "score": np.nan, "score_name": "", "fold": -1, "held_out": []})
     out = pd.concat([chosen, pd.DataFrame(controls, columns=columns)], ignore_index=True)
     if out.empty:
-        notes.append("selection: no unit selected (top_k, cross_fit, explicit and random_controls give none)")
+        notes.append("selection: no unit selected (top_k, cross_fit, explicit and random_controls give none), so "
+                     "the ablation, the knock-out and the tables of selected units have nothing to test; to "
+                     "ablate anyway, selection.require_selective: false ranks every unit, ablation.units_from: "
+                     "config takes ablation.sites/layers/neurons, and selection.explicit names units")
     notes = merge_notes(notes)
     # top_k rows carry the evidence from the study's table; explicit and random rows take it from there too
     study = selectivity.loc[selectivity["factor"] == target, ["site", "layer", "neuron", *CARRIED]].astype(
