@@ -406,8 +406,7 @@ def probe_null(kind: str, layers: int, width: int, permutations: int, seed: int 
                                     seed=seed)
     meta, x = null_data(kind, layers * width, seed + 31)
     matrix = matrix_of(meta, x, layers=layers)
-    patch = mock.patch.object(probes, "relabel", relabel) if relabel else mock.patch.object(
-        probes, "relabel", probes.relabel)
+    patch = mock.patch.object(probes, "relabellings", relabel or probes.relabellings)
     with patch, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table, _ = probes.layer_probes(matrix, meta, SPEC, settings, progress=False)
@@ -420,18 +419,20 @@ def probe_null(kind: str, layers: int, width: int, permutations: int, seed: int 
     return out
 
 
-def clip_shuffle_relabel(labels: np.ndarray, speakers: np.ndarray, within: bool,
+def clip_shuffle_relabel(labels: np.ndarray, speakers: np.ndarray, within: bool, count: int,
                          rng: np.random.Generator) -> np.ndarray:
-    """The probes' null before issue 18: clips shuffled inside each speaker (cells broken apart)."""
-    out = labels.copy()
+    """The probes' null before issue 18 ([count, n], as :func:`speechneurons.probes.relabellings`):
+    clips shuffled inside each speaker (cells broken apart); whole speakers for a between factor."""
+    out = np.repeat(labels[None], count, axis=0)
     if within:
         for speaker in np.unique(speakers):
             rows = np.flatnonzero(speakers == speaker)
-            out[rows] = labels[rng.permutation(rows)]
+            order = np.argsort(rng.random((count, len(rows))), axis=1)
+            out[:, rows] = labels[rows][order]
         return out
-    names, first = np.unique(speakers, return_index=True)
-    shuffled = dict(zip(names, labels[first][rng.permutation(len(names))]))
-    return np.array([shuffled[s] for s in speakers], dtype=labels.dtype)
+    from speechneurons.probes import relabellings
+
+    return relabellings(labels, speakers, False, count, rng)
 
 
 def prosody_null(runs: int, units: int = 20, planted: int = 0, size: float = 0.25, seed: int = 0,

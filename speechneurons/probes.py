@@ -60,7 +60,7 @@ class ProbeSettings(FromConfig):
     folds: int = 5
     inner_folds: int = 3
     alphas: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0)
-    permutations: int = 20
+    permutations: int = 2000
     seed: int = 0
 
 
@@ -287,10 +287,10 @@ def score(labels: np.ndarray, predicted: np.ndarray) -> float:
         return float(balanced_accuracy_score(labels, predicted))
 
 
-def relabel(labels: np.ndarray, speakers: np.ndarray, within: bool, rng: np.random.Generator
-            ) -> np.ndarray:
-    """Labels under the null: whole (speaker, level) cells relabelled within each speaker, or
-    whole speakers' labels shuffled.
+def relabellings(labels: np.ndarray, speakers: np.ndarray, within: bool, count: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """[count, n] label indices (labels [n] level indices) of ``count`` draws of the null: whole
+    (speaker, level) cells relabelled within each speaker, or whole speakers' labels shuffled.
 
     Within a speaker every clip of a level takes the same new level (a
     permutation of the speaker's own levels), so a speaker's own pattern
@@ -300,17 +300,48 @@ def relabel(labels: np.ndarray, speakers: np.ndarray, within: bool, rng: np.rand
     speaker's own level pattern (a speaker x level slope) look like signal
     to the null's disadvantage.
     """
-    out = labels.copy()
+    out = np.empty((count, len(labels)), dtype=labels.dtype)
     if within:
         for speaker in np.unique(speakers):
             rows = np.flatnonzero(speakers == speaker)
-            own = np.unique(labels[rows])
-            mapping = dict(zip(own, own[rng.permutation(len(own))]))
-            out[rows] = [mapping[v] for v in labels[rows]]
+            own, where = np.unique(labels[rows], return_inverse=True)
+            order = np.argsort(rng.random((count, len(own))), axis=1)  # a uniform permutation per draw
+            out[:, rows] = own[order][:, where]
         return out
-    names, first = np.unique(speakers, return_index=True)
-    shuffled = dict(zip(names, labels[first][rng.permutation(len(names))]))
-    return np.array([shuffled[s] for s in speakers], dtype=labels.dtype)
+    names, first, which = np.unique(speakers, return_index=True, return_inverse=True)
+    own = labels[first]
+    order = np.argsort(rng.random((count, len(names))), axis=1)
+    return own[order][:, which]
+
+
+def hat_matrix(x: np.ndarray, train: np.ndarray, test: np.ndarray, alpha: float, statistics=None) -> np.ndarray:
+    """[m, n] the ridge fit's linear map from training targets to fitted values on ``test``
+    (:func:`ridge_predictions` is linear in its targets: fitted(Y) = M @ Y for any Y [n, t]), so a
+    null's relabellings are one matrix product each block."""
+    return ridge_predictions(x[train], np.eye(len(train)), x[test], [alpha], statistics)[0]
+
+
+def labelling_accuracies(hat: np.ndarray, train_labels: np.ndarray, test_labels: np.ndarray, levels: int,
+                         block: int = 256) -> np.ndarray:
+    """[labellings] balanced accuracy on the test clips of each labelling (rows of train_labels
+    [L, n] and test_labels [L, m], level indices below ``levels``) from the fit ``hat`` [m, n]:
+    the predicted level is the largest fitted one-hot column, recall averaged over the levels
+    present in that labelling's test clips (as :func:`balanced_accuracies`)."""
+    out = np.empty(len(train_labels))
+    classes = np.arange(levels)
+    for start in range(0, len(train_labels), block):
+        rows = train_labels[start:start + block]  # [b, n]
+        targets = (rows[:, :, None] == classes).astype(np.float64)  # [b, n, k]
+        fitted = np.einsum("mn,bnk->bmk", hat, targets, optimize=True)
+        guess = fitted.argmax(axis=2)  # [b, m]
+        truth = test_labels[start:start + block]
+        recalls = []
+        for c in classes:
+            present = truth == c
+            with np.errstate(invalid="ignore", divide="ignore"):
+                recalls.append(((guess == c) & present).sum(axis=1) / present.sum(axis=1))
+        out[start:start + block] = np.nanmean(np.stack(recalls), axis=0)
+    return out
 
 
 def _statistics(grams: SpeakerGrams | None, speakers: np.ndarray):
@@ -322,20 +353,6 @@ def uses_speaker_grams(x: np.ndarray) -> bool:
     """Whether a probe of x [clips, units] works from per-speaker Gram matrices: when the units'
     Gram matrix is not larger than the clips' (else the clips' is used)."""
     return x.shape[1] <= len(x)
-
-
-def fold_scores(x: np.ndarray, labellings: list[np.ndarray], folds: list, alphas: list[float],
-                speakers: np.ndarray, grams: SpeakerGrams | None = None) -> np.ndarray:
-    """Balanced accuracy [labellings, folds] of each labelling (level indices [n]) on each fold's
-    test clips, fold k fitted with ``alphas[k]``; NaN where a fold's training clips hold one level
-    of a labelling (it teaches nothing)."""
-    out = np.full((len(labellings), len(folds)), np.nan)
-    for k, ((train, test), alpha) in enumerate(zip(folds, alphas)):
-        predicted = labelled_predictions(x, labellings, train, test, [alpha], _statistics(grams, speakers[train]))
-        for i, (r, guess) in enumerate(zip(labellings, predicted)):
-            if len(np.unique(r[train])) > 1:
-                out[i, k] = balanced_accuracies(r[test], guess.T)[0]
-    return out
 
 
 def mean_over_folds(scores: np.ndarray) -> np.ndarray:
@@ -376,19 +393,21 @@ def probe_within_factors(x: np.ndarray, label_sets: list[np.ndarray], speakers: 
     taught = [[len(np.unique(labels[train])) > 1 for train, _ in folds] for labels in label_sets]
     alphas = np.array([choose_alphas(x[train], [labels[train] for labels in label_sets], speakers[train], True,
                                      settings, fold_seed + k, grams) for k, (train, _) in enumerate(folds)]).T
-    labellings = []
+    labellings, levels = [], []
     for labels, seed in zip(label_sets, null_seeds):
         classes, index = np.unique(labels, return_inverse=True)
-        rng = np.random.default_rng(seed)
-        labellings.append([index] + [np.searchsorted(classes, relabel(labels, speakers, True, rng))
-                                     for _ in range(settings.permutations)])
+        drawn = relabellings(index, speakers, True, settings.permutations, np.random.default_rng(seed))
+        labellings.append(np.concatenate([index[None], drawn]))  # [1 + permutations, n]
+        levels.append(len(classes))
     scores = np.full((len(label_sets), 1 + settings.permutations, len(folds)), np.nan)
-    for k, fold in enumerate(folds):
+    for k, (train, test) in enumerate(folds):
         for alpha in np.unique(alphas[:, k]):  # the factors that chose this penalty in this fold
             which = [i for i in range(len(label_sets)) if alphas[i, k] == alpha and taught[i][k]]
             if which:
-                got = fold_scores(x, [r for i in which for r in labellings[i]], [fold], [alpha], speakers, grams)
-                scores[which, :, k] = got[:, 0].reshape(len(which), 1 + settings.permutations)
+                hat = hat_matrix(x, train, test, alpha, _statistics(grams, speakers[train]))
+                for i in which:
+                    scores[i, :, k] = labelling_accuracies(hat, labellings[i][:, train], labellings[i][:, test],
+                                                           levels[i])
     results = []
     for i in range(len(label_sets)):
         kept = np.flatnonzero(taught[i])
@@ -407,24 +426,27 @@ def probe_factor(x: np.ndarray, labels: np.ndarray, speakers: np.ndarray, within
         grams = SpeakerGrams.of(x, speakers)
     if within:
         return probe_within_factors(x, [labels], speakers, settings, seed, [seed], grams)[0]
-    folds = [(train, test) for train, test in speaker_folds(labels, speakers, settings.folds, False, seed)
-             if len(np.unique(labels[train])) > 1]  # a fold whose training clips hold one level teaches nothing
-    if not folds:
-        return dict(NOT_PROBED)
+    # folds dealt without the labels, so that the observed and every relabelled statistic use the
+    # same folds (an exact permutation test of whole speakers); a fold whose training speakers
+    # hold one level of a labelling teaches nothing and is left out of that labelling's mean
     classes, index = np.unique(labels, return_inverse=True)
+    folds = speaker_folds(labels, speakers, settings.folds, True, seed)
+    taught = [len(np.unique(index[train])) > 1 for train, _ in folds]
+    if len(folds) < 2 or not any(taught):
+        return dict(NOT_PROBED)
     alphas = [choose_alpha(x[train], labels[train], speakers[train], False, settings, seed + k, grams)
-              for k, (train, test) in enumerate(folds)]
-    rng = np.random.default_rng(seed)
-    median_alpha = float(np.median(alphas))
-    scores = fold_scores(x, [index], folds, alphas, speakers, grams)[0]
-    # the null: folds stratified on the relabelled speakers, as the observed ones were on the true
-    null = []
-    for i in range(settings.permutations):
-        relabelled = np.searchsorted(classes, relabel(labels, speakers, False, rng))
-        refolded = speaker_folds(classes[relabelled], speakers, settings.folds, False, seed + 7919 * (i + 1))
-        null.append(mean_over_folds(fold_scores(x, [relabelled], refolded, [median_alpha] * len(refolded),
-                                                speakers, grams))[0])
-    return _result(scores, np.asarray(null, dtype=float), alphas)
+              if ok else np.nan for k, ((train, _), ok) in enumerate(zip(folds, taught))]
+    drawn = relabellings(index, speakers, False, settings.permutations, np.random.default_rng(seed))
+    every = np.concatenate([index[None], drawn])  # [1 + permutations, n]
+    scores = np.full((len(every), len(folds)), np.nan)
+    for k, (train, test) in enumerate(folds):
+        if taught[k]:
+            hat = hat_matrix(x, train, test, alphas[k], _statistics(grams, speakers[train]))
+            scores[:, k] = labelling_accuracies(hat, every[:, train], every[:, test], len(classes))
+            teaches = np.array([len(np.unique(r)) > 1 for r in every[:, train]])
+            scores[~teaches, k] = np.nan
+    kept = np.flatnonzero(taught)
+    return _result(scores[0, kept], mean_over_folds(scores[1:]), [alphas[k] for k in kept])
 
 
 def speaker_probe(x: np.ndarray, speakers: np.ndarray, settings: ProbeSettings, seed: int) -> dict:

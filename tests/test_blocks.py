@@ -118,8 +118,11 @@ def test_selection_in_blocks_equals_the_whole_matrix_bit_for_bit(tmp_path, study
     whole, replication, notes = select_units(matrix, meta, table, SPEC, settings)
     assert set(whole["reason"]) == {"top_k", "cross_fit", "random_control"}
     crossed = whole[whole["reason"] == "cross_fit"]
-    assert len(crossed) == 3 * 2 and (crossed["emotion"] == "angry").all()  # only angry is planted
-    assert crossed["heldout_q"].notna().all() and replication["n_rows"].sum() == 6
+    planted = (crossed["site"] == "hidden") & (crossed["layer"] == 1)  # only angry is planted, there
+    assert planted.sum() == 3 * 2 and (crossed.loc[planted, "emotion"] == "angry").all()
+    assert (~planted).sum() <= 1  # BH at 0.05 lets a stray null row in (here ffn 1, level_q 0.049)
+    assert crossed["heldout_q"].notna().all() and replication["n_rows"].sum() == len(crossed)
+    assert (crossed.loc[planted, "heldout_q"] < 0.05).all()
     cache = ActivationCache(write_shards(tmp_path, matrix), "mean")
     with cache.blocks(bytes_per_value=4, memory_gib=len(meta) * 4 * 45 / 2**30, reserved_gib=0, folder=tmp_path) as spilled:
         for source in (ActivationMatrix(matrix.clip_ids, matrix.units, matrix.values, width=9), spilled):

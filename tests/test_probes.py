@@ -13,7 +13,7 @@ from speechneurons.knockout.effects import knockout_effects
 from speechneurons.knockout.sets import KnockoutSettings, knockout_sets
 from speechneurons.probes import (ProbeSettings, RidgeProbe, SpeakerGrams, choose_alpha, layer_probes, probe_factor,
                                   probe_within_factors,
-                                  relabel, ridge_predictions, score, speaker_folds)
+                                  relabellings, ridge_predictions, score, speaker_folds)
 from speechneurons.stats.selection import speaker_folds as speaker_folds_of_selection
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]
@@ -44,14 +44,20 @@ def test_folds_hold_out_speakers_and_every_group_level():
     # nulls: within relabels each speaker's whole cells among its own levels, between swaps speakers
     rng = np.random.default_rng(0)
     labels = meta["emotion"].to_numpy()
-    shuffled = relabel(labels, speakers, True, rng)
-    pairs = pd.DataFrame({"speaker": speakers, "old": labels, "new": shuffled})
-    assert pairs.groupby(["speaker", "old"])["new"].nunique().eq(1).all()  # a cell moves whole
-    assert pairs.groupby(["speaker", "new"])["old"].nunique().eq(1).all()  # onto one cell
-    assert (pairs["old"] != pairs["new"]).mean() > 0.5
-    sexes = relabel(meta["gender"].to_numpy(), speakers, False, rng)
-    assert pd.Series(sexes).groupby(speakers).nunique().eq(1).all()
-    assert sorted(sexes) == sorted(meta["gender"])
+    drawn = relabellings(labels, speakers, True, 200, rng)
+    for shuffled in drawn[:20]:
+        pairs = pd.DataFrame({"speaker": speakers, "old": labels, "new": shuffled})
+        assert pairs.groupby(["speaker", "old"])["new"].nunique().eq(1).all()  # a cell moves whole
+        assert pairs.groupby(["speaker", "new"])["old"].nunique().eq(1).all()  # onto one cell
+    # every permutation of a speaker's 4 levels equally likely: each level lands on each about 1/4
+    first = drawn[:, speakers == speakers[0]]
+    own = labels[speakers == speakers[0]]
+    for level in np.unique(own):
+        share = (first[:, own == level][:, 0][:, None] == np.unique(own)[None]).mean(axis=0)
+        assert np.allclose(share, 0.25, atol=0.1)
+    sexes = relabellings(meta["gender"].to_numpy(), speakers, False, 50, rng)
+    assert all(pd.Series(row).groupby(speakers).nunique().eq(1).all() for row in sexes)
+    assert all(sorted(row) == sorted(meta["gender"]) for row in sexes)
 
 
 def sklearn_probe(alpha: float):
@@ -113,9 +119,10 @@ def test_the_nested_choice_equals_grid_search_on_the_training_speakers():
 
 
 @pytest.mark.parametrize("factor", ["emotion", "gender"])
-def test_every_relabelling_as_right_hand_sides_equals_one_refit_per_relabelling(factor):
+def test_every_relabelling_through_the_hat_matrix_equals_one_refit_per_relabelling(factor):
     """probe_factor against the plain loop it replaces: scikit-learn refitted per fold and per
-    relabelling (within: each fold's chosen alpha; between: re-dealt folds at the median alpha)."""
+    relabelling at each fold's chosen alpha (between: folds dealt without the labels, the same for
+    every relabelling), the relabellings drawn by relabellings() from the seed."""
     meta = design()
     rng = np.random.default_rng(6)
     labels, speakers = meta[factor].to_numpy(), meta["speaker"].to_numpy()
@@ -125,18 +132,15 @@ def test_every_relabelling_as_right_hand_sides_equals_one_refit_per_relabelling(
     settings = ProbeSettings(folds=4, inner_folds=2, alphas=(1.0, 100.0), permutations=6)
     got = probe_factor(x, labels, speakers, within, settings, seed=11)
 
-    folds = speaker_folds(labels, speakers, 4, within, 11)
+    folds = speaker_folds(labels, speakers, 4, True, 11)
     alphas = [choose_alpha(x[a], labels[a], speakers[a], within, settings, 11 + k) for k, (a, _) in enumerate(folds)]
     fold_scores = [score(labels[b], sklearn_probe(alpha).fit(x[a], labels[a]).predict(x[b]))
                    for (a, b), alpha in zip(folds, alphas)]
-    draw = np.random.default_rng(11)
+    classes, index = np.unique(labels, return_inverse=True)
     null = []
-    for i in range(6):
-        shuffled = relabel(labels, speakers, within, draw)
-        pairs = (zip(folds, alphas) if within else
-                 ((f, float(np.median(alphas))) for f in speaker_folds(shuffled, speakers, 4, False, 11 + 7919 * (i + 1))))
+    for shuffled in classes[relabellings(index, speakers, within, 6, np.random.default_rng(11))]:
         null.append(np.mean([score(shuffled[b], sklearn_probe(alpha).fit(x[a], shuffled[a]).predict(x[b]))
-                             for (a, b), alpha in pairs if len(np.unique(shuffled[a])) > 1]))
+                             for (a, b), alpha in zip(folds, alphas) if len(np.unique(shuffled[a])) > 1]))
     assert got["balanced_accuracy"] == pytest.approx(np.mean(fold_scores), abs=1e-12)
     assert got["median_alpha"] == np.median(alphas) and got["permutations"] == 6
     assert got["null_mean"] == pytest.approx(np.mean(null), abs=1e-12)
