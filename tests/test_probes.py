@@ -190,6 +190,23 @@ def test_probes_peak_at_the_layer_that_carries_the_factor():
     assert (control["folds_grouped_by"] == "clip").all() and (emo["folds_grouped_by"] == "speaker").all()
 
 
+def test_the_default_permutations_let_a_planted_layer_reach_a_q():
+    """The same four layers with the default probes.permutations (2,000): the planted layer's p is
+    the floor 1 / 2,001 and its q (BH over the 16 rows) is below 0.05, where 19 permutations left
+    every q at 0.8 or more; the log has no warning."""
+    meta = design()
+    rng = np.random.default_rng(1)
+    emotion = pd.get_dummies(meta["emotion"])[EMOTIONS].to_numpy(float)
+    speaker = rng.normal(size=(13, 16))[meta["speaker"]]
+    blocks = [rng.normal(size=(len(meta), 16)) + speaker for _ in range(4)]
+    blocks[2][:, :4] += 1.5 * emotion
+    assert ProbeSettings().permutations == 2000
+    table, notes = layer_probes(matrix_of(meta, blocks), meta, SPEC, ProbeSettings(), progress=False)
+    emo = table[table["factor"] == "emotion"].set_index("layer")
+    assert emo.loc[2, "p_perm"] == pytest.approx(1 / 2001) and emo.loc[2, "q"] < 0.05
+    assert (emo.drop(index=2)["q"] > 0.05).all() and not notes
+
+
 def test_probe_under_the_null_is_at_chance_and_its_interval_covers_it():
     """40 null layers (speaker intercepts and speaker x emotion slopes, no mean effect)."""
     meta = design()
