@@ -55,10 +55,14 @@ MEASURED = {
     # seconds per clip of the knock-out: 32 sets over 13 hidden layers, a 3.3 s clip (at ENGINE_CPU_THEN)
     "knockout_cpu": (57.6 / 3.3, "bench/results/knockout-cpu.json"),
     "knockout_gpu": (0.246 / 3.47, "bench/results/gpu-check-h200.json"),
-    # seconds per 768-unit layer of the probes (1,440 clips, 4 factors, 20 permutations, 1 thread)
-    "probes_cpu": (5.01, "bench/results/probes-cpu.json"),
-    # seconds of the selectivity stage for 1,440 clips x 46,848 units, 1,000 permutations
-    "selectivity_cpu": (70.6, "bench/results/selectivity-cpu.json"),
+    # seconds per 768-unit layer of the probes (1,440 clips, 4 factors, 2,000 permutations, 1 thread):
+    # 5.01 s for 20 refitted permutations, times 10.9 / 7.4 (the hat-matrix null at 2,000 against
+    # the refits at 20, side by side on 2026-12-07)
+    "probes_cpu": (5.01 * 10.9 / 7.4, "bench/results/probes-cpu.json, bench/README.md (2026-12-07)"),
+    # seconds of the selectivity stage for 1,440 clips x 46,848 units, 1,000 first flips: 70.6 s for
+    # Hotelling's T^2, times 1.16 (the repeated-measures F against it, side by side on 2026-12-07); a
+    # strongly selective unit adds its sign-flip tail (about 0.066 s), which no plan can know
+    "selectivity_cpu": (70.6 * 1.16, "bench/results/selectivity-cpu.json"),
     # seconds per bootstrap resample at 46,848 units (1,440 clips)
     "bootstrap_cpu": (0.323, "bench/results/bootstrap-cpu.json"),
     # seconds of Praat's prosody track per second of audio (one thread; 3.1 % of the activation
@@ -69,6 +73,18 @@ MEASURED = {
     "sae_step_cpu": (0.9706, "bench/results/sae-cpu.json"),
     "sae_evaluation_cpu": (5.693, "bench/results/sae-cpu.json"),
 }
+
+
+#: seconds per layer of the probes at 20 and at 2,000 permutations (hat-matrix null; bench/README.md, 2026-12-07)
+PROBES_AT_20, PROBES_AT_2000 = 9.2, 10.9
+
+
+def probe_permutation_scale(permutations: int) -> float:
+    """A layer's probe time at ``permutations`` relative to the measured 2,000: a fixed part (the
+    fits, one per fold) and a part linear in the relabellings (one product each)."""
+    per = (PROBES_AT_2000 - PROBES_AT_20) / 1980
+    fixed = PROBES_AT_20 - 20 * per
+    return (fixed + per * permutations) / (fixed + per * 2000)
 #: an SAE step's floating-point work at the bench's shape (encoder, dense decoder, their gradients),
 #: and the rate an H200 is assumed to sustain on it: an estimate, not a measurement
 SAE_STEP_FLOP, GPU_SUSTAINED_FLOPS = 6 * 4096 * 768 * 4096 * 2, 20e12
@@ -318,7 +334,8 @@ def plan_stages(config: dict, corpus: Corpus, limit_hours: float, memory_gib: fl
             width = max({"hidden": hidden, "ffn": ffn, "sae": int(config["sae"]["latents"])}[s]
                         for s in config["probes"]["sites"])
             add("probes", 0, probed * MEASURED["probes_cpu"][0] * (n / 1440) * (width / 768) ** 2
-                * (1 + config["probes"]["permutations"]) / 21, None, 1, f"CPU statistics, {probed} layers")
+                * probe_permutation_scale(config["probes"]["permutations"]), None, 1,
+                f"CPU statistics, {probed} layers")
         if config["sae"]["enabled"]:
             add_sae(add, config["sae"], n, audio, hidden if config["sae"]["site"] == "hidden" else ffn, scale,
                     cpu_speed, shards)
