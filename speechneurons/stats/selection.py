@@ -9,7 +9,8 @@ in every speaker outranks one that moves a lot in a few. By default
 (``require_selective``) a level takes only units that the speaker-general
 test calls selective for the target factor and that a test of that level
 names: per selective unit, each level's one-vs-rest contrast over speakers
-gets a sign-flip p (two-sided), Benjamini-Hochberg within the unit's levels
+gets a one-sided p towards a raised level (sign flips, or the one-sample t
+where the speakers are too few for the flips), Benjamini-Hochberg within the unit's levels
 at alpha R / m (R selective units of m: Benjamini & Bogomolov 2014 for
 selected families), and the unit is named for every level that passes with
 a positive effect (``level_p``, ``level_q`` with q < alpha). A level may get
@@ -258,8 +259,8 @@ def level_tests(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, levels: lis
     return np.where(effect > 0, p / 2, 1 - p / 2), effect
 
 
-def two_sided_level_tests(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, levels: list, settings: SelectionSettings,
-                tail_flips: int) -> tuple[np.ndarray, np.ndarray]:
+def two_sided_level_tests(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, levels: list,
+                          settings: SelectionSettings, tail_flips: int) -> tuple[np.ndarray, np.ndarray]:
     """(p [levels, units], effect [levels, units]): each level's one-vs-rest test over speakers for
     the units of x [clips, units], two-sided (:func:`level_tests` takes the side).
 
