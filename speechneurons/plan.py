@@ -56,9 +56,9 @@ MEASURED = {
     "knockout_cpu": (57.6 / 3.3, "bench/results/knockout-cpu.json"),
     "knockout_gpu": (0.246 / 3.47, "bench/results/gpu-check-h200.json"),
     # seconds per 768-unit layer of the probes (1,440 clips, 4 factors, 2,000 permutations, 1 thread):
-    # 5.01 s for 20 refitted permutations, times 10.9 / 7.4 (the hat-matrix null at 2,000 against
+    # 5.01 s for 20 refitted permutations, times 12.1 / 7.7 (the hat-matrix null at 2,000 against
     # the refits at 20, side by side on 2026-12-07)
-    "probes_cpu": (5.01 * 10.9 / 7.4, "bench/results/probes-cpu.json, bench/README.md (2026-12-07)"),
+    "probes_cpu": (5.01 * 12.1 / 7.7, "bench/results/probes-cpu.json, bench/results/probe-permutations-cpu.json"),
     # seconds of the selectivity stage for 1,440 clips x 46,848 units, 1,000 first flips: 70.6 s for
     # Hotelling's T^2, times 1.16 (the repeated-measures F against it, side by side on 2026-12-07); a
     # strongly selective unit adds its sign-flip tail (about 0.066 s), which no plan can know
@@ -75,8 +75,9 @@ MEASURED = {
 }
 
 
-#: seconds per layer of the probes at 20 and at 2,000 permutations (hat-matrix null; bench/README.md, 2026-12-07)
-PROBES_AT_20, PROBES_AT_2000 = 9.2, 10.9
+#: seconds per layer of the probes at 20 and at 2,000 permutations (hat-matrix null;
+#: bench/results/probe-permutations-cpu.json, 2026-12-07)
+PROBES_AT_20, PROBES_AT_2000 = 6.8, 12.1
 
 
 def probe_permutation_scale(permutations: int) -> float:

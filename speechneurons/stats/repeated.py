@@ -359,13 +359,11 @@ def flip_pvalues(z: np.ndarray, observed: np.ndarray, permutations: int, seed: i
     the seed alone, so a unit's p depends on its own column only.
     """
     n = z.shape[0]
-    flat = z.reshape(n, -1)
     flips, exact = sign_flips(n, permutations, np.random.default_rng(seed))
     tolerance = 1e-9 * np.maximum(np.abs(observed), 1e-12)
     exceed = np.zeros(z.shape[2], dtype=np.int64)
     for start in range(0, len(flips), block):
-        sums = times_columns(flips[start:start + block], flat).reshape(-1, *z.shape[1:])
-        exceed += ((sums**2).sum(axis=1) >= observed - tolerance).sum(axis=0)
+        exceed += (_statistics(flips[start:start + block], z) >= observed - tolerance).sum(axis=0)
     if exact:
         return exceed / len(flips)
     p = (1 + exceed) / (1 + len(flips))
@@ -375,12 +373,17 @@ def flip_pvalues(z: np.ndarray, observed: np.ndarray, permutations: int, seed: i
     group = max(1, CHUNK // z.shape[1])  # units per product: the columns of one padded product
     for start in range(0, len(candidates), group):
         these = candidates[start:start + group]
-        if n - 1 <= 40 and 2 ** (n - 1) <= tail_flips:
+        if not flips_exceed(n, tail_flips):
             p[these] = _exact_tail(z[:, :, these], observed[these], tolerance[these])
         else:
             p[these] = _sequential_tail(z[:, :, these], observed[these], tolerance[these], exceed[these],
                                         len(flips), seed, tail_flips)
     return p
+
+
+def flips_exceed(n: int, count: int) -> bool:
+    """Whether n speakers have more than ``count`` distinct sign flips (2^(n-1))."""
+    return n - 1 >= 62 or 2 ** (n - 1) > count
 
 
 def tail_flips_for(units: int, alpha: float) -> int:
@@ -424,7 +427,7 @@ def within_speaker_test(values: np.ndarray, rows: Rows, permutations: int = 1000
     name = PAIRED_T if p == 1 else REPEATED_F
     if n < 2 or p < 1:
         return _untestable(units, n, left_out, name, thin)
-    if tail_flips and n - 1 < 62 and 2 ** (n - 1) < tail_flips:
+    if tail_flips and not flips_exceed(n, tail_flips - 1):  # all 2^(n-1) flips fewer than the tail needs
         name += TOO_FEW_FOR_FLIPS
     total = (scores**2).sum(axis=(0, 1))
     ok = total > 1e-20 * np.maximum((values**2).sum(axis=0), 1e-300)

@@ -57,7 +57,7 @@ from tqdm.auto import tqdm
 from speechneurons.cache import UnitBlocks
 from speechneurons.datasets.spec import SPEAKER, CorpusSpec
 from speechneurons.stats.fdr import bh
-from speechneurons.stats.repeated import flip_pvalues, level_contrasts, median_df, tail_flips_for
+from speechneurons.stats.repeated import flip_pvalues, flips_exceed, level_contrasts, median_df, tail_flips_for
 from speechneurons.stats.selectivity import discoveries, speaker_rows, speaker_test
 from speechneurons.settings import FromConfig
 
@@ -293,7 +293,7 @@ def two_sided_level_tests(x: np.ndarray, meta: pd.DataFrame, spec: CorpusSpec, l
         effect[i] = contrasts.mean(axis=0)
         total = (contrasts**2).sum(axis=0)
         ok = total > 0
-        if len(contrasts) - 1 < 62 and 2 ** (len(contrasts) - 1) < tail_flips:
+        if not flips_exceed(len(contrasts), tail_flips - 1):  # all 2^(n-1) flips fewer than the tail needs
             # too few speakers for the flips to reach the threshold: the one-sample t over them
             with np.errstate(all="ignore"):
                 p[i] = np.where(ok, stats.ttest_1samp(contrasts, 0.0).pvalue, np.nan)
@@ -312,7 +312,7 @@ def name_levels(p: np.ndarray, effect: np.ndarray, selected: int, units: int, al
     scaled by units / selected (Benjamini & Bogomolov 2014: BH at alpha R / m within each of the
     R selected families of m), capped at 1; named: q < alpha and a positive effect."""
     q = np.full(p.shape, np.nan)
-    for unit in range(p.shape[1]):
+    for unit in np.flatnonzero(np.isfinite(p).any(axis=0)):  # the selected units: the others have no test
         q[:, unit] = bh(p[:, unit])
     q = np.minimum(q * units / max(selected, 1), 1.0)
     return q, (q < alpha) & (effect > 0)
