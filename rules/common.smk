@@ -28,6 +28,16 @@ SAE_SITE = section(SAE_CFG, "site", "layers") if SAE_CFG["enabled"] else None
 KNOCKOUT_SITES = ["hidden"] + (
     ["sae"] if SAE_CFG["enabled"] and SAE_CFG["site"] == "hidden" else []
 )
+# what a job that reads the activation cache reads: the activation pass's shards, then (with SAEs)
+# the latents' shards (speechneurons.cache.ActivationCache joins each clip's two parts)
+CACHE_TABLES = [
+    *expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+    *(
+        expand(SAE_ACTIVATIONS, shard=SHARDS, allow_missing=True)
+        if SAE_CFG["enabled"]
+        else []
+    ),
+]
 # the SAE file of each of sae.layers, in that order: an input of every job that reads the sae site
 SAE_FILES = (
     expand(SAE_FILE, sae_layer=SAE_CFG["layers"], allow_missing=True)
@@ -53,7 +63,8 @@ def code_version(script):
 
 # What each shard's part of the index reads of the data (speechneurons.datasets.state): an added,
 # removed or replaced file reruns its shard's index_shard job (param `data`), that shard's jobs (they
-# read that part) and the jobs that read the gathered index.
+# read that part) and the jobs that read the gathered index. Files count by their bytes (a touch
+# reruns nothing), hashed once and kept by size and time in CONTENT_DIGESTS.
 _manifest_file = Path(str(CORPUS["manifest"].get("file") or ""))
 SHARD_DATA = shard_digests(
     DATASET["root"],
@@ -66,6 +77,7 @@ SHARD_DATA = shard_digests(
     },
     COMPUTE["shards"],
     extra_files=(_manifest_file,) if _manifest_file.is_absolute() else (),
+    cache=CONTENT_DIGESTS,
 )
 SHARDS_STAND_ALONE = shards_stand_alone(DATASET["filters"], CORPUS["manifest"])
 
@@ -259,6 +271,7 @@ def all_outputs():
                 *(
                     [
                         *expand(SAE_FRAMES, shard=SHARDS, allow_missing=True),
+                        *expand(SAE_ACTIVATIONS, shard=SHARDS, allow_missing=True),
                         *expand(SAE_FRAMES_FAILED, shard=SHARDS, allow_missing=True),
                         *expand(
                             SAE_FILE, sae_layer=SAE_CFG["layers"], allow_missing=True

@@ -10,6 +10,8 @@ SHARDS = list(range(COMPUTE["shards"]))
 # adding a value to a list runs only the new combination's jobs.
 COMBO = FOLDER
 
+# the SHA-256 of each corpus file by (path, size, time, inode): what a plan reads instead of the bytes
+CONTENT_DIGESTS = "results/.content-digests.json"
 INDEX_CLIPS = "results/index/clips.parquet"
 INDEX_REJECTED = "results/index/rejected.parquet"
 INDEX_SHARD_CLIPS = "results/index/shards/clips-{shard}.parquet"
@@ -25,6 +27,8 @@ BENCH = "results/benchmarks/model~{model}"
 ACTIVATIONS = f"{RUN}/activations/shard-{{shard}}.parquet"
 ACTIVATION_FRAMES = f"{RUN}/activations/frames/shard-{{shard}}.safetensors"
 ACTIVATIONS_FAILED = f"{RUN}/activations/failed/shard-{{shard}}.parquet"
+# the SAE latents of the cache, pooled from the SAE's frames in shards of their own (sae.enabled)
+SAE_ACTIVATIONS = f"{RUN}/activations/sae/shard-{{shard}}.parquet"
 SELECTIVITY = f"{RUN}/tables/selectivity.parquet"
 REPLICATION = f"{RUN}/tables/replication.parquet"
 SELECTED_UNITS = f"{RUN}/tables/selected_units.parquet"

@@ -24,7 +24,8 @@ def shard_of(path: str, num_shards: int) -> int:
     stems) share a shard.
     """
     stem = PurePosixPath(str(path).replace("\\", "/")).stem
-    return int.from_bytes(hashlib.sha1(stem.encode()).digest()[:8], "big") % num_shards
+    # a name that is not UTF-8 keeps its bytes (the index rejects it, but it still has a shard)
+    return int.from_bytes(hashlib.sha1(stem.encode("utf-8", "surrogateescape")).digest()[:8], "big") % num_shards
 
 
 def shard_clips(clips: "pd.DataFrame", shard: int, num_shards: int) -> "pd.DataFrame":

@@ -143,8 +143,9 @@ def test_no_ravdess_vocabulary_outside_its_own_file(repo):
 
 
 def test_shard_digests_change_with_exactly_the_files_of_a_shard(tmp_path):
-    """The digests the Snakefile passes to the index_shard jobs as params: an audio file changes its
-    own shard's digest only; a non-audio file or a setting changes every shard's."""
+    """The digests the Snakefile passes to the index_shard jobs as params: changed bytes of an audio
+    file change its own shard's digest only, a new time or a copy with new times changes nothing;
+    a non-audio file or a setting changes every shard's."""
     import os
 
     from speechneurons.datasets.state import shard_digests, shards_stand_alone
@@ -152,12 +153,30 @@ def test_shard_digests_change_with_exactly_the_files_of_a_shard(tmp_path):
 
     root, _, _ = TREES["emodb"](tmp_path / "emodb")
     settings = {"corpus": {"name": "emodb"}, "filters": {}}
-    before = shard_digests(root, settings, 4)
+    cache = tmp_path / "digests.json"
+    before = shard_digests(root, settings, 4, cache=cache)
+    assert shard_digests(root, settings, 4) == before  # the cache changes no digest
     target = sorted(root.rglob("*.wav"))[0]
     mine = shard_of(target.name, 4)
-    os.utime(target, ns=(1, 2))  # a new modification time: the file's content may have changed
-    after = shard_digests(root, settings, 4)
+    os.utime(target, ns=(1, 2))  # touch: same bytes
+    assert shard_digests(root, settings, 4, cache=cache) == before
+    data = target.read_bytes()
+    target.unlink()
+    target.write_bytes(data)  # a copy without times: a new inode and time, same bytes
+    assert shard_digests(root, settings, 4, cache=cache) == before
+    target.write_bytes(data[:-2] + bytes([data[-2] ^ 1, data[-1]]))  # one bit of the audio
+    after = shard_digests(root, settings, 4, cache=cache)
     assert [a != b for a, b in zip(after, before)] == [k == mine for k in range(4)]
+    # the cache is what the plan reads: bytes changed behind the same size, time and inode go unseen
+    # (documented), and deleting the cache reads them again
+    stamp = os.stat(target)
+    with open(target, "r+b") as f:
+        f.seek(len(data) - 1)
+        f.write(bytes([data[-1] ^ 1]))
+    os.utime(target, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert shard_digests(root, settings, 4, cache=cache) == after
+    cache.unlink()
+    assert shard_digests(root, settings, 4, cache=cache)[mine] != after[mine]
     (root / "notes.txt").write_text("a note")
     noted = shard_digests(root, settings, 4)
     assert all(a != b for a, b in zip(noted, after))
@@ -166,6 +185,32 @@ def test_shard_digests_change_with_exactly_the_files_of_a_shard(tmp_path):
     assert missing[0] == missing[1]
     assert shards_stand_alone({}, {}) and not shards_stand_alone({"max_per_cell": 2}, {})
     assert not shards_stand_alone({}, {"clip_id_column": "id"})
+
+
+def test_a_file_name_that_is_not_utf8_is_a_rejected_row_that_shows_it(tmp_path):
+    """A Latin-1 name under the root (bytes Python keeps as lone surrogates) is no crash: the index
+    rejects it with its bytes escaped and asks for a rename; its shard digest is computed; a table
+    holds the row."""
+    import os
+
+    from speechneurons.datasets.index import gather_index, index_shard
+    from speechneurons.datasets.state import shard_digests
+
+    root, valid, _ = TREES["emodb"](tmp_path / "emodb")
+    bad = os.fsdecode(b"caf\xe9.wav")
+    (root / bad).write_bytes(b"RIFF")
+    folder = root / os.fsdecode(b"d\xf6ner")
+    folder.mkdir()
+    (folder / "03a01Fa.wav").write_bytes(b"RIFF")
+    assert len(set(shard_digests(root, {}, 2))) == 2
+    corpus = load_corpus("emodb")
+    parts = [index_shard(corpus, root, IndexFilters(), k, 2, progress=False) for k in range(2)]
+    index = gather_index(parts, corpus, root, IndexFilters())
+    rows = index.rejected.set_index("path")["reason"]
+    assert "UTF-8" in rows["caf\\xe9.wav"] and "rename" in rows["caf\\xe9.wav"]
+    assert "nothing in the folder was read" in rows["d\\xf6ner"]
+    assert len(index.clips) == valid  # every good clip still indexed
+    index.rejected.to_parquet(tmp_path / "rejected.parquet")
 
 
 @pytest.mark.parametrize("name", sorted(TREES))

@@ -10,6 +10,7 @@ and caps cells. One bad file never stops the scan.
 
 from __future__ import annotations
 
+import difflib
 import errno
 import logging
 import os
@@ -83,7 +84,10 @@ def inventory(root: Path) -> list[Entry]:
     link to a folder is scanned once (a folder reached twice, as in a link
     loop, is an entry with that problem). Dangling links, links that loop,
     FIFOs, sockets, devices, unreadable folders and folders named like audio
-    (``x.wav/``) are entries with their problem, never silently skipped.
+    (``x.wav/``) are entries with their problem, never silently skipped. A name
+    that is not valid UTF-8 (a file copied from an old Latin-1 system) is an
+    entry shown with its bad bytes escaped (:func:`printable_name`), asking for
+    a rename; a folder so named is not descended into.
     """
     root = Path(root)
     entries: list[Entry] = []
@@ -100,6 +104,12 @@ def inventory(root: Path) -> list[Entry]:
         for child in children:
             path = Path(child.path)
             rel = path.relative_to(root).as_posix()
+            if not is_utf8(child.name):
+                kind = "folder" if child.is_dir() else "file"
+                entries.append(Entry(printable_name(rel), (
+                    f"the {kind} name is not valid UTF-8 (bad bytes shown as \\x..): rename it, e.g. with "
+                    "convmv -f latin1 -t utf-8" + ("; nothing in the folder was read" if kind == "folder" else ""))))
+                continue
             try:
                 mode = os.stat(path).st_mode  # follows links
             except OSError as err:
@@ -125,6 +135,21 @@ def inventory(root: Path) -> list[Entry]:
             else:
                 entries.append(Entry(rel, _kind(mode)))
     return sorted(entries, key=lambda e: e.rel)
+
+
+def is_utf8(name: str) -> bool:
+    """Whether a name from the file system decodes as UTF-8 (Python keeps undecodable bytes of a
+    name as lone surrogates, which no table or page can hold)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable_name(name: str) -> str:
+    """``name`` with every byte that is not UTF-8 written as ``\\xNN``: a string a table holds."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def audio_files(root: Path, suffixes: set[str] = AUDIO_SUFFIXES) -> list[Path]:
@@ -182,6 +207,54 @@ class IndexFilters:
         if max_per_cell is not None and max_per_cell < 1:
             raise ValueError("dataset.filters.max_per_cell must be >= 1 or null")
         return cls(keep=keep, max_per_cell=max_per_cell, seed=seed)
+
+
+def missing_folder_hint(root: Path) -> str:
+    """Where a folder that is not there might be: the nearest folder above it that exists, and the
+    closest name among that folder's subfolders ('' when nothing is close)."""
+    root = Path(os.path.abspath(root))
+    parent = root
+    while not parent.is_dir() and parent != parent.parent:
+        parent = parent.parent
+    missing = root.relative_to(parent).parts[0] if root != parent else ""
+    try:
+        folders = sorted(e.name for e in os.scandir(parent) if e.is_dir())
+    except OSError:
+        folders = []
+    close = difflib.get_close_matches(missing, folders, n=1, cutoff=0.6)
+    where = f"; the nearest folder that exists is {parent}"
+    return where + (f", which holds {parent / close[0]} (did you mean that?)" if close else "")
+
+
+def root_errors(corpus: "Corpus", root: str | Path, filters: IndexFilters) -> tuple[list[str], int]:
+    """What stops a study before any job, found from the names under ``root`` (no audio read):
+    a root that is not a readable folder, one holding no valid clip of the corpus, or filters that
+    keep none of its clips. Returns (messages, the speakers of the named clips the filters keep)."""
+    root = Path(root)
+    empty = 0
+    if not root.exists():
+        return [f"dataset.root: {root} does not exist{missing_folder_hint(root)}. Set dataset.root in the config to "
+                f"the folder of corpus {corpus.spec.name} ({corpus.layout}); "
+                "if the data are on a disk that is not mounted, mount it first"], empty
+    if not root.is_dir():
+        return [f"dataset.root: {root} is a file, not a folder; give the folder of corpus "
+                f"{corpus.spec.name} ({corpus.layout})"], empty
+    if not os.access(root, os.R_OK | os.X_OK):
+        return [f"dataset.root: {root} cannot be read by this user (permissions); fix them or give "
+                "another folder"], empty
+    described = list(corpus.describe(root))
+    named = [found for _, found in described if not isinstance(found, str)]
+    if not named:
+        reasons = sorted({found for _, found in described if isinstance(found, str)})
+        seen = f"; {len(described)} file(s) with other names, e.g. {reasons[0]}" if reasons else "; no audio file"
+        return [f"dataset.root: {root} holds no clip of corpus {corpus.spec.name}, which expects "
+                f"{corpus.layout}{seen}. Is dataset.root (or dataset.name) the right one?"], empty
+    metadata = pd.DataFrame(named)
+    kept = keep_selected(metadata, IndexFilters(keep={c: v for c, v in filters.keep.items() if c in metadata}))
+    if kept.empty:
+        return [f"dataset.filters: {filters.keep} keep none of the {len(metadata)} clip(s) named under "
+                f"{root}; widen or remove them"], empty
+    return [], int(kept[SPEAKER].nunique()) if SPEAKER in kept else 0
 
 
 class NoValidClipsError(RuntimeError):
