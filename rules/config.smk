@@ -11,14 +11,17 @@ from speechneurons.config import (
     apply_renamed_keys,
     hop_ms,
     model_config,
+    number_errors,
+    reduction_errors,
     sae_site_errors,
+    study_errors,
     unit_range_errors,
     unknown_keys,
     unsafe_strings,
     user_baseline_file,
 )
 from speechneurons.datasets import load_corpus
-from speechneurons.datasets.index import IndexFilters
+from speechneurons.datasets.index import IndexFilters, root_errors
 from speechneurons.prosody import ProsodySettings, pitch_range_errors
 from speechneurons.sae import SAESettings
 from speechneurons.study import model_key, study_models
@@ -33,11 +36,12 @@ if "ravdess_path" in config:
 for _message in apply_renamed_keys(config):
     logger.warning(_message)
 
-# a misspelled key fails here, naming it and the nearest valid key, before any job runs
-_unknown = unknown_keys(
-    config,
-    yaml.safe_load((Path(workflow.basedir) / "schemas/config.schema.yaml").read_text()),
+# a misspelled key fails here, naming it and the nearest valid key, before any job runs; so does a
+# number out of its range or a float where a whole number goes (ablation.segment_ms: [20.0])
+_schema = yaml.safe_load(
+    (Path(workflow.basedir) / "schemas/config.schema.yaml").read_text()
 )
+_unknown = unknown_keys(config, _schema) or number_errors(config, _schema)
 if _unknown:
     raise ValueError("config: " + "\n".join(_unknown))
 validate(config, "../schemas/config.schema.yaml", set_default=True)
@@ -53,8 +57,14 @@ DATASET = config["dataset"]
 CORPUS = {"name": DATASET["name"], "manifest": DATASET.get("manifest") or {}}
 _corpus = load_corpus(CORPUS["name"], CORPUS["manifest"])
 SPEC = _corpus.spec
-IndexFilters.from_config(DATASET["filters"], SPEC)
-_root_errors = _corpus.check_root(DATASET["root"])
+# The root read by names alone (no audio): missing, not a folder, unreadable, holding no clip of the
+# corpus or none that dataset.filters keep all stop here; so a typo or an unmounted disk never
+# reaches a job (whose failure would delete outputs), and the study's speakers are known.
+_root_errors, _speakers = root_errors(
+    _corpus, DATASET["root"], IndexFilters.from_config(DATASET["filters"], SPEC)
+)
+_root_errors = _root_errors or _corpus.check_root(DATASET["root"])
+_root_errors += study_errors(config, _speakers)
 if _root_errors:
     raise ValueError("config: " + "\n".join(_root_errors))
 COMPUTE = config["compute"]
@@ -111,6 +121,9 @@ def _check_models_against_config():
             else model_config(str(model["name_or_path"]), key)
         )
         hop = hop_ms(found)
+        errors += reduction_errors(
+            ABLATION["reductions"], hop, DATASET["max_duration_s"]
+        )
         bad = [ms for ms in ABLATION["segment_ms"] if ms % hop]
         if bad:
             errors.append(

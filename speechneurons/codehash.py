@@ -9,8 +9,16 @@ part of it (:mod:`speechneurons.pages`), and a package whose ``__init__.py``
 sets ``DISCOVERS_ITS_MODULES = True`` (it imports its modules by listing its
 folder: the model families) counts as importing each of them.
 Snakemake reruns a job whose params changed, so a change to any module a
-script depends on reruns exactly the jobs that use it. Pure Python: the
-Snakefile imports it.
+script depends on reruns exactly the jobs that use it.
+
+A Python file counts by its logic, not its text (:func:`logic_of`): its
+syntax tree without docstrings, comments, line numbers or formatting, so that
+editing a docstring, a comment or the layout reruns nothing, while a changed
+line of code, name or constant reruns the jobs whose closure holds it. The
+script itself counts the same way; the workflow profiles turn Snakemake's own
+trigger on a script's modification time off (``rerun-triggers`` without
+``code``), so a touched or reformatted script reruns nothing either. Pure
+Python: the Snakefile imports it.
 """
 
 from __future__ import annotations
@@ -37,6 +45,31 @@ def _module_file(root: Path, module: str) -> Path | None:
 #: (file, sha256 of its bytes, root) -> (the package modules it imports, the templates it names,
 #: whether it imports every module of its folder): each file is parsed once
 _PARSED: dict[tuple[str, str, str], tuple[set[str], list[str], bool]] = {}
+
+
+#: sha256 of a file's bytes -> its logic (:func:`logic_of`)
+_LOGIC: dict[str, bytes] = {}
+
+_DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def logic_of(source: Path) -> bytes:
+    """What a Python file runs: its syntax tree without docstrings, dumped without positions.
+
+    Comments, blank lines, line breaks, quotes and docstrings (the first
+    string expression of the module, a class or a function) do not count; a
+    body left with only its docstring keeps an empty ``pass`` in its place.
+    """
+    data = Path(source).read_bytes()
+    key = hashlib.sha256(data).hexdigest()
+    if key not in _LOGIC:
+        tree = ast.parse(data.decode(), filename=str(source))
+        for node in ast.walk(tree):
+            if isinstance(node, _DOCUMENTED) and node.body and isinstance(node.body[0], ast.Expr) \
+                    and isinstance(node.body[0].value, ast.Constant) and isinstance(node.body[0].value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+        _LOGIC[key] = ast.dump(tree, include_attributes=False).encode()
+    return _LOGIC[key]
 
 
 def _parsed(source: Path, root: Path) -> tuple[set[str], list[str], bool]:
@@ -146,16 +179,20 @@ def loads_corpus(script: str | Path) -> bool:
 
 
 def code_hash(script: str | Path, root: str | Path, loaded: Sequence[Path] = ()) -> str:
-    """16 hex digits of sha256 over the path and bytes of every file :func:`script_modules` lists,
-    then of ``loaded``: modules the script imports by name at run time (the corpus file that
-    :func:`speechneurons.datasets.load_corpus` finds), with their own imports; then of the
-    page templates those modules render (:func:`template_files`)."""
+    """16 hex digits of sha256 over the path and logic (:func:`logic_of`) of the script and of
+    every file :func:`script_modules` lists, then of ``loaded``: modules the script imports by
+    name at run time (the corpus file that :func:`speechneurons.datasets.load_corpus` finds),
+    with their own imports; then the path and bytes of the page templates those modules render
+    (:func:`template_files`)."""
+    root = Path(root)
     digest = hashlib.sha256()
-    modules = list(script_modules(script, root))
+    modules = [Path(script), *script_modules(script, root)]
     for extra in loaded:
         modules += [m for m in [Path(extra), *script_modules(extra, root)] if m not in modules]
-    modules += template_files(modules, root)
     for path in modules:
+        digest.update(path.resolve().relative_to(root.resolve()).as_posix().encode())
+        digest.update(logic_of(path))
+    for path in template_files(modules, root):
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

@@ -194,6 +194,66 @@ def sae_site_errors(config: dict) -> list[str]:
     return errors
 
 
+def number_errors(config: Any, schema: dict, where: str = "", root: dict | None = None) -> list[str]:
+    """One message per number outside what the schema allows, by its config path: a value the
+    schema wants whole (``type: integer``) given as a float such as ``20.0`` (JSON Schema counts
+    it as an integer; a path or a range would not), or one past ``minimum`` / ``maximum`` (with
+    the key's description, which says why the bound is there)."""
+    root = schema if root is None else root
+    schema = resolved(schema, root)
+    messages: list[str] = []
+    kinds = schema.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if isinstance(config, (int, float)) and not isinstance(config, bool):
+        if isinstance(config, float) and "integer" in kinds and "number" not in kinds:
+            whole = f"{config:.0f}" if config.is_integer() else f"a whole number near {config:g}"
+            messages.append(f"{where}: {config!r} must be a whole number (write {whole})")
+        why = f": {schema['description']}" if "description" in schema else ""
+        if "maximum" in schema and config > schema["maximum"]:
+            messages.append(f"{where}: {config!r} is above the largest value allowed, {schema['maximum']:,}{why}")
+        if "minimum" in schema and config < schema["minimum"]:
+            messages.append(f"{where}: {config!r} is below the smallest value allowed, {schema['minimum']}{why}")
+    elif isinstance(config, dict) and "properties" in schema:
+        for key, value in config.items():
+            if key in schema["properties"]:
+                messages += number_errors(value, schema["properties"][key], f"{where}.{key}" if where else key, root)
+    elif isinstance(config, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(config):
+            messages += number_errors(item, schema["items"], f"{where}[{i}]", root)
+    return messages
+
+
+def study_errors(config: dict, speakers: int) -> list[str]:
+    """Settings that cannot work together or with the corpus's ``speakers`` (named under the
+    root, after dataset.filters), in the config's words: before any job."""
+    dataset, errors = config["dataset"], []
+    if dataset["min_duration_s"] >= dataset["max_duration_s"]:
+        errors.append(f"dataset.min_duration_s ({dataset['min_duration_s']:g} s) must be below "
+                      f"dataset.max_duration_s ({dataset['max_duration_s']:g} s): every clip would be rejected")
+    if speakers < 2:  # nothing is folded: the study runs and its pages say what it cannot compute
+        return errors
+    folded = [("selection.folds", config["selection"]["folds"])]
+    if config["probes"]["enabled"]:
+        folded.append(("probes.folds", config["probes"]["folds"]))
+    for key, folds in folded:
+        if folds > speakers:
+            errors.append(f"{key}: {folds} folds of speakers, but the corpus names {speakers} speaker(s) "
+                          f"under dataset.root (after dataset.filters); give at most {speakers}")
+    return errors
+
+
+def reduction_errors(reductions: list[str], hop: float, max_duration_s: float) -> list[str]:
+    """``frame-N`` or ``time-S`` reductions that start past the longest clip the index keeps."""
+    errors = []
+    for spelling in reductions:
+        kind, _, value = spelling.partition("-")
+        start_s = int(value) * hop / 1000 if kind == "frame" else float(value) if kind == "time" else 0.0
+        if start_s >= max_duration_s:
+            errors.append(f"ablation.reductions: {spelling} starts at {start_s:g} s, past any clip the index "
+                          f"keeps (dataset.max_duration_s = {max_duration_s:g} s, {hop:g} ms per frame)")
+    return errors
+
+
 def hop_ms(model: dict | None, sample_rate: int = 16_000) -> float:
     """The model's frame hop in ms: the product of its conv strides (20 ms for every family here)."""
     strides = (model or {}).get("conv_stride", [5, 2, 2, 2, 2, 2, 2])

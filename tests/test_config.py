@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -79,6 +80,9 @@ def test_a_misspelled_key_stops_snakemake_before_any_job(repo, tmp_path):
 
 
 def dry_run(repo: Path, tmp_path: Path, override: dict, *extra: str) -> subprocess.CompletedProcess:
+    """``snakemake -n`` of the demo config with ``override`` in ``tmp_path``, on the bundled clips
+    unless the override names another dataset.root."""
+    override = {**override, "dataset": {"root": str(repo / "data/ravdess-mini"), **override.get("dataset", {})}}
     (tmp_path / "override.yaml").write_text(yaml.safe_dump(override))
     return subprocess.run([SNAKEMAKE, "-n", "-s", str(repo / "Snakefile"), "--configfile",
                            str(repo / "config.yaml"), str(tmp_path / "override.yaml"), *extra],
@@ -188,18 +192,40 @@ def test_the_study_models_are_named_and_checked_in_the_config_s_words():
      "figures.site: sae layer 2 has no SAE; sae.layers is [1]"),
     ({"ablation": {"units_from": "config", "sites": ["sae"], "neurons": [64]}},
      "ablation.neurons: 64 is past the sae site's 64 latents (sae.latents)"),
+    # issue 37: what used to pass the plan and fail in a job, or never
+    ({"dataset": {"root": "ROOT/data/ravdess-minj"}},
+     "does not exist; the nearest folder that exists is ROOT/data, which holds ROOT/data/ravdess-mini "
+     "(did you mean that?). Set dataset.root"),
+    ({"dataset": {"root": "ROOT/README.md"}}, "README.md is a file, not a folder"),
+    ({"dataset": {"root": "ROOT/docs"}}, "/docs holds no clip of corpus ravdess, which expects Actor_NN/"),
+    ({"dataset": {"min_duration_s": 2.0, "max_duration_s": 1.5}},
+     "dataset.min_duration_s (2 s) must be below dataset.max_duration_s (1.5 s)"),
+    ({"ablation": {"segment_ms": [20.0]}}, "ablation.segment_ms[0]: 20.0 must be a whole number (write 20)"),
+    ({"stats": {"permutations": 1000000000000}},
+     "stats.permutations: 1000000000000 is above the largest value allowed, 1,000,000"),
+    ({"probes": {"folds": 50}}, "probes.folds: 50 folds of speakers, but the corpus names 6 speaker(s)"),
+    ({"selection": {"folds": 7}}, "selection.folds: 7 folds of speakers, but the corpus names 6 speaker(s)"),
+    ({"ablation": {"reductions": ["mean", "frame-99999"]}},
+     "ablation.reductions: frame-99999 starts at 1999.98 s, past any clip the index keeps"),
+    ({"dataset": {"filters": {"emotion": ["surprised"]}}},
+     "'emotion': ['surprised']} keep none of the 8 clip(s) named under"),
 ])
 def test_config_errors_stop_snakemake_before_any_job(repo, tmp_path, override, message):
     if override.get("model", {}).get("name_or_path") == "MODEL":
         override["model"]["name_or_path"] = str(model_folder(tmp_path / "wavlm"))
+    if "ROOT" in override.get("dataset", {}).get("root", ""):
+        override["dataset"]["root"] = override["dataset"]["root"].replace("ROOT", str(repo))
+        message = message.replace("ROOT", str(repo))
     done = dry_run(repo, tmp_path, override)
     assert done.returncode != 0 and message in done.stdout + done.stderr, done.stderr[-2000:]
     assert "Building DAG of jobs" not in done.stdout + done.stderr  # before any job is planned
 
 
 def test_code_hashes_follow_every_imported_module(repo, tmp_path):
-    """Changing any package module changes the code hash of every rule whose script imports it,
-    directly or through other modules, and of no other rule."""
+    """Changing a statement of any package module changes the code hash of every rule whose script
+    imports it, directly or through other modules, and of no other rule; a comment, a docstring or
+    a reformatting changes none (the hash is of the syntax tree); a script's statement changes its
+    own hash only."""
     import shutil
 
     from speechneurons.codehash import code_hash, loads_corpus, script_modules, template_files
@@ -234,9 +260,22 @@ def test_code_hashes_follow_every_imported_module(repo, tmp_path):
         path.write_bytes(original)
         return {name for name in after if after[name] != before[name]}
 
-    for module in sorted((tmp_path / "speechneurons").rglob("*.py")):
-        assert changed_by(module, b"\n# changed\n") == {
+    for i, module in enumerate(sorted((tmp_path / "speechneurons").rglob("*.py"))):
+        assert changed_by(module, b"\n_EDITED = 1\n") == {
             name for name, files in uses.items() if module in files}, module
+        if i % 4 == 0:  # a quarter of them, for time: the tree has no comments
+            assert changed_by(module, b"\n# a comment\n\n") == set(), module
+    fdr = tmp_path / "speechneurons/stats/fdr.py"
+    source = fdr.read_text()
+    assert source.startswith('"""')
+    edited = source.replace('"""', '"""One sentence more in the docstring.\n', 1)
+    edited = edited.replace("def ", "def  ", 1).replace(" = ", "  =  ", 1)  # and some layout
+    assert ast.dump(ast.parse(edited)) != ast.dump(ast.parse(source))  # the docstring is in the tree
+    fdr.write_text(edited)
+    assert {s.stem for s in scripts if code_hash(s, tmp_path, loaded(s)) != before[s.stem]} == set()
+    fdr.write_text(source)
+    for script in scripts:
+        assert changed_by(script, b"\n_EDITED = 1\n") == {script.stem}, script
     # a page template reruns the jobs whose modules render it, through what it extends or imports
     pages = {name: set(template_files(sorted(files), tmp_path)) for name, files in uses.items()}
     templates = tmp_path / "speechneurons/templates"
@@ -274,6 +313,7 @@ def test_a_study_config_means_the_schema_defaults_not_the_demo(repo, tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({**demo, "demo_only_key": 1}))
     study = yaml.safe_load((repo / "config/emodb.yaml").read_text())
     study["dataset"]["root"] = str(root)
+    study["probes"] = {"folds": 4}  # the tree has 4 of EmoDB's 10 speakers
     (tmp_path / "emodb.yaml").write_text(yaml.safe_dump(study))
     done = plan_in(tmp_path, repo, "--configfile", "emodb.yaml")
     assert done.returncode == 0, done.stderr[-2000:]
