@@ -215,7 +215,7 @@ def analyze(args: argparse.Namespace) -> tuple[Path, Path]:
         figure = plot_clip_attribution(waves[first], model.sample_rate, {label: rows[0]}, panels[0][0])
     png = out / f"{stem}.png"
     save_figure(figure, png)
-    table.to_parquet(out / f"{stem}.parquet", index=False)
+    table.to_parquet(out / f"{stem}.parquet", index=False, write_page_checksum=True)
     return png, out / f"{stem}.parquet"
 
 

@@ -8,7 +8,16 @@ before any job runs (a few bytes of each: the parquet magic and footer length,
 the safetensors header and its data extent) and stops with the file and the
 command that regenerates it; the tables downstream stay as they are until the
 rerun writes new ones. (Our own writers cannot leave such a file: see
-:mod:`speechneurons.atomic`.) Pure Python: the Snakefile imports it.
+:mod:`speechneurons.atomic`.)
+
+Damage inside a file (a flipped bit in a column's pages, which the frame
+check cannot see) is found when a job reads it: every table is written with a
+CRC-32 checksum per data page (``write_page_checksum``,
+:func:`speechneurons.provenance.write_table`) and read with the checksums
+verified (:func:`read_parquet`, the activation cache), so a damaged table
+stops the job with its name and the same remedy instead of a decoder's
+"Unexpected end of stream". Pure Python: the Snakefile imports it (pandas and
+pyarrow load only when a job reads a table).
 """
 
 from __future__ import annotations
@@ -70,6 +79,32 @@ def safetensors_damage(path: Path) -> str | None:
     return None
 
 
+class DamagedFileError(RuntimeError):
+    """A table or array that cannot be read in full: the message names it and the remedy."""
+
+
+def damaged_message(path: str | Path, why: str, command: str = "snakemake") -> str:
+    """The file, what is wrong and the commands that regenerate it."""
+    return (f"{path} is damaged: {why}. Delete it and run again: the job that writes it reruns, "
+            f"then the jobs that read it:\n    rm {shlex.quote(str(path))} && {command}")
+
+
+def read_parquet(path: str | Path, **options):
+    """``pandas.read_parquet(path, **options)`` with every data page's checksum verified (pages
+    written without one are read as they are). Raises :class:`DamagedFileError` naming the file
+    and the remedy when the file cannot be decoded; a missing file raises FileNotFoundError."""
+    import pandas as pd
+    import pyarrow as pa
+
+    try:
+        return pd.read_parquet(path, page_checksum_verification=True, **options)
+    except (OSError, pa.ArrowException) as err:
+        if not Path(path).is_file():
+            raise
+        raise DamagedFileError(damaged_message(path, f"{type(err).__name__}: {err}",
+                                               "snakemake (with the options you ran)")) from err
+
+
 CHECKS = {".parquet": parquet_damage, ".safetensors": safetensors_damage}
 
 
@@ -92,8 +127,6 @@ def damaged_outputs(paths: Iterable[str | Path], command: str = "snakemake") -> 
     for path in dict.fromkeys(map(str, paths)):
         why = damage(path)
         if why:
-            messages.append(
-                f"{path} is damaged: {why}. Nothing has run, so the tables made from it are kept. "
-                f"Delete it and run again: the job that writes it reruns, then the jobs that read it:\n"
-                f"    rm {shlex.quote(path)} && {command}")
+            messages.append(damaged_message(path, f"{why}. Nothing has run, so the tables made from it are kept",
+                                            command))
     return messages

@@ -19,6 +19,7 @@ from speechneurons.failures import FAILED_SCHEMA
 from speechneurons.pages import render
 from speechneurons.provenance import notes_of
 from speechneurons.schemas import empty_table
+from speechneurons.integrity import read_parquet
 
 #: Columns of ``failed_clips.parquet``: a failed clip per stage and parameter combination.
 FAILED_CLIPS_SCHEMA = {**FAILED_SCHEMA, "combination": "str"}
@@ -39,7 +40,7 @@ def combination_of(path: str | Path) -> str:
 
 def failed_clips(paths: Iterable[str | Path]) -> pd.DataFrame:
     """The failed-clips tables of every job, one table (FAILED_CLIPS_SCHEMA)."""
-    tables = [pd.read_parquet(p).assign(combination=combination_of(p)) for p in paths]
+    tables = [read_parquet(p).assign(combination=combination_of(p)) for p in paths]
     tables = [t for t in tables if not t.empty]
     if not tables:
         return empty_table(FAILED_CLIPS_SCHEMA)
@@ -131,7 +132,7 @@ def run_summary(rejected: str | Path, models: Mapping[str, tuple[str | Path, str
     if Path(rejected).is_file() and (n := pq.read_metadata(str(rejected)).num_rows):
         lines.append(f"{n} file(s) under dataset.root are not clips, each with its reason: {rejected}")
     for name, (failed, page, tables) in models.items():
-        if Path(failed).is_file() and len(clips := pd.read_parquet(failed, columns=["clip_id"])):
+        if Path(failed).is_file() and len(clips := read_parquet(failed, columns=["clip_id"])):
             lines.append(f"model {name}: {clips['clip_id'].nunique()} clip(s) failed in some job: {failed}")
         missing = not_computed({k: v for k, v in tables.items() if Path(v).is_file()})
         if missing:

@@ -54,6 +54,7 @@ from speechneurons.audio import MODEL_SAMPLE_RATE, load_waveform
 from speechneurons.failures import ClipFailures
 from speechneurons.schemas import empty_table
 from speechneurons.settings import FromConfig
+from speechneurons.integrity import read_parquet
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +318,7 @@ class ProsodyTracks:
     @classmethod
     def read(cls, paths) -> "ProsodyTracks":
         """The tracks of the stage's shard tables ``paths``."""
-        return cls(pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True))
+        return cls(pd.concat([read_parquet(p) for p in paths], ignore_index=True))
 
     def __contains__(self, clip_id: str) -> bool:
         return clip_id in self._by_clip

@@ -133,7 +133,7 @@ def write_table(frame: pd.DataFrame, path: str | Path, provenance: dict) -> None
     metadata = dict(table.schema.metadata or {})
     metadata[KEY] = json.dumps(provenance, sort_keys=True).encode()
     with atomic_output(path) as partial:
-        pq.write_table(table.replace_schema_metadata(metadata), str(partial))
+        pq.write_table(table.replace_schema_metadata(metadata), str(partial), write_page_checksum=True)
 
 
 #: rows a streamed table buffers before writing them as one row group
@@ -157,7 +157,7 @@ def table_writer(path: str | Path, provenance: dict, empty: pd.DataFrame) -> Ite
         table = pa.concat_tables(pending)
         if writer is None:
             metadata = {**(table.schema.metadata or {}), KEY: json.dumps(provenance, sort_keys=True).encode()}
-            writer = pq.ParquetWriter(str(partial), table.schema.with_metadata(metadata))
+            writer = pq.ParquetWriter(str(partial), table.schema.with_metadata(metadata), write_page_checksum=True)
         writer.write_table(table)
         pending, rows = [], 0
 

@@ -135,3 +135,42 @@ def test_a_transposed_array_is_written_as_it_reads(tmp_path):
     save_arrays({"t": values.T, "f": np.asfortranarray(values)}, tmp_path / "a.safetensors", {})
     loaded = load_file(str(tmp_path / "a.safetensors"))
     assert np.array_equal(loaded["t"], values.T) and np.array_equal(loaded["f"], values)
+
+
+def test_a_flipped_bit_inside_a_table_stops_the_reader_naming_the_file(tmp_path):
+    """Damage inside a table's pages (which the frame check before the jobs cannot see): our tables
+    carry a CRC per page, so reading one, as a frame or through the activation cache, stops with
+    the file and the remedy. Without the checksums the same flip reads back as other numbers, with
+    no error at all."""
+    from speechneurons.cache import ActivationCache
+    from speechneurons.integrity import DamagedFileError, read_parquet
+    from speechneurons.provenance import write_table
+
+    n = 20_000
+    table = pd.DataFrame({"clip_id": np.repeat(["a", "b"], n // 2), "site": "hidden", "layer": np.int32(0),
+                          "neuron": np.tile(np.arange(n // 2, dtype=np.int32), 2),
+                          "mean": np.linspace(0, 1, n, dtype=np.float32), "std": np.float32(0), "max": np.float32(0)})
+
+    def flipped(path):
+        column = pq.ParquetFile(path).metadata.row_group(0).column(4)  # the mean column's pages
+        assert column.path_in_schema == "mean"
+        start = column.dictionary_page_offset if column.has_dictionary_page else column.data_page_offset
+        at = start + column.total_compressed_size * 3 // 4  # inside its values
+        data = bytearray(path.read_bytes())
+        data[at] ^= 0x10
+        path.write_bytes(bytes(data))
+        return path
+
+    plain = tmp_path / "plain.parquet"
+    table.to_parquet(plain, compression=None)
+    assert not read_parquet(flipped(plain)).equals(table)  # silently other numbers
+    checked = tmp_path / "checked.parquet"
+    write_table(table, checked, {"rule": "test"})
+    pd.testing.assert_frame_equal(read_parquet(checked), table)
+    flipped(checked)
+    with pytest.raises(DamagedFileError, match=rf"{checked} is damaged: .*CRC.*\n    rm {checked} && snakemake"):
+        read_parquet(checked)
+    with pytest.raises(DamagedFileError, match=rf"{checked} is damaged"):
+        ActivationCache([checked]).matrix()
+    with pytest.raises(FileNotFoundError):
+        read_parquet(tmp_path / "missing.parquet")

@@ -24,6 +24,7 @@ from speechneurons.failures import ClipFailures
 from speechneurons.models import SpeechModel
 from speechneurons.schemas import SEGMENT_SCHEMA, empty_table
 from speechneurons.settings import ABLATION_UNITS, check_section
+from speechneurons.integrity import read_parquet
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ NOTHING_SELECTED = ("ablation: the selection names no unit, so nothing was ablat
 def selected_units(path: str | Path) -> pd.DataFrame:
     """The units of ``selected_units.parquet`` (site, layer, neuron), each once; empty when the
     selection names none (:func:`ablate_clips` then ablates nothing and says why)."""
-    return pd.read_parquet(path)[["site", "layer", "neuron"]].drop_duplicates().reset_index(drop=True)
+    return read_parquet(path)[["site", "layer", "neuron"]].drop_duplicates().reset_index(drop=True)
 
 
 @dataclass

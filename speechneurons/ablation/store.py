@@ -23,6 +23,7 @@ from safetensors import safe_open
 
 from speechneurons.schemas import ATTRIBUTION_SCHEMA, current_names, empty_table
 from speechneurons.unit_arrays import read_units
+from speechneurons.integrity import read_parquet
 
 def read_attributions(
     tensor_paths: Sequence[str | Path],
@@ -39,7 +40,7 @@ def read_attributions(
         if units is not None:
             key = units[["site", "layer", "neuron"]].astype({"layer": "int32", "neuron": "int32"})
             rows = unit_table.reset_index().merge(key, on=["site", "layer", "neuron"])["index"].to_numpy()
-        segments = pd.read_parquet(segment_path)
+        segments = read_parquet(segment_path)
         with safe_open(str(tensor_path), framework="numpy") as f:
             for clip_id in f.keys():
                 if wanted_clips is not None and clip_id not in wanted_clips:
@@ -66,7 +67,7 @@ def iter_curves(tensor_paths: Sequence[str | Path], segment_paths: Sequence[str 
     """Yield (clip_id, units table, [units, segments] float32, that clip's segments), clip by clip."""
     for tensor_path, segment_path in zip(tensor_paths, segment_paths, strict=True):
         units = read_units(tensor_path)
-        segments = current_names(pd.read_parquet(segment_path))
+        segments = current_names(read_parquet(segment_path))
         by_clip = dict(tuple(segments.groupby("clip_id", sort=False)))
         with safe_open(str(tensor_path), framework="numpy") as f:
             for clip_id in sorted(f.keys()):

@@ -23,6 +23,7 @@ from speechneurons.unit_arrays import read_units
 from speechneurons.time_grid import overlap_weights
 from speechneurons.combination import Combination
 from speechneurons.reliability.common import UNIT, row_spearman
+from speechneurons.integrity import read_parquet
 
 SETTINGS = tuple(f.name for f in fields(Combination))  # baseline, segment_ms, reduction
 #: a (site, layer) whose curves correlate less than this across baselines is named in the report
@@ -44,7 +45,7 @@ class CurveSource:
                 raise ValueError(f"{tensor_path}: its units differ from the other shards of the combination")
             with safe_open(str(tensor_path), framework="numpy") as f:
                 self._where.update({clip: str(tensor_path) for clip in f.keys()})
-            segments = pd.read_parquet(segment_path)
+            segments = read_parquet(segment_path)
             self._segments.update({c: s.sort_values("segment") for c, s in segments.groupby("clip_id")})
 
     @property

@@ -12,6 +12,7 @@ from speechneurons.ablation.engine import ResolvedUnits
 from speechneurons.ablation.run import requested_units
 from speechneurons.models import SpeechModel
 from speechneurons.reliability.common import sample_clips, sample_units
+from speechneurons.integrity import read_parquet
 
 
 def study_sample(model: SpeechModel, clips_path: str | Path, ablated_segments: list[str | Path],
@@ -25,8 +26,8 @@ def study_sample(model: SpeechModel, clips_path: str | Path, ablated_segments: l
     (:func:`~speechneurons.ablation.run.requested_units`: the selection table
     ``selected``, or the config's sites, layers and neurons).
     """
-    clips = pd.read_parquet(clips_path)
-    done = set(pd.concat([pd.read_parquet(p, columns=["clip_id"]) for p in ablated_segments])["clip_id"])
+    clips = read_parquet(clips_path)
+    done = set(pd.concat([read_parquet(p, columns=["clip_id"]) for p in ablated_segments])["clip_id"])
     picked_clips = sample_clips(clips[clips["clip_id"].isin(done)], n_clips, seed)
     units = requested_units(ablation, selected)
     table = units if isinstance(units, pd.DataFrame) else units.resolve(model).table()
