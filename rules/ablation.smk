@@ -17,6 +17,8 @@ rule ablation:
         "../envs/speechneurons.yaml"
     threads: COMPUTE["threads"]
     params:
+        # the threads its numbers are computed with: the config, never --cores (bits follow them)
+        threads=COMPUTE["threads"],
         root=DATASET["root"],
         model=model_ref,
         revision=model_revision,

@@ -2,7 +2,6 @@ rule activations:
     input:
         clips=shard_index,
         model=model_input,
-        saes=SAE_FILES,
     output:
         **({"frames": ACTIVATION_FRAMES} if ACTIVATIONS_CFG["frames"] else {}),
         pooled=ACTIVATIONS,
@@ -15,10 +14,11 @@ rule activations:
         "../envs/speechneurons.yaml"
     threads: COMPUTE["threads"]
     params:
+        # the threads its numbers are computed with: the config, never --cores (bits follow them)
+        threads=COMPUTE["threads"],
         root=DATASET["root"],
         model=model_ref,
         revision=model_revision,
-        sae=SAE_SITE,
         compute=section(COMPUTE, "device", "shards"),
         shard=lambda wildcards: int(wildcards.shard),
         data=shard_data,

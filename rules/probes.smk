@@ -5,7 +5,7 @@
 rule probes:
     input:
         clips=INDEX_CLIPS,
-        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+        activations=CACHE_TABLES,
     output:
         table=PROBES,
         figure=report(
@@ -23,6 +23,8 @@ rule probes:
     resources:
         mem_mb=CACHE_MEM_MB,
     params:
+        # the threads its numbers are computed with: the config, never --cores (bits follow them)
+        threads=COMPUTE["threads"],
         corpus=CORPUS,
         sites=PROBES_CFG["sites"],
         probes=section(
@@ -41,7 +43,7 @@ rule probes:
 rule knockout_activations:
     input:
         clips=INDEX_CLIPS,
-        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+        activations=CACHE_TABLES,
         selected=SELECTED_UNITS,
         model=model_input,
         saes=SAE_FILES,
@@ -55,6 +57,8 @@ rule knockout_activations:
         "../envs/speechneurons.yaml"
     threads: COMPUTE["threads"]
     params:
+        # the threads its numbers are computed with: the config, never --cores (bits follow them)
+        threads=COMPUTE["threads"],
         corpus=CORPUS,
         root=DATASET["root"],
         model=model_ref,
@@ -75,7 +79,7 @@ rule knockout_activations:
 rule knockout:
     input:
         clips=INDEX_CLIPS,
-        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+        activations=CACHE_TABLES,
         selected=SELECTED_UNITS,
         shards=expand(KNOCKOUT_SHARD, shard=SHARDS, allow_missing=True),
     output:
@@ -94,6 +98,8 @@ rule knockout:
         "../envs/speechneurons.yaml"
     threads: COMPUTE["threads"]
     params:
+        # the threads its numbers are computed with: the config, never --cores (bits follow them)
+        threads=COMPUTE["threads"],
         corpus=CORPUS,
         knockout_sites=KNOCKOUT_SITES,
         knockout=section(
@@ -112,7 +118,7 @@ rule unit_browser:
         clips=INDEX_CLIPS,
         selected=SELECTED_UNITS,
         selectivity=SELECTIVITY,
-        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+        activations=CACHE_TABLES,
         attributions=expand(ATTRIBUTIONS, shard=SHARDS, allow_missing=True),
         segments=expand(SEGMENTS, shard=SHARDS, allow_missing=True),
         prosody=expand(PROSODY_TRACKS, shard=SHARDS),

@@ -21,7 +21,7 @@ rule selectivity_figures:
         clips=INDEX_CLIPS,
         selectivity=SELECTIVITY,
         selected=SELECTED_UNITS,
-        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+        activations=CACHE_TABLES,
     output:
         heatmap=report(
             FIG_HEATMAP,
@@ -56,7 +56,7 @@ rule questions:
         clip_units=CLIP_UNITS,
         attributions=expand(ATTRIBUTIONS, shard=SHARDS, allow_missing=True),
         segments=expand(SEGMENTS, shard=SHARDS, allow_missing=True),
-        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+        activations=CACHE_TABLES,
         prosody=expand(PROSODY_TRACKS, shard=SHARDS),
     output:
         **{q: QUESTION.replace("{question}", q) for q in QUESTION_TABLES},

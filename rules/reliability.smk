@@ -38,6 +38,8 @@ rule reliability_deletion:
         "../envs/speechneurons.yaml"
     threads: COMPUTE["threads"]
     params:
+        # the threads its numbers are computed with: the config, never --cores (bits follow them)
+        threads=COMPUTE["threads"],
         root=DATASET["root"],
         model=model_ref,
         revision=model_revision,
@@ -72,6 +74,8 @@ rule reliability_randomisation:
         "../envs/speechneurons.yaml"
     threads: COMPUTE["threads"]
     params:
+        # the threads its numbers are computed with: the config, never --cores (bits follow them)
+        threads=COMPUTE["threads"],
         root=DATASET["root"],
         model=model_ref,
         revision=model_revision,
@@ -91,7 +95,7 @@ rule reliability_randomisation:
 rule reliability_bootstrap:
     input:
         clips=INDEX_CLIPS,
-        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+        activations=CACHE_TABLES,
         selected=SELECTED_UNITS,
     output:
         units=REL_BOOTSTRAP_UNITS,

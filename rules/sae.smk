@@ -17,6 +17,8 @@ rule sae_frames:
         "../envs/speechneurons.yaml"
     threads: COMPUTE["threads"]
     params:
+        # the threads its numbers are computed with: the config, never --cores (bits follow them)
+        threads=COMPUTE["threads"],
         root=DATASET["root"],
         model=model_ref,
         revision=model_revision,
@@ -45,6 +47,8 @@ rule sae_train:
         "../envs/speechneurons.yaml"
     threads: COMPUTE["threads"]
     params:
+        # the threads its numbers are computed with: the config, never --cores (bits follow them)
+        threads=COMPUTE["threads"],
         corpus=CORPUS,
         site=SAE_CFG["site"],
         sae=SAE_TRAINING,
@@ -52,6 +56,32 @@ rule sae_train:
         code=code_version("sae_train"),
     script:
         "../scripts/sae_train.py"
+
+
+# The latents of the cache: each shard's stored frames encoded by the trained SAEs and pooled (no
+# forward pass), so that a retrained SAE reruns these jobs and not the activation pass.
+rule sae_activations:
+    input:
+        frames=SAE_FRAMES,
+        frames_failed=SAE_FRAMES_FAILED,
+        saes=SAE_FILES,
+    output:
+        pooled=SAE_ACTIVATIONS,
+    log:
+        f"{LOGS}/sae/activations-{{shard}}.log",
+    benchmark:
+        f"{BENCH}/sae/activations-{{shard}}.tsv"
+    conda:
+        "../envs/speechneurons.yaml"
+    threads: COMPUTE["threads"]
+    params:
+        # the threads its numbers are computed with: the config, never --cores (bits follow them)
+        threads=COMPUTE["threads"],
+        sae=section(SAE_CFG, "site", "layers"),
+        device=COMPUTE["device"],
+        code=code_version("sae_activations"),
+    script:
+        "../scripts/sae_activations.py"
 
 
 rule sae_report:
@@ -88,7 +118,7 @@ rule neurons_vs_features:
     input:
         **({"knockout": KNOCKOUT} if KNOCKOUT_CFG["enabled"] else {}),
         clips=INDEX_CLIPS,
-        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+        activations=CACHE_TABLES,
         selectivity=SELECTIVITY,
     output:
         table=NEURONS_VS_FEATURES,
@@ -107,6 +137,8 @@ rule neurons_vs_features:
     resources:
         mem_mb=CACHE_MEM_MB,
     params:
+        # the threads its numbers are computed with: the config, never --cores (bits follow them)
+        threads=COMPUTE["threads"],
         corpus=CORPUS,
         sae=section(SAE_CFG, "site", "layers", "compare_top_k"),
         activation=STATS["activation"],

@@ -1,7 +1,7 @@
 rule selectivity:
     input:
         clips=INDEX_CLIPS,
-        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+        activations=CACHE_TABLES,
     output:
         selectivity=SELECTIVITY,
     log:
@@ -12,6 +12,8 @@ rule selectivity:
     resources:
         mem_mb=CACHE_MEM_MB,
     params:
+        # the threads its numbers are computed with: the config, never --cores (bits follow them)
+        threads=COMPUTE["threads"],
         corpus=CORPUS,
         stats=section(
             STATS,
@@ -30,7 +32,7 @@ rule selectivity:
 rule select_units:
     input:
         clips=INDEX_CLIPS,
-        activations=expand(ACTIVATIONS, shard=SHARDS, allow_missing=True),
+        activations=CACHE_TABLES,
         selectivity=SELECTIVITY,
     output:
         units=SELECTED_UNITS,

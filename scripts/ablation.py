@@ -1,7 +1,5 @@
 """Snakemake adapter: segment ablation of one shard for one parameter combination (rule ablation)."""
 
-import pandas as pd
-
 from speechneurons import provenance
 from speechneurons.ablation.run import AblationSettings, ablate_clips
 from speechneurons.unit_arrays import write_unit_arrays
@@ -10,13 +8,14 @@ from speechneurons.threads import pin_threads
 from speechneurons.models import load_speech_model
 from speechneurons.sae_site import attach_saes
 from speechneurons.shards import shard_clips
+from speechneurons.integrity import read_parquet
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
-pin_threads(sm.threads)
+pin_threads(sm.params.threads)  # compute.threads, whatever --cores
 
 p = sm.params
-clips = shard_clips(pd.read_parquet(sm.input.clips), p.shard, p.compute["shards"])
+clips = shard_clips(read_parquet(sm.input.clips), p.shard, p.compute["shards"])
 model = load_speech_model(p.model, p.revision, p.compute["device"])
 if p.sae:  # the sae site: latents of each layer's SAE
     attach_saes(model, p.sae["site"], p.sae["layers"], sm.input.saes)

@@ -2,13 +2,12 @@
 
 import logging
 
-import pandas as pd
-
 from speechneurons import provenance
 from speechneurons.datasets import load_corpus
 from speechneurons.datasets.index import IndexFilters, IndexShard, gather_index
 from speechneurons.logs import log_to_file
 from speechneurons.threads import pin_threads
+from speechneurons.integrity import read_parquet
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
@@ -17,7 +16,7 @@ log = logging.getLogger("index")
 
 corpus = load_corpus(sm.params.corpus["name"], sm.params.corpus["manifest"])
 log.info("corpus %s: %s", corpus.spec.name, corpus.spec.describe())
-parts = [IndexShard(pd.read_parquet(clips), pd.read_parquet(rejected),
+parts = [IndexShard(read_parquet(clips), read_parquet(rejected),
                     provenance.read_provenance(clips)["valid_clips"])
          for clips, rejected in zip(sm.input.clips, sm.input.rejected)]
 result = gather_index(parts, corpus, sm.params.root, IndexFilters.from_config(sm.params.filters, corpus.spec))

@@ -1,7 +1,5 @@
 """Snakemake adapter: pooled activations with each unit set knocked out, one shard (rule knockout_activations)."""
 
-import pandas as pd
-
 from speechneurons.cache import activation_matrix
 from speechneurons.datasets import corpus_spec
 from speechneurons.knockout.forward import knocked_activations
@@ -12,15 +10,16 @@ from speechneurons.threads import pin_threads
 from speechneurons.models import load_speech_model
 from speechneurons.sae_site import attach_saes
 from speechneurons.shards import shard_clips
+from speechneurons.integrity import read_parquet
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
-pin_threads(sm.threads)
+pin_threads(sm.params.threads)  # compute.threads, whatever --cores
 p = sm.params
 matrix = activation_matrix(sm.input.activations, "mean", sites=p.knockout_sites)  # hidden units, SAE latents
-sets = knockout_sets(pd.read_parquet(sm.input.selected), matrix, corpus_spec(p.corpus),
+sets = knockout_sets(read_parquet(sm.input.selected), matrix, corpus_spec(p.corpus),
                      KnockoutSettings.from_config(p.knockout), tuple(p.knockout_sites))
-clips = shard_clips(pd.read_parquet(sm.input.clips), p.shard, p.compute["shards"]).sort_values("clip_id")
+clips = shard_clips(read_parquet(sm.input.clips), p.shard, p.compute["shards"]).sort_values("clip_id")
 clips = clips[clips["clip_id"].isin(matrix.clip_ids)]  # a clip that failed in the cache has no baseline
 knocked = {}
 if len(sets) and len(clips):

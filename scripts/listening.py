@@ -2,20 +2,19 @@
 
 from pathlib import Path
 
-import pandas as pd
-
 from speechneurons.datasets import corpus_spec
 from speechneurons.listen import example_listening_page
 from speechneurons.logs import log_to_file
 from speechneurons.prosody import ProsodyTracks
 from speechneurons.threads import pin_threads
+from speechneurons.integrity import read_parquet
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 pin_threads(sm.threads)
 page = example_listening_page(
-    clips=pd.read_parquet(sm.input.clips).set_index("clip_id"),
-    clip_units=pd.read_parquet(sm.input.clip_units),
+    clips=read_parquet(sm.input.clips).set_index("clip_id"),
+    clip_units=read_parquet(sm.input.clip_units),
     attributions=sm.input.attributions,
     segments=sm.input.segments,
     figures=sm.params.figures,

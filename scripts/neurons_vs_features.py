@@ -10,19 +10,20 @@ from speechneurons.logs import log_to_file
 from speechneurons.neurons_vs_features import neurons_vs_features, plot_neurons_vs_features
 from speechneurons.probes import ProbeSettings
 from speechneurons.threads import pin_threads
+from speechneurons.integrity import read_parquet
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
-pin_threads(sm.threads)
+pin_threads(sm.params.threads)  # compute.threads, whatever --cores
 p = sm.params
-selectivity = pd.read_parquet(sm.input.selectivity)
+selectivity = read_parquet(sm.input.selectivity)
 # only the compared layers' units: the layer's own and its latents
 units = selectivity.loc[selectivity["site"].isin([p.sae["site"], "sae"]) & selectivity["layer"].isin(p.sae["layers"]),
                         ["site", "layer", "neuron"]]
 matrix = units_matrix(sm.input.activations, p.activation, units)  # the statistic selectivity tested
-knockout = pd.read_parquet(sm.input.knockout) if "knockout" in sm.input.keys() else pd.DataFrame()
+knockout = read_parquet(sm.input.knockout) if "knockout" in sm.input.keys() else pd.DataFrame()
 settings = ProbeSettings.from_config(p.probes, permutations=0)
-table, notes = neurons_vs_features(matrix, pd.read_parquet(sm.input.clips), selectivity, knockout,
+table, notes = neurons_vs_features(matrix, read_parquet(sm.input.clips), selectivity, knockout,
                                    corpus_spec(p.corpus), p.sae["site"], p.sae["layers"], p.sae["compare_top_k"],
                                    settings)
 record = provenance.build(sm.rule, p, provenance.upstream_model(sm.input.activations), wildcards=sm.wildcards,

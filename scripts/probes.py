@@ -1,7 +1,5 @@
 """Snakemake adapter: speaker-held-out probes per (site, layer) and factor (rule probes)."""
 
-import pandas as pd
-
 from speechneurons import provenance
 from speechneurons.cache import ActivationCache
 from speechneurons.datasets import corpus_spec
@@ -9,14 +7,15 @@ from speechneurons.figures import plot_probes, save_figure
 from speechneurons.logs import log_to_file
 from speechneurons.threads import pin_threads
 from speechneurons.probes import ProbeSettings, layer_probes, probe_blocks
+from speechneurons.integrity import read_parquet
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
-pin_threads(sm.threads)
+pin_threads(sm.params.threads)  # compute.threads, whatever --cores
 p = sm.params
 spec = corpus_spec(p.corpus)
 settings = ProbeSettings.from_config(p.probes)
-clips = pd.read_parquet(sm.input.clips)
+clips = read_parquet(sm.input.clips)
 cache = ActivationCache(sm.input.activations, "mean", sites=p.sites)
 # a layer at a time, from blocks that fit the job's memory (compute.memory_gib)
 with probe_blocks(cache, clips, sm.resources.mem_mb / 1024) as source:

@@ -3,12 +3,11 @@
 import logging
 from pathlib import Path
 
-import pandas as pd
-
 from speechneurons import provenance
 from speechneurons.logs import log_to_file
 from speechneurons.threads import pin_threads
 from speechneurons.problems import failed_clips, not_computed, problems_page
+from speechneurons.integrity import read_parquet
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
@@ -24,5 +23,5 @@ log.info("%d failed clip(s), %d table(s) with analyses not computed", len(failed
 record = provenance.build(sm.rule, sm.params, provenance.upstream_model(sm.input.failed),
                           wildcards=sm.wildcards)
 provenance.write_table(failed, sm.output.table, record)
-Path(sm.output.page).write_text(problems_page(pd.read_parquet(sm.input.rejected), failed, missing,
-                                              pd.read_parquet(sm.input.clips), sm.params.names))
+Path(sm.output.page).write_text(problems_page(read_parquet(sm.input.rejected), failed, missing,
+                                              read_parquet(sm.input.clips), sm.params.names))

@@ -2,21 +2,20 @@
 
 from pathlib import Path
 
-import pandas as pd
-
 from speechneurons import provenance
 from speechneurons.datasets import corpus_spec
 from speechneurons.figures import save_figure
 from speechneurons.logs import log_to_file
 from speechneurons.prosody_report import findings, plot_prosody, prosody_page
 from speechneurons.threads import pin_threads
+from speechneurons.integrity import read_parquet
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 pin_threads(sm.threads)
 
 target = corpus_spec(sm.params.corpus).target
-layers, units = pd.read_parquet(sm.input.layers), pd.read_parquet(sm.input.units)
+layers, units = read_parquet(sm.input.layers), read_parquet(sm.input.units)
 record = provenance.build(sm.rule, sm.params, provenance.upstream_model([sm.input.layers]), wildcards=sm.wildcards)
 save_figure(plot_prosody(layers, target, sm.params.fdr_alpha), sm.output.figure, provenance.png_metadata(record))
 notes = provenance.notes_of(sm.input.layers) + provenance.notes_of(sm.input.units)

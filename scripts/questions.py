@@ -1,7 +1,5 @@
 """Snakemake adapter: the tables of questions 2-5 for one parameter combination (rule questions)."""
 
-import pandas as pd
-
 from speechneurons import provenance
 from speechneurons.ablation.store import iter_curves
 from speechneurons.cache import units_matrix
@@ -10,18 +8,19 @@ from speechneurons.logs import log_to_file
 from speechneurons.prosody import ProsodyTracks
 from speechneurons.threads import pin_threads
 from speechneurons.questions import answer_questions
+from speechneurons.integrity import read_parquet
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 pin_threads(sm.threads)
 
-clip_units = pd.read_parquet(sm.input.clip_units)
+clip_units = read_parquet(sm.input.clip_units)
 units = clip_units[["site", "layer", "neuron"]].drop_duplicates()
 matrix = units_matrix(sm.input.activations, sm.params.statistic, units)
 spec = corpus_spec(sm.params.corpus)
 tables, notes, unanswered = answer_questions(
-    clips=pd.read_parquet(sm.input.clips),
-    selected=pd.read_parquet(sm.input.selected),
+    clips=read_parquet(sm.input.clips),
+    selected=read_parquet(sm.input.selected),
     clip_units=clip_units,
     curves=iter_curves(sm.input.attributions, sm.input.segments),
     activations=matrix.long(units),

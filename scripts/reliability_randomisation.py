@@ -2,7 +2,6 @@
 
 import time
 
-
 from speechneurons import provenance
 from speechneurons.combination import Combination
 from speechneurons.logs import log_to_file
@@ -14,7 +13,7 @@ from speechneurons.reliability.randomisation import RandomisationSettings, rando
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
-pin_threads(sm.threads)
+pin_threads(sm.params.threads)  # compute.threads, whatever --cores
 p = sm.params
 model = load_speech_model(p.model, p.revision, p.compute["device"])
 if p.sae:  # the sae site: latents of each layer's SAE

@@ -2,21 +2,20 @@
 
 from pathlib import Path
 
-import pandas as pd
-
 from speechneurons import provenance
 from speechneurons.datasets import corpus_spec
 from speechneurons.figures import save_figure
 from speechneurons.logs import log_to_file
 from speechneurons.threads import pin_threads
 from speechneurons.reliability.report import findings, plot_reliability, reliability_page
+from speechneurons.integrity import read_parquet
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 pin_threads(sm.threads)
 p = sm.params
 spec = corpus_spec(p.corpus)
-t = {name: pd.read_parquet(path) for name, path in sm.input.items()}
+t = {name: read_parquet(path) for name, path in sm.input.items()}
 # wall times of the model checks, kept in their provenance so that the tables are reproducible
 seconds = {what: provenance.read_provenance(path)["seconds"]
            for what, path in (("deletion curves", sm.input.deletion),

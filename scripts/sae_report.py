@@ -9,12 +9,13 @@ from speechneurons.figures import save_figure
 from speechneurons.logs import log_to_file
 from speechneurons.sae_report import plot_sae_quality, sae_findings, sae_page
 from speechneurons.threads import pin_threads
+from speechneurons.integrity import read_parquet
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 pin_threads(sm.threads)
 
-table = pd.concat([pd.read_parquet(p) for p in sm.input.quality], ignore_index=True)
+table = pd.concat([read_parquet(p) for p in sm.input.quality], ignore_index=True)
 notes = [note for path in sm.input.quality for note in provenance.notes_of(path)]  # layers not trained
 record = provenance.build(sm.rule, sm.params, provenance.upstream_model(sm.input.quality), wildcards=sm.wildcards,
                           notes=notes)

@@ -2,8 +2,6 @@
 
 import logging
 
-import pandas as pd
-
 from speechneurons.cache import ActivationCache
 from speechneurons import provenance
 from speechneurons.datasets import corpus_spec
@@ -11,6 +9,7 @@ from speechneurons.logs import log_to_file
 from speechneurons.threads import pin_threads
 from speechneurons.stats.selection import BYTES_PER_VALUE, SelectionSettings, select_units
 from speechneurons.stats.selectivity import reserved_gib
+from speechneurons.integrity import read_parquet
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
@@ -24,7 +23,7 @@ cache = ActivationCache(sm.input.activations, p.stats["activation"])
 spec = corpus_spec(p.corpus)
 # blocks of units that fit the job's memory (compute.memory_gib), spilled to $TMPDIR when the cache does not
 with cache.blocks(BYTES_PER_VALUE, sm.resources.mem_mb / 1024, reserved_gib(len(cache.units), len(spec.factor_names))) as source:
-    chosen, replication, notes = select_units(source, pd.read_parquet(sm.input.clips), pd.read_parquet(sm.input.selectivity),
+    chosen, replication, notes = select_units(source, read_parquet(sm.input.clips), read_parquet(sm.input.selectivity),
                                  spec, settings)
 for note in notes:
     logging.getLogger("select_units").warning(note)

@@ -1,7 +1,5 @@
 """Snakemake adapter: layer x target-level heatmap and per-unit distributions (rule selectivity_figures)."""
 
-import pandas as pd
-
 from speechneurons import provenance
 from speechneurons.cache import units_matrix
 from speechneurons.datasets import corpus_spec
@@ -9,6 +7,7 @@ from speechneurons.figures import plot_selectivity_heatmap, plot_unit_distributi
 from speechneurons.logs import log_to_file
 from speechneurons.threads import pin_threads
 from speechneurons.questions import best_unit_values
+from speechneurons.integrity import read_parquet
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
@@ -18,11 +17,11 @@ record = provenance.build(sm.rule, sm.params, provenance.upstream_model(sm.input
 metadata = provenance.png_metadata(record)
 
 spec = corpus_spec(sm.params.corpus)
-selectivity = pd.read_parquet(sm.input.selectivity)
-selected = pd.read_parquet(sm.input.selected)
+selectivity = read_parquet(sm.input.selectivity)
+selected = read_parquet(sm.input.selected)
 save_figure(plot_selectivity_heatmap(selectivity, selected, spec), sm.output.heatmap, metadata)
 
 matrix = units_matrix(sm.input.activations, sm.params.statistic, selected)
-values = best_unit_values(selected, matrix, pd.read_parquet(sm.input.clips), unit_label, spec)
+values = best_unit_values(selected, matrix, read_parquet(sm.input.clips), unit_label, spec)
 figure = plot_unit_distributions(values, spec, f"pooled {sm.params.statistic} activation per clip")
 save_figure(figure, sm.output.distributions, metadata)

@@ -9,17 +9,18 @@ from speechneurons.datasets import corpus_spec
 from speechneurons.logs import log_to_file
 from speechneurons.prosody import ProsodyTracks
 from speechneurons.threads import pin_threads
+from speechneurons.integrity import read_parquet
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 pin_threads(sm.threads)
 # probes and knock-out where the config runs them (else the page shows selectivity only)
-optional = {name: pd.read_parquet(getattr(sm.input, name)) if name in sm.input.keys() else pd.DataFrame()
+optional = {name: read_parquet(getattr(sm.input, name)) if name in sm.input.keys() else pd.DataFrame()
             for name in ("probes", "knockout")}
 page = unit_browser(
-    clips=pd.read_parquet(sm.input.clips).set_index("clip_id"),
-    selected=pd.read_parquet(sm.input.selected),
-    selectivity=pd.read_parquet(sm.input.selectivity),
+    clips=read_parquet(sm.input.clips).set_index("clip_id"),
+    selected=read_parquet(sm.input.selected),
+    selectivity=read_parquet(sm.input.selectivity),
     **optional,
     activations=sm.input.activations,
     attributions=sm.input.attributions,

@@ -1,8 +1,6 @@
 """Snakemake adapter: which acoustic measures each tested unit's attribution follows, per unit and
 per layer (rule unit_prosody)."""
 
-import pandas as pd
-
 from speechneurons import provenance
 from speechneurons.ablation.store import iter_curves
 from speechneurons.datasets import corpus_spec
@@ -12,13 +10,14 @@ from speechneurons.questions import tested_pairs
 from speechneurons.schemas import current_names
 from speechneurons.threads import pin_threads
 from speechneurons.unit_prosody import unit_prosody
+from speechneurons.integrity import read_parquet
 
 sm = snakemake  # noqa: F821
 log_to_file(sm.log[0])
 pin_threads(sm.threads)
 
-clip_units = current_names(pd.read_parquet(sm.input.clip_units))
-selected = pd.read_parquet(sm.input.selected)
+clip_units = current_names(read_parquet(sm.input.clip_units))
+selected = read_parquet(sm.input.selected)
 tables = unit_prosody(iter_curves(sm.input.attributions, sm.input.segments), ProsodyTracks.read(sm.input.prosody),
                       tested_pairs(clip_units, selected), selected, corpus_spec(sm.params.corpus),
                       sm.params.fdr_alpha)

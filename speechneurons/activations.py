@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from speechneurons.audio import load_waveform
 from speechneurons.failures import ClipFailures
 from speechneurons.models import SpeechModel
+from speechneurons.pooling import pool_frames
 from speechneurons.schemas import ACTIVATION_SCHEMA, empty_table
 
 log = logging.getLogger(__name__)
@@ -30,15 +31,6 @@ def cache_sites(model: SpeechModel, sites: Sequence[str]) -> list[tuple[str, int
         lowest = 0 if site == "hidden" else 1
         out += [(site, k) for k in range(lowest, model.num_layers + 1)]
     return out
-
-
-def pool_frames(values: torch.Tensor) -> dict[str, np.ndarray]:
-    """[frames, units] -> mean, std (population) and max over frames, each [units]."""
-    return {
-        "mean": values.mean(dim=0).cpu().numpy(),
-        "std": values.std(dim=0, unbiased=False).cpu().numpy(),
-        "max": values.max(dim=0).values.cpu().numpy(),
-    }
 
 
 @dataclass

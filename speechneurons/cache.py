@@ -21,6 +21,7 @@ bit (tested).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -31,6 +32,10 @@ from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
+
+from speechneurons.integrity import DamagedFileError, damaged_message
+
+log = logging.getLogger(__name__)
 
 #: The pooled statistics of a shard (the value columns of schemas.ACTIVATION_SCHEMA).
 STATISTICS = ("mean", "std", "max")
@@ -162,14 +167,33 @@ class SpilledBlocks:
         return out
 
 
+@dataclass
+class _Part:
+    """Shards that hold the same units of each clip (the activation pass's, or the SAE latents'):
+    their columns [offset, offset + width) of the cache's layout."""
+
+    paths: list[Path]
+    layout: pd.DataFrame  # site, layer, neuron of one clip's rows, in file order
+    offset: int
+    shard_of: dict[str, int]  # clip_id -> index into paths
+
+
 class ActivationCache:
     """The activation shards of a study, opened for reading one statistic of some sites.
 
-    Opening reads the clip ids (a dictionary-coded column) and the units of
-    the first clip in clip_id order; every clip must carry the same units in
-    the same order (as the cache writes them), and a shard that breaks this
-    raises ValueError naming it and the clip. Rows of a clip need not be
-    together in a shard.
+    The shards may come in parts that each hold other units of the same
+    clips: the activation pass's shards (hidden, ffn) and the SAE latents'
+    shards (sae, written by their own job so that a retrained SAE reruns no
+    forward pass). A file's part is the sites of its first clip; the
+    cache's units are each part's units in the order the parts first appear
+    in ``paths``, and its clips those every part holds (a clip that failed
+    in one part's job is left out, with a warning: the failed tables list
+    it). Opening reads the clip ids (a dictionary-coded column) and the
+    units of the first clip in clip_id order of each part; every clip must
+    carry its part's units in the same order (as the cache writes them), and
+    a shard that breaks this raises ValueError naming it and the clip. Rows
+    of a clip need not be together in a shard. Files without rows (an empty
+    shard, the latents of untrained SAEs) add nothing.
     """
 
     def __init__(self, paths: Sequence[str | Path], statistic: str = "mean",
@@ -178,22 +202,46 @@ class ActivationCache:
             raise ValueError(f"stats.activation: {statistic!r} is not one of {list(STATISTICS)}")
         self.paths = [Path(p) for p in paths]
         self.statistic = statistic
-        counts: dict[str, int] = {}
-        self._shard_of: dict[str, int] = {}
-        for k, path in enumerate(self.paths):
-            for name, count in _clip_counts(path).items():
-                if name in counts:
-                    raise ValueError(f"{path}: clip {name} is also in {self.paths[self._shard_of[name]]}")
-                counts[name], self._shard_of[name] = count, k
-        self.clip_ids = sorted(counts)
-        if not self.clip_ids:
+        grouped: dict[tuple[str, ...], tuple[list[Path], list[dict[str, int]]]] = {}
+        for path in self.paths:
+            counts = _clip_counts(path)
+            if not counts:
+                continue
+            name = next(iter(counts))
+            key = tuple(pd.unique(_clip_units(path, name, counts[name])["site"]))
+            files, file_counts = grouped.setdefault(key, ([], []))
+            files.append(path)
+            file_counts.append(counts)
+        if not grouped:
             raise ValueError(f"no activations in {list(map(str, self.paths))}")
-        first = self.clip_ids[0]
-        self._layout = _clip_units(self.paths[self._shard_of[first]], first, counts[first])
+        clip_sets = []
+        self._parts: list[_Part] = []
+        offset = 0
+        for files, file_counts in grouped.values():
+            counts: dict[str, int] = {}
+            shard_of: dict[str, int] = {}
+            for k, (path, found) in enumerate(zip(files, file_counts)):
+                for name, count in found.items():
+                    if name in counts:
+                        raise ValueError(f"{path}: clip {name} is also in {files[shard_of[name]]}")
+                    counts[name], shard_of[name] = count, k
+            first = min(counts)
+            layout = _clip_units(files[shard_of[first]], first, counts[first])
+            for name, count in counts.items():
+                if count != len(layout):
+                    raise ValueError(f"{files[shard_of[name]]}: clip {name} has other units than the first clip")
+            self._parts.append(_Part(files, layout, offset, shard_of))
+            offset += len(layout)
+            clip_sets.append(set(counts))
+        self.clip_ids = sorted(set.intersection(*clip_sets))
+        left_out = set.union(*clip_sets) - set(self.clip_ids)
+        if left_out:
+            log.warning("activation cache: %d clip(s) lack the units of one part (their job failed; see the "
+                        "failed tables) and are left out, e.g. %s", len(left_out), min(left_out))
+        if not self.clip_ids:
+            raise ValueError(f"no clip has every unit in {list(map(str, self.paths))}")
+        self._layout = pd.concat([part.layout for part in self._parts], ignore_index=True)
         width = len(self._layout)
-        for name in self.clip_ids:
-            if counts[name] != width:
-                raise ValueError(f"{self.paths[self._shard_of[name]]}: clip {name} has other units than the first clip")
         wanted = np.ones(width, dtype=bool) if sites is None else self._layout["site"].isin(list(sites)).to_numpy()
         if not wanted.any():
             raise ValueError(f"no activations of sites {list(sites or [])} in {list(map(str, self.paths))}")
@@ -205,8 +253,8 @@ class ActivationCache:
         index = np.arange(len(self.units)) if columns is None else np.asarray(columns, dtype=np.int64)
         values = np.empty((len(self.clip_ids), len(index)), dtype=np.float32)
 
-        def sink(rows: np.ndarray, block: np.ndarray) -> None:
-            values[rows] = block
+        def sink(rows: np.ndarray, positions: np.ndarray, block: np.ndarray) -> None:
+            values[np.ix_(rows, positions)] = block
 
         self._stream(index, sink)
         return ActivationMatrix(list(self.clip_ids), self.units.iloc[index].reset_index(drop=True), values)
@@ -235,11 +283,16 @@ class ActivationCache:
                 for handle, (start, stop) in zip(handles, bounds):
                     os.ftruncate(handle, len(self.clip_ids) * (stop - start) * 4)
 
-                def sink(rows: np.ndarray, block: np.ndarray) -> None:
+                def sink(rows: np.ndarray, positions: np.ndarray, block: np.ndarray) -> None:
+                    # a part's units are one run of columns [first, last]: in each block, a run of each row
+                    first, last = int(positions[0]), int(positions[-1]) + 1
                     for handle, (start, stop) in zip(handles, bounds):
-                        part = np.ascontiguousarray(block[:, start:stop])
+                        low, high = max(start, first), min(stop, last)
+                        if low >= high:
+                            continue
+                        part = np.ascontiguousarray(block[:, low - first:high - first])
                         for row, values in zip(rows, part):
-                            os.pwrite(handle, values.tobytes(), int(row) * (stop - start) * 4)
+                            os.pwrite(handle, values.tobytes(), (int(row) * (stop - start) + low - start) * 4)
 
                 self._stream(np.arange(len(self.units)), sink, progress=True)
             finally:
@@ -250,73 +303,87 @@ class ActivationCache:
             shutil.rmtree(spill, ignore_errors=True)
 
     def _stream(self, index: np.ndarray, sink, progress: bool = False) -> None:
-        """Read every shard once, calling sink(rows [k], values [k, len(index)]) with the rows (in
-        clip_id order) of clips whose units are all read; ``progress``: a bar over the clips."""
-        import pyarrow.parquet as pq
+        """Read every shard once, calling sink(rows [k], positions [m], values [k, m]) with the rows
+        (in clip_id order) of clips whose units of one part are all read, ``positions`` being where
+        that part's columns lie in ``index``; ``progress``: a bar over the clips and parts."""
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(self.clip_ids), desc="activation blocks to $TMPDIR", unit="clip", disable=not progress)
-
-        width = len(self._layout)
+        columns_read = self._wanted[index]  # column of the layout of each position of index
         row_of = {name: i for i, name in enumerate(self.clip_ids)}
-        column_of = np.full(width, -1, dtype=np.int64)
-        column_of[self._wanted[index]] = np.arange(len(index))
-        layer = self._layout["layer"].to_numpy()
-        neuron = self._layout["neuron"].to_numpy()
-        site_names = list(pd.unique(self._layout["site"]))
-        site = pd.Categorical(self._layout["site"], categories=site_names).codes
-        for path in self.paths:
-            partial: dict[int, np.ndarray] = {}
-            filled = np.zeros(len(self.clip_ids), dtype=np.int64)
-            # without pre-buffering: with it, the reader keeps every row group it has read until
-            # the file is closed (apache/arrow#37139), and memory grows with the shard
-            reader = pq.ParquetFile(path, read_dictionary=["clip_id", "site"], pre_buffer=False)
-            for batch in reader.iter_batches(batch_size=BATCH_ROWS, columns=[
-                    "clip_id", "site", "layer", "neuron", self.statistic]):
-                if batch.num_rows == 0:
-                    continue
-                clip = batch.column("clip_id")
-                lookup = np.array([row_of[str(n)] for n in clip.dictionary.to_pylist()], dtype=np.int64)
-                rows = lookup[clip.indices.to_numpy(zero_copy_only=False)]
-                # each row's position among its clip's rows, counting from what earlier batches filled
-                order = np.argsort(rows, kind="stable")
-                sorted_rows = rows[order]
-                starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
-                lengths = np.diff(np.r_[starts, len(rows)])
-                rank = np.arange(len(rows)) - np.repeat(starts, lengths)
-                position = np.empty(len(rows), dtype=np.int64)
-                position[order] = filled[sorted_rows] + rank
-                site_lookup = np.array([site_names.index(s) if s in site_names else -1
-                                        for s in batch.column("site").dictionary.to_pylist()])
-                bad = position >= width
-                inside = np.minimum(position, width - 1)
-                bad |= site_lookup[batch.column("site").indices.to_numpy(zero_copy_only=False)] != site[inside]
-                bad |= batch.column("layer").to_numpy() != layer[inside]
-                bad |= batch.column("neuron").to_numpy() != neuron[inside]
-                if bad.any():
-                    name = self.clip_ids[int(rows[np.flatnonzero(bad)[0]])]
-                    raise ValueError(f"{path}: clip {name} has other units than the first clip")
-                values = batch.column(self.statistic).to_numpy(zero_copy_only=False)
-                columns = column_of[position]
-                done = []
-                for start, length in zip(starts, lengths):
-                    row = int(sorted_rows[start])
-                    these = order[start:start + length]
-                    buffer = partial.get(row)
-                    if buffer is None:
-                        buffer = partial[row] = np.empty(len(index), dtype=np.float32)
-                    keep = these[columns[these] >= 0]
-                    buffer[columns[keep]] = values[keep]
-                    filled[row] += length
-                    if filled[row] == width:
-                        done.append(row)
-                if done:
-                    sink(np.array(done), np.stack([partial.pop(row) for row in done]))
-                    bar.update(len(done))
-            if partial:
-                raise ValueError(f"{path}: changed while it was read (clip {self.clip_ids[min(partial)]} "
-                                 "lost rows)")
+        busy = [part for part in self._parts
+                if ((columns_read >= part.offset) & (columns_read < part.offset + len(part.layout))).any()]
+        bar = tqdm(total=len(self.clip_ids) * len(busy), desc="activation blocks to $TMPDIR", unit="clip",
+                   disable=not progress)
+        for part in busy:
+            width = len(part.layout)
+            mine = (columns_read >= part.offset) & (columns_read < part.offset + width)
+            positions = np.flatnonzero(mine)
+            column_of = np.full(width, -1, dtype=np.int64)
+            column_of[columns_read[positions] - part.offset] = np.arange(len(positions))
+            layer = part.layout["layer"].to_numpy()
+            neuron = part.layout["neuron"].to_numpy()
+            site_names = list(pd.unique(part.layout["site"]))
+            site = pd.Categorical(part.layout["site"], categories=site_names).codes
+            for path in part.paths:
+                self._stream_file(path, row_of, width, column_of, positions, layer, neuron, site_names, site,
+                                  sink, bar)
         bar.close()
+
+    def _stream_file(self, path: Path, row_of: dict[str, int], width: int, column_of: np.ndarray,
+                     positions: np.ndarray, layer: np.ndarray, neuron: np.ndarray, site_names: list[str],
+                     site: np.ndarray, sink, bar) -> None:
+        """One shard of a part: sink every clip of the cache as soon as its rows are all read."""
+        partial: dict[int, np.ndarray] = {}
+        filled = np.zeros(len(self.clip_ids), dtype=np.int64)
+        reader = verified(path, read_dictionary=["clip_id", "site"])
+        for batch in batches(path, reader, ["clip_id", "site", "layer", "neuron", self.statistic]):
+            if batch.num_rows == 0:
+                continue
+            clip = batch.column("clip_id")
+            lookup = np.array([row_of.get(str(n), -1) for n in clip.dictionary.to_pylist()], dtype=np.int64)
+            rows = lookup[clip.indices.to_numpy(zero_copy_only=False)]
+            kept = np.flatnonzero(rows >= 0)  # rows of clips another part lacks are skipped
+            rows = rows[kept]
+            if not len(rows):
+                continue
+            # each row's position among its clip's rows, counting from what earlier batches filled
+            order = np.argsort(rows, kind="stable")
+            sorted_rows = rows[order]
+            starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
+            lengths = np.diff(np.r_[starts, len(rows)])
+            rank = np.arange(len(rows)) - np.repeat(starts, lengths)
+            position = np.empty(len(rows), dtype=np.int64)
+            position[order] = filled[sorted_rows] + rank
+            site_lookup = np.array([site_names.index(s) if s in site_names else -1
+                                    for s in batch.column("site").dictionary.to_pylist()])
+            bad = position >= width
+            inside = np.minimum(position, width - 1)
+            bad |= site_lookup[batch.column("site").indices.to_numpy(zero_copy_only=False)[kept]] != site[inside]
+            bad |= batch.column("layer").to_numpy()[kept] != layer[inside]
+            bad |= batch.column("neuron").to_numpy()[kept] != neuron[inside]
+            if bad.any():
+                name = self.clip_ids[int(rows[np.flatnonzero(bad)[0]])]
+                raise ValueError(f"{path}: clip {name} has other units than the first clip")
+            values = batch.column(self.statistic).to_numpy(zero_copy_only=False)[kept]
+            columns = column_of[position]
+            done = []
+            for start, length in zip(starts, lengths):
+                row = int(sorted_rows[start])
+                these = order[start:start + length]
+                buffer = partial.get(row)
+                if buffer is None:
+                    buffer = partial[row] = np.empty(len(positions), dtype=np.float32)
+                keep = these[columns[these] >= 0]
+                buffer[columns[keep]] = values[keep]
+                filled[row] += length
+                if filled[row] == width:
+                    done.append(row)
+            if done:
+                sink(np.array(done), positions, np.stack([partial.pop(row) for row in done]))
+                bar.update(len(done))
+        if partial:
+            raise ValueError(f"{path}: changed while it was read (clip {self.clip_ids[min(partial)]} "
+                             "lost rows)")
 
 
 def unit_columns(units: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
@@ -349,13 +416,35 @@ def activation_matrix(paths: Sequence[str | Path], statistic: str = "mean",
     return ActivationCache(paths, statistic, sites).matrix()
 
 
-def _clip_counts(path: Path) -> dict[str, int]:
-    """Rows per clip id in one shard (the dictionary-coded column, read row group by row group)."""
+def verified(path: Path, read_dictionary: Sequence[str] = ()):
+    """A shard opened for streaming with each page's checksum verified (without pre-buffering:
+    with it, the reader keeps every row group it has read until the file is closed,
+    apache/arrow#37139, and memory grows with the shard); damage names the file."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    try:
+        return pq.ParquetFile(path, read_dictionary=list(read_dictionary) or None, pre_buffer=False,
+                              page_checksum_verification=True)
+    except (OSError, pa.ArrowException) as err:
+        raise DamagedFileError(damaged_message(path, f"{type(err).__name__}: {err}")) from err
+
+
+def batches(path: Path, reader, columns: list[str]) -> Iterator:
+    """The shard's record batches of ``columns``, :data:`BATCH_ROWS` at a time; a page whose
+    checksum or encoding is wrong raises :class:`DamagedFileError` naming the file."""
+    import pyarrow as pa
+
+    try:
+        yield from reader.iter_batches(batch_size=BATCH_ROWS, columns=columns)
+    except (OSError, pa.ArrowException) as err:
+        raise DamagedFileError(damaged_message(path, f"{type(err).__name__}: {err}")) from err
+
+
+def _clip_counts(path: Path) -> dict[str, int]:
+    """Rows per clip id in one shard (the dictionary-coded column, read row group by row group)."""
     counts: dict[str, int] = {}
-    reader = pq.ParquetFile(path, read_dictionary=["clip_id"], pre_buffer=False)
-    for batch in reader.iter_batches(batch_size=BATCH_ROWS, columns=["clip_id"]):
+    for batch in batches(path, verified(path, read_dictionary=["clip_id"]), ["clip_id"]):
         clip = batch.column("clip_id")
         if len(clip) == 0:
             continue
@@ -370,10 +459,9 @@ def _clip_counts(path: Path) -> dict[str, int]:
 def _clip_units(path: Path, clip_id: str, count: int) -> pd.DataFrame:
     """site, layer, neuron of one clip's ``count`` rows of a shard, in file order."""
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     parts = []
-    for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS, columns=["clip_id", "site", "layer", "neuron"]):
+    for batch in batches(path, verified(path), ["clip_id", "site", "layer", "neuron"]):
         mine = batch.filter(pc.equal(batch.column("clip_id"), clip_id))
         if mine.num_rows:
             parts.append(mine.to_pandas()[["site", "layer", "neuron"]])

@@ -245,6 +245,11 @@ def add_sae(add, sae: dict, clips: int, audio: float, width: int, scale: float, 
     add("sae: training", 0, 2 * layers * one, 2 * layers * gpu, layers,
         f"{layers} layer(s) x 2 seeds x at most {sae['steps']} steps (fewer when it stops early); "
         "GPU hours estimated, not measured")
+    # every clip's frames encoded (and pooled) once per layer: at most an evaluation's cost per frame
+    # (an evaluation also decodes); no forward pass
+    encode = audio / 0.02 / 66_000 * (width / 768) * (sae["latents"] / 4096) * MEASURED["sae_evaluation_cpu"][0]
+    add("sae: latents", 0, layers * encode, None, shards,
+        "every clip's stored frames encoded by its layer's SAE and pooled, one job per shard (at most)")
 
 
 def plan_stages(config: dict, corpus: Corpus, limit_hours: float, memory_gib: float) -> list[Stage]:

@@ -111,13 +111,6 @@ def _aux_loss(sae: TopKSAE, x: torch.Tensor, x_hat: torch.Tensor, pre: torch.Ten
     return ((z_aux @ sae.W_dec.t() - residual) ** 2).sum(dim=-1).mean() / denominator
 
 
-def training_device(device: str) -> torch.device:
-    """``compute.device`` for the SAE jobs: ``auto`` is CUDA when torch sees it, else the CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def train_sae(train: torch.Tensor, held_out: torch.Tensor, settings: SAESettings,
               progress: bool = False, device: torch.device | str = "cpu") -> tuple[TopKSAE, dict]:
     """A TopK SAE trained on ``train`` [frames, width] (training speakers' frames), stopped early

@@ -80,6 +80,13 @@ class TopKSAE(nn.Module):
         return self.decode(z), z
 
 
+def sae_device(device: str) -> torch.device:
+    """``compute.device`` for the SAE jobs: ``auto`` is CUDA when torch sees it, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
 def load_sae(path: str | Path) -> tuple[TopKSAE, dict]:
     """(the SAE, its provenance) from a file :func:`save_sae` wrote (ValueError with the reason
     for one :func:`save_untrained` wrote)."""

@@ -92,6 +92,44 @@ def test_spilled_blocks_hold_the_matrix(tmp_path, study):
             pass
 
 
+def test_a_cache_in_two_parts_joins_each_clip_s_units(tmp_path, study):
+    """The SAE latents live in shards of their own (rule sae_activations): the activation pass's
+    shards and the latents' shards together give the same matrix, in memory and spilled in blocks
+    that cut across both parts, as one set of shards holding every unit; a clip one part lacks
+    (its job failed) is left out; files without rows add nothing; asking for one site reads its
+    part only."""
+    _, matrix = study
+    units = matrix.units.copy()
+    units.loc[160:, "site"] = "sae"  # the last 40 units: latents
+    units["site"] = units["site"].astype(STRING)
+    whole = ActivationMatrix(matrix.clip_ids, units, matrix.values)
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    reference = ActivationCache(write_shards(tmp_path / "one", whole), "mean")
+    model = ActivationMatrix(matrix.clip_ids, units.iloc[:160].reset_index(drop=True), matrix.values[:, :160])
+    latents = ActivationMatrix(matrix.clip_ids[1:], units.iloc[160:].reset_index(drop=True),
+                               matrix.values[1:, 160:])  # the first clip failed in the latents' job
+    (tmp_path / "two" / "sae").mkdir()
+    paths = [*write_shards(tmp_path / "two", model), *write_shards(tmp_path / "two" / "sae", latents, shards=2)]
+    pd.DataFrame({c: pd.Series(dtype=t) for c, t in [("clip_id", "str"), ("site", "str"), ("layer", "int32"),
+                  ("neuron", "int32"), ("mean", "float32"), ("std", "float32"), ("max", "float32")]}
+                 ).to_parquet(tmp_path / "two" / "empty.parquet")
+    joined = ActivationCache([*paths, tmp_path / "two" / "empty.parquet"], "mean")
+    assert joined.clip_ids == [c for c in reference.clip_ids if c in set(matrix.clip_ids[1:])]
+    rows = [reference.clip_ids.index(c) for c in joined.clip_ids]
+    expected = reference.matrix().values[rows]
+    pd.testing.assert_frame_equal(joined.units, reference.units)
+    np.testing.assert_array_equal(joined.matrix().values, expected)
+    np.testing.assert_array_equal(joined.matrix([199, 3, 160, 159]).values, expected[:, [199, 3, 160, 159]])
+    with joined.blocks(bytes_per_value=4, memory_gib=len(rows) * 4 * 30 / 2**30, reserved_gib=0,
+                       folder=tmp_path) as blocks:  # blocks of 30: one holds units of both parts
+        assert (150, 180) in blocks.bounds
+        np.testing.assert_array_equal(np.hstack([blocks.block(i) for i in range(len(blocks.bounds))]), expected)
+    only = ActivationCache(paths, "mean", sites=["sae"])
+    assert len(only.units) == 40
+    np.testing.assert_array_equal(only.matrix().values, expected[:, 160:])
+
+
 def test_selectivity_in_blocks_equals_the_whole_matrix_bit_for_bit(tmp_path, study):
     meta, matrix = study
     settings = StatsSettings(permutations=99, mixed_top_units=3)

@@ -40,6 +40,10 @@ def test_passes_follow_the_design_and_costs_scale_from_the_measured_ones(repo):
     one = 20_000 * plan.MEASURED["sae_step_cpu"][0] + 40 * plan.MEASURED["sae_evaluation_cpu"][0] * held_out
     assert with_sae["sae: training"].cpu_hours == pytest.approx(2 * 2 * one / 3600)
     assert with_sae["sae: frames"].passes == 100 and with_sae["sae: training"].jobs == 2
+    # the latents: each layer's frames (200 s of audio, 20 ms each) encoded at an evaluation's cost
+    encode = 200 / 0.02 / 66_000 * plan.MEASURED["sae_evaluation_cpu"][0]
+    assert with_sae["sae: latents"].cpu_hours == pytest.approx(2 * encode / 3600)
+    assert with_sae["sae: latents"].passes == 0 and with_sae["sae: latents"].gpu_hours is None
     # Praat once per clip for every model: its measured seconds per second of audio
     assert stages["prosody (Praat)"].cpu_hours == pytest.approx(200 * plan.MEASURED["prosody_cpu"][0] / 3600)
     assert stages["prosody (Praat)"].model == "(every model)" and stages["prosody (Praat)"].gpu_hours is None

@@ -136,6 +136,42 @@ def test_the_cache_holds_pooled_latents(sae_model, demo_root):
     np.testing.assert_allclose(rows["max"].to_numpy(), code.amax(0).numpy(), atol=1e-5)
 
 
+def test_the_latent_shards_pool_the_code_of_the_stored_frames(sae_model, demo_root, tmp_path):
+    """Rule sae_activations: the latents of the cache come from the frames sae_frames stored
+    (float32, what the SAE learned from), no forward pass: equal to the pooled code of HF
+    hidden_states (1e-5), one row per latent of the trained layer only, and an empty table when
+    no layer has an SAE."""
+    from speechneurons.activations import layer_frames
+    from speechneurons.audio import load_waveform
+    from speechneurons.sae_latents import pooled_latents
+    from speechneurons.unit_arrays import write_unit_arrays
+
+    clips = pd.DataFrame({"clip_id": ["a", "b"], "path": ["Actor_04/03-01-04-02-01-01-04.wav",
+                                                         "Actor_01/03-01-01-01-01-01-01.wav"]})
+    frames, units, failed = layer_frames(sae_model, clips, demo_root, "hidden", [1, 2], progress=False)
+    write_unit_arrays(tmp_path / "frames.safetensors", frames, units, dtype="float32")  # as sae_frames
+    saes = [tmp_path / "l1.safetensors", tmp_path / "l2.safetensors"]
+    pooled = pooled_latents(tmp_path / "frames.safetensors", "hidden", [1, 2], saes, progress=False)
+    assert failed.empty and pooled["clip_id"].tolist() == ["a"] * 48 + ["b"] * 48
+    assert set(pooled["site"]) == {"sae"} and set(pooled["layer"]) == {LAYER}
+    assert pooled["neuron"].tolist() == list(range(48)) * 2
+    for clip in clips.itertuples():
+        wave = torch.from_numpy(load_waveform(demo_root / clip.path))
+        with torch.no_grad():
+            state = sae_model.model(sae_model.normalize(wave[None]), output_hidden_states=True).hidden_states[LAYER][0]
+            code = sae_model.saes[LAYER].encode(state)
+        rows = pooled[pooled["clip_id"] == clip.clip_id]
+        assert (code > 0).sum() > 20
+        np.testing.assert_allclose(rows["mean"].to_numpy(), code.mean(0).numpy(), atol=1e-5, rtol=0)
+        np.testing.assert_allclose(rows["max"].to_numpy(), code.amax(0).numpy(), atol=1e-5, rtol=0)
+        np.testing.assert_allclose(rows["std"].to_numpy(), code.std(0, unbiased=False).numpy(), atol=1e-5, rtol=0)
+    untrained = pooled_latents(tmp_path / "frames.safetensors", "hidden", [2], saes[1:], progress=False)
+    assert untrained.empty and list(untrained.columns) == ["clip_id", "site", "layer", "neuron", "mean", "std", "max"]
+    save_sae(seeded_sae(64), tmp_path / "wide.safetensors", {})
+    with pytest.raises(ValueError, match="32 units of hidden layer 1, but its SAE reads 64-wide frames"):
+        pooled_latents(tmp_path / "frames.safetensors", "hidden", [1], [tmp_path / "wide.safetensors"])
+
+
 def test_an_sae_of_other_frames_names_its_file(tiny_model, tmp_path):
     model = dataclasses.replace(tiny_model, saes={})
     save_sae(seeded_sae(model.width("ffn")), tmp_path / "ffn.safetensors", {})
