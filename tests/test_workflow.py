@@ -53,6 +53,7 @@ def demo_run(tmp_path_factory, repo, demo_root):
     shutil.copytree(demo_root, data)
     write_tone(data / "Actor_02" / "03-01-09-01-01-01-02.wav")  # emotion code 09
     (data / "Actor_02" / "03-01-03-01-01-01-02.wav").write_bytes(b"RIFF....WAVEgarbage")
+    (data / "Actor_02" / os.fsdecode(b"03-01-04-01-01-01-02 caf\xe9.wav")).write_bytes(b"RIFF")  # not UTF-8
     shutil.copy(repo / "config.yaml", work / "config.yaml")
     (work / "override.yaml").write_text(yaml.safe_dump({"dataset": {"root": str(data)}}))
     run = snakemake(work, repo, "--cores", "2")
@@ -63,7 +64,7 @@ def demo_run(tmp_path_factory, repo, demo_root):
 def test_a_finished_run_says_where_to_look(demo_run):
     _, _, run, _ = demo_run
     assert "speechneurons: the run finished." in run.stderr
-    assert ("3 file(s) under dataset.root are not clips, each with its reason: "
+    assert ("4 file(s) under dataset.root are not clips, each with its reason: "
             "results/index/rejected.parquet") in run.stderr
     assert "The report: snakemake --report results/report.html" in run.stderr
 
@@ -85,19 +86,30 @@ def test_index_tables(demo_run):
     assert list(clips.columns) == CLIP_COLUMNS and len(clips) == 8
     assert list(rejected.columns) == ["path", "reason"]
     assert sorted(rejected["path"]) == ["Actor_02/03-01-03-01-01-01-02.wav",
+                                        "Actor_02/03-01-04-01-01-01-02 caf\\xe9.wav",
                                         "Actor_02/03-01-09-01-01-01-02.wav", "README.md"]
+    # a name that is not UTF-8 is a row that shows its bytes and asks for a rename; the run finished
+    assert "rename it" in rejected.set_index("path")["reason"]["Actor_02/03-01-04-01-01-01-02 caf\\xe9.wav"]
 
 
 def test_activation_shards_cover_every_clip_once(demo_run):
+    """The activation pass's shards hold the model's units, the latents' shards (rule
+    sae_activations) the SAE's: together every unit of every clip once, as the cache reads them."""
+    from speechneurons.cache import ActivationCache
+
     work, _, _, _ = demo_run
-    shards = [pd.read_parquet(work / f"{RUN}/activations/shard-{k}.parquet") for k in (0, 1)]
+    paths = [work / f"{RUN}/activations/{part}shard-{k}.parquet" for part in ("", "sae/") for k in (0, 1)]
+    shards = [pd.read_parquet(path) for path in paths]
     for shard in shards:
         assert list(shard.columns) == list(ACTIVATION_SCHEMA)
     both = pd.concat(shards)
     assert len(both) == 8 * UNITS  # clips x (hidden layers 0..2 x 32 + ffn layers 1..2 x 64 + 64 latents)
     assert both.groupby("clip_id").size().eq(UNITS).all()
+    assert set(pd.concat(shards[2:])["site"]) == {"sae"} and "sae" not in set(pd.concat(shards[:2])["site"])
     assert set(shards[0]["clip_id"]).isdisjoint(shards[1]["clip_id"])
     assert (both["std"] >= 0).all() and (both["max"] >= both["mean"]).all()
+    cache = ActivationCache(paths)
+    assert len(cache.clip_ids) == 8 and len(cache.units) == UNITS
 
 
 def test_selectivity_and_selection_tables(demo_run):
@@ -357,6 +369,95 @@ def test_an_edit_of_aggregation_or_a_page_reruns_no_model_job(demo_run, repo, tm
                             "reliability_randomisation", "index_shard", "index", "selectivity"}
 
 
+def test_a_docstring_edit_reruns_nothing_and_a_statement_edit_its_closure(demo_run, repo, tmp_path):
+    """The code hash is of the syntax tree (issue 37): a sentence added to a statistics module's
+    docstring, a comment and a reformatted line plan nothing (before: 57 of 69 jobs); a changed
+    statement in the same module plans the jobs whose scripts import it, and no model job."""
+    work, _, _, _ = demo_run
+    edited = tmp_path / "repo"
+    shutil.copytree(repo, edited, ignore=shutil.ignore_patterns(".venv", ".git", "results", ".snakemake",
+                                                                 "__pycache__", "*.egg-info"))
+    fdr = edited / "speechneurons/stats/fdr.py"
+    source = fdr.read_text()
+    fdr.write_text(source.replace('"""', '"""One sentence more.\n', 1).replace(" = ", "  =  ", 1) + "\n# a note\n")
+    (edited / "scripts/selectivity.py").write_text((edited / "scripts/selectivity.py").read_text() + "\n# a note\n")
+    assert scheduled(snakemake(work, edited, "-n", "--cores", "1")) == {}
+    fdr.write_text(source + "\n_EDITED = True\n")
+    plan = scheduled(snakemake(work, edited, "-n", "--cores", "1"))
+    assert {"selectivity", "select_units", "probes", "knockout", "questions", "layer_specialisation"} <= set(plan)
+    assert not set(plan) & {"activations", "sae_frames", "sae_train", "sae_activations", "ablation",
+                            "knockout_activations", "index_shard", "index", "prosody", "tiny_model"}, plan
+
+
+def test_touched_or_copied_clips_rerun_nothing(demo_run, repo, tmp_path):
+    """Data count by their bytes (issue 37): every clip touched, or written again as a copy without
+    its times (a new inode), plans nothing (before: 65 of 69 jobs, every ablation included)."""
+    work, data, _, _ = demo_run
+    copy = copy_of_finished(work, tmp_path)
+    clips = sorted(data.rglob("*.wav"))
+    keep = {path: (path.read_bytes(), path.stat()) for path in clips}
+    try:
+        for path in clips:
+            os.utime(path)  # touch
+        assert scheduled(snakemake(copy, repo, "-n", "--cores", "1")) == {}
+        for path, (content, _) in keep.items():
+            path.unlink()
+            path.write_bytes(content)  # cp without -p: same bytes, new inode and time
+        assert scheduled(snakemake(copy, repo, "-n", "--cores", "1")) == {}
+    finally:
+        for path, (_, stat) in keep.items():
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_a_root_typo_stops_before_any_job_and_keeps_the_results(demo_run, repo, tmp_path):
+    """A misspelled dataset.root (or a data disk that is not mounted) stops while Snakemake reads
+    the workflow, naming the key and the folder it probably meant, and a real run then leaves every
+    finished file byte for byte (before: the index jobs failed, Snakemake deleted their outputs and
+    fixing the typo reran 68 of 69 jobs)."""
+    work, data, _, _ = demo_run
+    copy = copy_of_finished(work, tmp_path)
+
+    def digests():
+        return {p: p.read_bytes() for p in sorted((copy / "results").rglob("*")) if p.is_file()}
+
+    before = digests()
+    typo = str(data) + "x"
+    name = write_override(copy, "typo.yaml", {"dataset": {"root": typo}})
+    for args in (["-n"], ["--cores", "2"]):
+        done = subprocess.run([SNAKEMAKE, "-s", str(repo / "Snakefile"), "--configfile", "config.yaml", name,
+                               *args], cwd=copy, capture_output=True, text=True, timeout=300)
+        out = done.stdout + done.stderr
+        assert done.returncode != 0 and "Building DAG of jobs" not in out
+        assert f"dataset.root: {typo} does not exist; the nearest folder that exists is {data.parent}, which " \
+               f"holds {data} (did you mean that?)" in out, out[-2000:]
+    assert digests() == before
+    assert scheduled(snakemake(copy, repo, "-n", "--cores", "1")) == {}
+
+
+def test_tables_do_not_depend_on_cores(demo_run, repo, tmp_path):
+    """Each job computes with compute.threads, whatever --cores lets Snakemake give it (issue 37:
+    the activation shards of --cores 1 and 2 differed in the last bits, and every F and p with
+    them). The demo's jobs that compute with threads, from the activation pass and the SAE to the
+    statistics, the selection, the probes and an ablation, run again with --cores 1: every table
+    equals the --cores 2 run's bit for bit."""
+    work, _, _, _ = demo_run
+    copy = copy_of_finished(work, tmp_path)
+    started = time.time()
+    targets = [f"{RUN}/tables/{name}.parquet" for name in ("selectivity", "replication", "selected_units", "probes")]
+    targets += [f"{RUN}/ablation/{COMBO}/summary/shard-{k}.parquet" for k in (0, 1)]
+    snakemake(copy, repo, "--cores", "1", *targets, "--forcerun", "activations", "sae_frames")
+    rerun = [path for path in sorted((copy / "results").rglob("*.parquet")) if path.stat().st_mtime > started]
+    names = {str(path.relative_to(copy)) for path in rerun}
+    assert {f"{RUN}/activations/shard-0.parquet", f"{RUN}/activations/sae/shard-1.parquet", *targets} <= names
+    assert len(rerun) >= 16
+    for path in rerun:
+        pd.testing.assert_frame_equal(pd.read_parquet(path), pd.read_parquet(work / path.relative_to(copy)),
+                                      check_exact=True, obj=str(path.relative_to(copy)))
+    from speechneurons.provenance import read_provenance
+
+    assert read_provenance(copy / f"{RUN}/activations/shard-0.parquet")["params"]["threads"] == 2
+
+
 def test_a_prosody_key_reruns_the_tracks_and_their_readers_and_no_model_job(demo_run, repo):
     work, _, _, _ = demo_run
     name = write_override(work, "prosody.yaml", {"prosody": {"accent_st": 2.0}})
@@ -368,16 +469,17 @@ def test_a_prosody_key_reruns_the_tracks_and_their_readers_and_no_model_job(demo
 
 def test_sae_keys_rerun_what_reads_them(demo_run, repo):
     """The comparison's k reruns the comparison only; a training key the SAE and, through its file,
-    every job that reads the sae site (the frames are not read again)."""
+    every job that reads the sae site: the latents' shards, not the activation pass (the frames
+    are not read again)."""
     work, _, _, _ = demo_run
     name = write_override(work, "compare.yaml", {"sae": {"compare_top_k": 4}})
     plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
     assert plan == {"neurons_vs_features": 1, "problems": 1, "all": 1}
     name = write_override(work, "sae-training.yaml", {"sae": {"learning_rate": 0.002}})
     plan = scheduled(snakemake(work, repo, "-n", "--cores", "1", configs=(name,)))
-    assert {"sae_train", "sae_report", "activations", "ablation", "knockout_activations",
-            "neurons_vs_features"} <= set(plan)
-    assert not set(plan) & {"sae_frames", "index", "prosody"}
+    assert {"sae_train", "sae_report", "ablation", "knockout_activations", "neurons_vs_features"} <= set(plan)
+    assert plan["sae_activations"] == 2  # the latents of each shard, from its stored frames
+    assert not set(plan) & {"sae_frames", "index", "prosody", "activations"}  # no activation pass
 
 
 def test_a_new_segment_length_runs_only_its_own_jobs(demo_run, repo):
@@ -553,9 +655,11 @@ def test_a_damaged_table_stops_the_run_before_any_job_and_keeps_what_was_made_fr
 
 def test_changed_data_reruns_the_index_and_the_changed_clips_shard(demo_run, repo, tmp_path):
     """An added, replaced or removed clip under dataset.root reruns its own shard's part of the
-    index and of the SAE's frames, the gathered index and what reads it (before: nothing; then:
-    every shard). The SAE learns from every clip's frames, so it is trained again, and every
-    activation shard, which holds its latents, follows. Undoing the change plans nothing again."""
+    index, of the activation pass and of the SAE's frames, the gathered index and what reads it
+    (before: nothing; then: every shard). The SAE learns from every clip's frames, so it is
+    trained again, and the latents' shards follow (an encoding of stored frames), but no other
+    shard's activation pass (issue 37: it did, when the latents lived in the activation shards).
+    Undoing the change plans nothing again."""
     from speechneurons.shards import shard_of
 
     work, data, _, _ = demo_run
@@ -578,9 +682,10 @@ def test_changed_data_reruns_the_index_and_the_changed_clips_shard(demo_run, rep
             dry = snakemake(copy, repo, "-n", "--cores", "1")
             plan = scheduled(dry)
             assert plan["index_shard"] == 1 and plan["index"] == 1 and plan["sae_frames"] == 1, (change, plan)
-            assert plan["sae_train"] == 1 and plan["activations"] == 2, (change, plan)
+            assert plan["sae_train"] == 1 and plan["sae_activations"] == 2, (change, plan)
             mine = str(shard_of(path.name, 2))
             assert planned_shards(dry, "index_shard") == planned_shards(dry, "sae_frames") == [mine]
+            assert planned_shards(dry, "activations") == [mine], (change, plan)
             assert plan["selectivity"] == 1  # the clip set changed: the statistics follow
             undo()
             assert scheduled(snakemake(copy, repo, "-n", "--cores", "1")) == {}, change
@@ -598,10 +703,20 @@ def planned_shards(done: subprocess.CompletedProcess, rule: str) -> list[str]:
 
 def test_full_study_plans_few_jobs_quickly(repo, tmp_path):
     """The full-RAVDESS sweep (3 baselines x 2 lengths x 2 reductions, 24 shards), typed as the
-    README says, plans in seconds, under 500 jobs, without the data or the model at hand."""
+    README says, plans in seconds, under 500 jobs, without the model at hand. The plan reads the
+    corpus's names and bytes (a root that is not there stops it), not its audio: 1,440 empty files
+    named as RAVDESS's stand in for it."""
+    from speechneurons.datasets.ravdess import full_design
+
     shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")  # the demo's: not read
     (tmp_path / "config").mkdir()
-    shutil.copy(repo / "config/ravdess-full.yaml", tmp_path / "config/ravdess-full.yaml")
+    study = yaml.safe_load((repo / "config/ravdess-full.yaml").read_text())
+    study["dataset"]["root"] = str(tmp_path / "ravdess")
+    (tmp_path / "config/ravdess-full.yaml").write_text(yaml.safe_dump(study))
+    for clip in full_design().itertuples():
+        path = tmp_path / "ravdess" / f"Actor_{clip.actor:02d}" / f"{clip.clip_id}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
     start = time.perf_counter()
     done = subprocess.run([SNAKEMAKE, "-n", "-s", str(repo / "Snakefile"), "--configfile",
                            "config/ravdess-full.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
