@@ -360,7 +360,7 @@ def test_an_edit_of_aggregation_or_a_page_reruns_no_model_job(demo_run, repo, tm
     shutil.copytree(repo, edited, ignore=shutil.ignore_patterns(".venv", ".git", "results", ".snakemake",
                                                                  "__pycache__", "*.egg-info"))
     with open(edited / "speechneurons/aggregate.py", "a") as module:
-        module.write("\n# edited\n")
+        module.write("\n_EDITED = True\n")  # a line of code: a comment would count for nothing
     with open(edited / "speechneurons/templates/base.html", "a") as template:
         template.write("\n{# edited #}\n")
     plan = scheduled(snakemake(work, edited, "-n", "--cores", "1"))
@@ -372,7 +372,9 @@ def test_an_edit_of_aggregation_or_a_page_reruns_no_model_job(demo_run, repo, tm
 def test_a_docstring_edit_reruns_nothing_and_a_statement_edit_its_closure(demo_run, repo, tmp_path):
     """The code hash is of the syntax tree (issue 37): a sentence added to a statistics module's
     docstring, a comment and a reformatted line plan nothing (before: 57 of 69 jobs); a changed
-    statement in the same module plans the jobs whose scripts import it, and no model job."""
+    line of code in a statistics module plans the jobs whose scripts import it, and no model job
+    (stats/intervals.py: the selection does not import it; a line in stats/fdr.py also reruns the
+    selection, and the ablation of the units it names follows it)."""
     work, _, _, _ = demo_run
     edited = tmp_path / "repo"
     shutil.copytree(repo, edited, ignore=shutil.ignore_patterns(".venv", ".git", "results", ".snakemake",
@@ -382,11 +384,14 @@ def test_a_docstring_edit_reruns_nothing_and_a_statement_edit_its_closure(demo_r
     fdr.write_text(source.replace('"""', '"""One sentence more.\n', 1).replace(" = ", "  =  ", 1) + "\n# a note\n")
     (edited / "scripts/selectivity.py").write_text((edited / "scripts/selectivity.py").read_text() + "\n# a note\n")
     assert scheduled(snakemake(work, edited, "-n", "--cores", "1")) == {}
-    fdr.write_text(source + "\n_EDITED = True\n")
+    fdr.write_text(source)
+    with open(edited / "speechneurons/stats/intervals.py", "a") as module:
+        module.write("\n_EDITED = True\n")
     plan = scheduled(snakemake(work, edited, "-n", "--cores", "1"))
-    assert {"selectivity", "select_units", "probes", "knockout", "questions", "layer_specialisation"} <= set(plan)
+    assert {"probes", "knockout", "questions", "layer_specialisation", "unit_browser"} <= set(plan)
     assert not set(plan) & {"activations", "sae_frames", "sae_train", "sae_activations", "ablation",
-                            "knockout_activations", "index_shard", "index", "prosody", "tiny_model"}, plan
+                            "knockout_activations", "index_shard", "index", "prosody", "tiny_model",
+                            "selectivity", "select_units"}, plan
 
 
 def test_touched_or_copied_clips_rerun_nothing(demo_run, repo, tmp_path):
@@ -560,11 +565,12 @@ def copy_of_finished(work: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def test_every_job_feeds_rule_all(repo, tmp_path):
+def test_every_job_feeds_rule_all(repo, demo_root, tmp_path):
     """A file that only its consumers ask for is lost when a killed rerun deletes it: every job of
     the demo's DAG (every stage on) must be a direct dependency of rule all."""
     shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
-    (tmp_path / "override.yaml").write_text(yaml.safe_dump({"activations": {"frames": True}}))
+    (tmp_path / "override.yaml").write_text(yaml.safe_dump({"dataset": {"root": str(demo_root)},
+                                                            "activations": {"frames": True}}))
     dot = snakemake(tmp_path, repo, "--dag").stdout
     nodes = dict(re.findall(r"^\s*(\d+)\[label = \"([^\"]+)\"", dot, re.M))
     edges = set(re.findall(r"^\s*(\d+) -> (\d+)", dot, re.M))
@@ -728,9 +734,9 @@ def test_full_study_plans_few_jobs_quickly(repo, tmp_path):
     assert plan["questions"] == 12
 
 
-def test_profiles_load(repo, tmp_path):
+def test_profiles_load(repo, demo_root, tmp_path):
     shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
-    (tmp_path / "override.yaml").write_text("{}")
+    (tmp_path / "override.yaml").write_text(yaml.safe_dump({"dataset": {"root": str(demo_root)}}))
     for profile in ("default", "slurm"):
         done = snakemake(tmp_path, repo, "-n", "--workflow-profile", str(repo / "profiles" / profile))
         assert "tiny_model" in scheduled(done)
@@ -864,7 +870,8 @@ def test_a_second_model_runs_only_its_own_jobs_and_is_compared_by_layer(demo_run
                  "knockout_activations": 2, "knockout": 1, **{k: COMBOS * v for k, v in per_combo.items()},
                  **{f"reliability_{check}": 1 for check in ("agreement", "deletion", "randomisation",
                                                             "bootstrap", "report")},
-                 "sae_frames": 2, "sae_train": 1, "sae_report": 1, "neurons_vs_features": 1}
+                 "sae_frames": 2, "sae_train": 1, "sae_activations": 2, "sae_report": 1,
+                 "neurons_vs_features": 1}
     assert plan == {**one_model, "models_by_layer": 1, "all": 1}
     # the same two models from scratch, in a folder of their own (the demo's stays as it was), as far
     # as the figures that compare them: activations, selectivity and probes of both
@@ -891,9 +898,9 @@ def test_a_second_model_runs_only_its_own_jobs_and_is_compared_by_layer(demo_run
     assert len(pd.read_parquet(tmp_path / "results/model~tiny-hubert/tables/probes.parquet"))
 
 
-def test_models_must_have_distinct_names(repo, tmp_path):
+def test_models_must_have_distinct_names(repo, demo_root, tmp_path):
     shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
-    (tmp_path / "override.yaml").write_text(yaml.safe_dump({"models": [
+    (tmp_path / "override.yaml").write_text(yaml.safe_dump({"dataset": {"root": str(demo_root)}, "models": [
         {"name_or_path": "org/model-a"}, {"name_or_path": "other/model-a"}]}))
     cmd = [SNAKEMAKE, "-n", "-s", str(repo / "Snakefile"), "--configfile", "config.yaml", "override.yaml"]
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
