@@ -60,10 +60,13 @@ SPEC = _corpus.spec
 # The root read by names alone (no audio): missing, not a folder, unreadable, holding no clip of the
 # corpus or none that dataset.filters keep all stop here; so a typo or an unmounted disk never
 # reaches a job (whose failure would delete outputs), and the study's speakers are known.
-_root_errors, _speakers = root_errors(
-    _corpus, DATASET["root"], IndexFilters.from_config(DATASET["filters"], SPEC)
-)
-_root_errors = _root_errors or _corpus.check_root(DATASET["root"])
+# a manifest's table and its header first (nothing when the root is not a folder)
+_root_errors = _corpus.check_root(DATASET["root"])
+_speakers = 0
+if not _root_errors:
+    _root_errors, _speakers = root_errors(
+        _corpus, DATASET["root"], IndexFilters.from_config(DATASET["filters"], SPEC)
+    )
 _root_errors += study_errors(config, _speakers)
 if _root_errors:
     raise ValueError("config: " + "\n".join(_root_errors))

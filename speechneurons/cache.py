@@ -175,7 +175,6 @@ class _Part:
     paths: list[Path]
     layout: pd.DataFrame  # site, layer, neuron of one clip's rows, in file order
     offset: int
-    shard_of: dict[str, int]  # clip_id -> index into paths
 
 
 class ActivationCache:
@@ -230,7 +229,7 @@ class ActivationCache:
             for name, count in counts.items():
                 if count != len(layout):
                     raise ValueError(f"{files[shard_of[name]]}: clip {name} has other units than the first clip")
-            self._parts.append(_Part(files, layout, offset, shard_of))
+            self._parts.append(_Part(files, layout, offset))
             offset += len(layout)
             clip_sets.append(set(counts))
         self.clip_ids = sorted(set.intersection(*clip_sets))
