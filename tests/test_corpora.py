@@ -181,6 +181,12 @@ def test_shard_digests_change_with_exactly_the_files_of_a_shard(tmp_path):
     noted = shard_digests(root, settings, 4)
     assert all(a != b for a, b in zip(noted, after))
     assert shard_digests(root, {**settings, "min_duration_s": 1}, 4)[0] != noted[0]
+    target.unlink()  # a deleted file's entry leaves the cache at its next rewrite (here: notes.txt is new)
+    shard_digests(root, settings, 4, cache=cache)
+    import json
+
+    kept = json.loads(cache.read_text())
+    assert str(target) not in kept and str(root / "notes.txt") in kept and len(kept) == len(list(root.rglob("*.*")))
     missing = shard_digests(tmp_path / "nowhere", settings, 2)
     assert missing[0] == missing[1]
     assert shards_stand_alone({}, {}) and not shards_stand_alone({"max_per_cell": 2}, {})

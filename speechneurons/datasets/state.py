@@ -51,12 +51,14 @@ class ContentDigests:
     read again; the cache is rewritten (atomically, by rename) only when a
     file was read, so that concurrent plans (cluster jobs parse the Snakefile
     too) never leave a cut cache, at worst one missing the other's entries.
-    A cache that cannot be read is started afresh.
+    A cache that cannot be read is started afresh; a rewrite keeps only the
+    files this plan looked at (a deleted file's entry goes).
     """
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path is not None else None
         self._known: dict[str, list] = {}
+        self._seen: set[str] = set()
         self._read = 0
         if self.path is not None and self.path.is_file():
             try:
@@ -72,6 +74,7 @@ class ContentDigests:
         except OSError as err:
             return [err.strerror]
         key = os.path.abspath(path)
+        self._seen.add(key)
         stamp = [found.st_size, found.st_mtime_ns, found.st_ino]
         cached = self._known.get(key)
         if cached is not None and cached[:3] == stamp:
@@ -100,7 +103,7 @@ class ContentDigests:
         os.umask(umask)
         try:
             with os.fdopen(handle, "w") as f:
-                json.dump(self._known, f)
+                json.dump({key: self._known[key] for key in sorted(self._seen) if key in self._known}, f)
             os.chmod(partial, 0o666 & ~umask)  # as any other output, not mkstemp's 0600
             os.replace(partial, self.path)
         finally:
