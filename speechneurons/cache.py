@@ -309,14 +309,14 @@ class ActivationCache:
 
         columns_read = self._wanted[index]  # column of the layout of each position of index
         row_of = {name: i for i, name in enumerate(self.clip_ids)}
-        busy = [part for part in self._parts
-                if ((columns_read >= part.offset) & (columns_read < part.offset + len(part.layout))).any()]
-        bar = tqdm(total=len(self.clip_ids) * len(busy), desc="activation blocks to $TMPDIR", unit="clip",
+        # each part with the positions of index its columns fill (parts no position reads are skipped)
+        reads = [(part, np.flatnonzero((columns_read >= part.offset)
+                                       & (columns_read < part.offset + len(part.layout)))) for part in self._parts]
+        reads = [(part, positions) for part, positions in reads if len(positions)]
+        bar = tqdm(total=len(self.clip_ids) * len(reads), desc="activation blocks to $TMPDIR", unit="clip",
                    disable=not progress)
-        for part in busy:
+        for part, positions in reads:
             width = len(part.layout)
-            mine = (columns_read >= part.offset) & (columns_read < part.offset + width)
-            positions = np.flatnonzero(mine)
             column_of = np.full(width, -1, dtype=np.int64)
             column_of[columns_read[positions] - part.offset] = np.arange(len(positions))
             layer = part.layout["layer"].to_numpy()

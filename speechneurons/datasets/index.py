@@ -231,29 +231,28 @@ def root_errors(corpus: "Corpus", root: str | Path, filters: IndexFilters) -> tu
     a root that is not a readable folder, one holding no valid clip of the corpus, or filters that
     keep none of its clips. Returns (messages, the speakers of the named clips the filters keep)."""
     root = Path(root)
-    empty = 0
     if not root.exists():
         return [f"dataset.root: {root} does not exist{missing_folder_hint(root)}. Set dataset.root in the config to "
                 f"the folder of corpus {corpus.spec.name} ({corpus.layout}); "
-                "if the data are on a disk that is not mounted, mount it first"], empty
+                "if the data are on a disk that is not mounted, mount it first"], 0
     if not root.is_dir():
         return [f"dataset.root: {root} is a file, not a folder; give the folder of corpus "
-                f"{corpus.spec.name} ({corpus.layout})"], empty
+                f"{corpus.spec.name} ({corpus.layout})"], 0
     if not os.access(root, os.R_OK | os.X_OK):
         return [f"dataset.root: {root} cannot be read by this user (permissions); fix them or give "
-                "another folder"], empty
+                "another folder"], 0
     described = list(corpus.describe(root))
     named = [found for _, found in described if not isinstance(found, str)]
     if not named:
         reasons = sorted({found for _, found in described if isinstance(found, str)})
         seen = f"; {len(described)} file(s) with other names, e.g. {reasons[0]}" if reasons else "; no audio file"
         return [f"dataset.root: {root} holds no clip of corpus {corpus.spec.name}, which expects "
-                f"{corpus.layout}{seen}. Is dataset.root (or dataset.name) the right one?"], empty
+                f"{corpus.layout}{seen}. Is dataset.root (or dataset.name) the right one?"], 0
     metadata = pd.DataFrame(named)
     kept = keep_selected(metadata, IndexFilters(keep={c: v for c, v in filters.keep.items() if c in metadata}))
     if kept.empty:
         return [f"dataset.filters: {filters.keep} keep none of the {len(metadata)} clip(s) named under "
-                f"{root}; widen or remove them"], empty
+                f"{root}; widen or remove them"], 0
     return [], int(kept[SPEAKER].nunique()) if SPEAKER in kept else 0
 
 
